@@ -1,0 +1,123 @@
+"""``django-entrypoint``: read the environment, run the steps, exec the server.
+
+The only place that reads ``os.environ`` and the only place that maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from types import FrameType
+
+from entrypoint import __version__, log
+from entrypoint.errors import EntrypointError, Interrupted
+
+HELP_EPILOG = """\
+environment variables:
+  DJANGO_SETTINGS_MODULE           settings module (required unless --settings is given)
+  ENTRYPOINT_STEPS                 wait,migrate,admin   comma list; 'none' or empty: no steps
+  ENTRYPOINT_DATABASES             default              comma list of aliases, or 'all'
+  ENTRYPOINT_WAIT_TIMEOUT          180                  seconds before giving up (> 0)
+  ENTRYPOINT_WAIT_STABLE           5                    seconds the database must keep answering
+  ENTRYPOINT_WAIT_INTERVAL         1                    seconds between checks (> 0)
+  ENTRYPOINT_WAIT_FOR              connection           or 'migrations': also wait for no pending
+  ENTRYPOINT_LOG_FORMAT            auto                 auto (JSON unless a TTY), json, console
+  ENTRYPOINT_LOG_LEVEL             info                 debug, info, warning, error
+  ENTRYPOINT_MIGRATE_TARGETS       (empty)              'app [migration]' per line or comma
+  ENTRYPOINT_MIGRATE_LOCK_ID       (fixed hash)         advisory lock key (signed 64-bit)
+  ENTRYPOINT_MIGRATE_LOCK_TIMEOUT  600                  seconds to wait for the lock (0: no wait)
+  ENTRYPOINT_MIGRATE_LOCK_MODE     auto                 auto, session, none
+  ENTRYPOINT_MIGRATE_DATABASE_URL  (empty)              direct DSN for lock and migrations
+  DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
+                                                       NAME_FILE: path of a mounted secret)
+  DJANGO_ADMIN_<FIELD>                                 extra REQUIRED_FIELDS of a custom user
+  ENTRYPOINT_ADMIN_UPDATE          false                true: bring an existing admin in line
+
+exit codes:
+  0 success, 2 usage, 69 database unavailable (wait timed out), 70 a step failed,
+  75 migration lock not acquired in time, 78 configuration error,
+  126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
+"""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="django-entrypoint",
+        description="Wait for the database, migrate under a lock, ensure an admin, "
+        "then exec COMMAND (or exit 0 when there is none).",
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--settings", metavar="MODULE", help="Django settings module")
+    parser.add_argument("--steps", metavar="LIST", help="overrides ENTRYPOINT_STEPS")
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
+    args = parser.parse_args(argv)
+    if args.command[:1] == ["--"]:
+        args.command = args.command[1:]
+    return args
+
+
+def _raise_interrupted(signum: int, _: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from entrypoint import config, project  # noqa: PLC0415 - keep --help fast
+
+    settings = config.load(os.environ, settings_module=args.settings, steps=args.steps)
+    log.configure(settings.log_format, settings.log_level)
+    if settings.admin:
+        log.add_secrets([settings.admin.password])
+    from entrypoint import server  # noqa: PLC0415
+
+    if args.command:
+        server.resolve(args.command[0])
+    project.setup(settings.settings_module)
+    aliases = project.resolve_aliases(settings.databases)
+    from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
+
+    steps.validate(settings)
+    started = time.perf_counter()
+    durations = steps.run_steps(settings, aliases)
+    log.get().info(
+        "startup_summary",
+        steps=list(durations),
+        durations_s=durations,
+        total_s=round(time.perf_counter() - started, 3),
+    )
+    if args.command:
+        server.exec_command(args.command)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_interrupted)
+    log.configure()  # defaults, so that a bad ENTRYPOINT_LOG_* is still reported as an event
+    try:
+        return _run(args)
+    except Interrupted as exc:
+        log.get().warning("interrupted", signal=str(exc), exit_code=exc.exit_code)
+        return exc.exit_code
+    except EntrypointError as exc:
+        log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - one clear event instead of a bare traceback
+        log.get().error(
+            "unexpected_error", error_type=type(exc).__name__, error=str(exc), exit_code=70
+        )
+        log.get().debug("traceback", traceback=traceback.format_exc())
+        return 70
+    finally:
+        log.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""One error hierarchy; each class carries its exit code and only ``cli.main`` maps it."""
+
+from __future__ import annotations
+
+import signal
+
+
+class EntrypointError(Exception):
+    """A failure with a documented exit code. ``str()`` says what is wrong and how to fix it."""
+
+    exit_code = 70
+    event = "step_failed"
+
+
+class UsageError(EntrypointError):
+    exit_code = 2
+    event = "usage_error"
+
+
+class ConfigError(EntrypointError):
+    """Every configuration problem found, reported together."""
+
+    exit_code = 78
+    event = "config_invalid"
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class DatabaseUnavailable(EntrypointError):
+    exit_code = 69
+    event = "db_unavailable_timeout"
+
+
+class LockTimeout(EntrypointError):
+    exit_code = 75
+    event = "migration_lock_timeout"
+
+
+class StepFailed(EntrypointError):
+    exit_code = 70
+    event = "step_failed"
+
+
+class CommandNotExecutable(EntrypointError):
+    exit_code = 126
+    event = "command_not_executable"
+
+
+class CommandNotFound(EntrypointError):
+    exit_code = 127
+    event = "command_not_found"
+
+
+class Interrupted(BaseException):
+    """Raised from the SIGTERM/SIGINT handler.
+
+    A BaseException so that no ``except Exception`` in Django or a driver swallows it: context
+    managers still run, so an atomic migration rolls back and locks are released.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(signal.Signals(signum).name)

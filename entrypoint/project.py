@@ -1,0 +1,48 @@
+"""Set Django up once for the given settings module and resolve the database aliases."""
+
+from __future__ import annotations
+
+import os
+
+from entrypoint import log
+from entrypoint.errors import ConfigError
+
+
+def setup(settings_module: str) -> None:
+    # Django reads the module name from the environment; the server we exec inherits it too.
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    import django  # noqa: PLC0415 - imported only once the settings module is known
+    from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415
+
+    try:
+        django.setup()
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"cannot import {exc.name!r} while loading settings {settings_module!r}: "
+            "check DJANGO_SETTINGS_MODULE and that the project is on PYTHONPATH"
+        ) from exc
+    except ImproperlyConfigured as exc:
+        raise ConfigError(f"Django settings {settings_module!r} are invalid: {exc}") from exc
+    _register_database_passwords()
+
+
+def _register_database_passwords() -> None:
+    from django.conf import settings  # noqa: PLC0415
+
+    log.add_secrets(str(db.get("PASSWORD") or "") for db in settings.DATABASES.values())
+
+
+def resolve_aliases(requested: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The aliases the steps act on; ``None`` means every configured alias."""
+    from django.db import connections  # noqa: PLC0415
+
+    configured = tuple(connections.settings)
+    if requested is None:
+        return configured
+    unknown = [a for a in requested if a not in configured]
+    if unknown:
+        raise ConfigError(
+            f"ENTRYPOINT_DATABASES names {', '.join(map(repr, unknown))}, not in DATABASES "
+            f"(configured: {', '.join(configured)}): use one of those, or all"
+        )
+    return requested

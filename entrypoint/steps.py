@@ -1,0 +1,36 @@
+"""Run the configured steps in their fixed order, each bound to its name in the logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import redirect_stdout
+
+import structlog
+
+from entrypoint import admin, log, migrate, plan, wait
+from entrypoint.config import Settings
+
+Step = Callable[[Settings, Sequence[str]], None]
+STEP_FUNCTIONS: dict[str, Step] = {"wait": wait.run, "migrate": migrate.run, "admin": admin.run}
+
+
+def validate(settings: Settings) -> None:
+    """Checks that need Django but no database: run before any step has a side effect."""
+    if "migrate" in settings.steps or settings.wait_for == "migrations":
+        plan.check_targets(settings.migrate_targets)
+
+
+def run_steps(settings: Settings, aliases: Sequence[str]) -> dict[str, float]:
+    """Run each step; return its duration in seconds, by name."""
+    durations: dict[str, float] = {}
+    for name in settings.steps:
+        structlog.contextvars.bind_contextvars(step=name)
+        log.get().info("step_started", databases=list(aliases))
+        started = time.perf_counter()
+        with redirect_stdout(log.LogStream()):
+            STEP_FUNCTIONS[name](settings, aliases)
+        durations[name] = round(time.perf_counter() - started, 3)
+        log.get().info("step_finished", duration_s=durations[name])
+    structlog.contextvars.unbind_contextvars("step")
+    return durations

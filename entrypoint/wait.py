@@ -1,0 +1,249 @@
+"""wait4db: wait until a database answers steadily, with an absolute deadline.
+
+Each check runs in a short-lived worker thread on a brand-new connection. The main thread only
+waits for it up to the time left, so a server that accepts TCP and never answers cannot push
+us past the deadline, and SIGTERM is handled at once while a check is under way.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TypeVar
+
+from entrypoint import log
+from entrypoint.config import Settings, Target
+from entrypoint.errors import DatabaseUnavailable, EntrypointError
+
+PROGRESS_EVERY = 10.0
+MAX_CONNECT_TIMEOUT = 10
+T = TypeVar("T")
+
+# Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
+REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "authentication_failed",
+        (
+            "authentication failed",
+            "access denied",
+            "no password supplied",
+            "password authentication",
+        ),
+    ),
+    ("database_does_not_exist", ("does not exist", "unknown database")),
+    (
+        "server_starting_up",
+        ("starting up", "shutting down", "in recovery mode", "not yet accepting connections"),
+    ),
+    (
+        "name_not_resolved",
+        (
+            "could not translate host name",
+            "name or service not known",
+            "temporary failure in name resolution",
+            "nodename nor servname",
+            "unknown mysql server host",
+            "name resolution",
+        ),
+    ),
+    ("connection_refused", ("connection refused", "errno 111", "no such file or directory")),
+    ("timed_out", ("timeout expired", "timed out", "timeout")),
+)
+
+
+class CheckTimedOut(Exception):
+    """The worker thread did not finish within its budget."""
+
+
+def classify(exc: BaseException) -> str:
+    """Name the reason of a failed check from the whole exception chain."""
+    if isinstance(exc, CheckTimedOut):
+        return "timed_out"
+    text = ""
+    current: BaseException | None = exc
+    while current is not None:
+        text += f" {current}".lower()
+        current = current.__cause__ or current.__context__
+    for reason, needles in REASONS:
+        if any(n in text for n in needles):
+            return reason
+    return "other"
+
+
+def bounded(fn: Callable[[], T], budget: float, name: str) -> T:
+    """Run fn in a daemon thread and wait at most ``budget`` seconds for its result."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    worker.join(max(budget, 0.0))
+    if worker.is_alive():
+        raise CheckTimedOut(f"no answer within {budget:.1f}s")
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def select_one(alias: str, connect_timeout: int) -> None:
+    """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it."""
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    conn = connections.create_connection(alias)
+    if conn.vendor in ("postgresql", "mysql"):
+        options = {**conn.settings_dict.get("OPTIONS", {}), "connect_timeout": connect_timeout}
+        conn.settings_dict = {**conn.settings_dict, "OPTIONS": options}
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM DUAL" if conn.vendor == "oracle" else "SELECT 1")
+            cursor.fetchone()
+    finally:
+        conn.close()
+
+
+def pending_migrations(alias: str, targets: Sequence[Target]) -> int:
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    from entrypoint.plan import migration_plan  # noqa: PLC0415 - needs the app registry
+
+    conn = connections[alias]
+    try:
+        return len(migration_plan(conn, targets))
+    finally:
+        conn.close()
+
+
+class _Waiter:
+    """The state of one wait: attempts, the last reason, when the stable run began."""
+
+    def __init__(self, alias: str, timeout: float) -> None:
+        self.alias = alias
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.timeout = timeout
+        self.attempts = 0
+        self.reason: str | None = None
+        self.last_progress = self.started
+        self.log = log.get().bind(alias=alias)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 2)
+
+    def attempt(self, fn: Callable[[], T]) -> T:
+        self.attempts += 1
+        return bounded(fn, self.left(), f"wait4db-{self.alias}")
+
+    def failed(self, reason: str, exc: BaseException) -> None:
+        if reason != self.reason:
+            self.log.warning(
+                "db_check_failed",
+                reason=reason,
+                attempt=self.attempts,
+                error_type=type(exc).__name__,
+                detail=str(exc).strip()[:300],
+            )
+        self.reason = reason
+
+    def progress(self, **fields: object) -> None:
+        now = time.monotonic()
+        if now - self.last_progress >= PROGRESS_EVERY:
+            self.last_progress = now
+            self.log.info(
+                "db_waiting",
+                elapsed_s=self.elapsed(),
+                attempts=self.attempts,
+                reason=self.reason,
+                **fields,
+            )
+
+    def pause(self, interval: float) -> None:
+        left = self.left()
+        if left <= 0:
+            raise DatabaseUnavailable(
+                f"database {self.alias!r} was not ready within {self.timeout:g}s "
+                f"(last reason: {self.reason or 'unknown'}); check that it runs and is reachable, "
+                "or raise ENTRYPOINT_WAIT_TIMEOUT"
+            )
+        time.sleep(min(interval, left))
+
+
+def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
+    alias: str,
+    *,
+    timeout: float,
+    stable: float,
+    interval: float,
+    until_migrated: bool = False,
+    targets: Sequence[Target] = (),
+) -> None:
+    waiter = _Waiter(alias, timeout)
+    stable_since: float | None = None
+    while True:
+        connect_timeout = max(1, min(MAX_CONNECT_TIMEOUT, math.ceil(waiter.left())))
+        try:
+            waiter.attempt(partial(select_one, alias, connect_timeout))
+        except Exception as exc:  # noqa: BLE001 - every driver error is a reason to retry
+            if stable_since is not None:
+                waiter.log.warning(
+                    "db_stability_reset", after_s=round(time.monotonic() - stable_since, 2)
+                )
+            stable_since = None
+            waiter.failed(classify(exc), exc)
+        else:
+            if stable_since is None:
+                stable_since = time.monotonic()
+                waiter.log.info("db_answering", attempt=waiter.attempts, elapsed_s=waiter.elapsed())
+            if time.monotonic() - stable_since >= stable:
+                break
+        waiter.progress()
+        waiter.pause(interval)
+    waiter.log.info("db_ready", attempts=waiter.attempts, elapsed_s=waiter.elapsed())
+    if until_migrated:
+        _wait_until_migrated(waiter, interval, targets)
+
+
+def _wait_until_migrated(waiter: _Waiter, interval: float, targets: Sequence[Target]) -> None:
+    last: int | None = None
+    while True:
+        try:
+            pending = waiter.attempt(lambda: pending_migrations(waiter.alias, targets))
+        except EntrypointError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the database may restart meanwhile
+            waiter.failed(classify(exc), exc)
+        else:
+            if pending == 0:
+                waiter.log.info("db_migrated", elapsed_s=waiter.elapsed())
+                return
+            waiter.reason = "migrations_pending"
+            if pending != last:
+                waiter.log.info("migrations_pending", count=pending)
+            last = pending
+        waiter.progress(pending=last)
+        waiter.pause(interval)
+
+
+def run(settings: Settings, aliases: Sequence[str]) -> None:
+    """The wait step: every alias within one shared deadline."""
+    deadline = time.monotonic() + settings.wait_timeout
+    for alias in aliases:
+        wait_for_database(
+            alias,
+            timeout=max(deadline - time.monotonic(), 0.001),
+            stable=settings.wait_stable,
+            interval=settings.wait_interval,
+            until_migrated=settings.wait_for == "migrations",
+            targets=settings.migrate_targets,
+        )

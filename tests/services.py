@@ -1,0 +1,225 @@
+"""Real database servers started by the tests: throwaway PostgreSQL clusters, PgBouncer, MariaDB.
+
+Each runs on a free high port in a temporary directory, never touching the machine's own
+servers on the standard ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+SERVICE_USER = "postgres"
+
+
+def pg_bin() -> Path:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not versions:
+        raise RuntimeError("PostgreSQL server binaries not found: run scripts/test to install them")
+    return versions[-1].parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def as_service_user(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """initdb and pgbouncer refuse to run as root: drop to the postgres user when we are root."""
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", SERVICE_USER, "--", *cmd]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def service_dir(prefix: str, owner: str = SERVICE_USER) -> Path:
+    """A fresh directory the service user owns, outside pytest's root-only tmp tree."""
+    path = Path(tempfile.mkdtemp(prefix=f"dj-entrypoint-{prefix}-"))
+    path.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(path, owner, owner)
+    return path
+
+
+class Postgres:
+    """A PostgreSQL cluster that tests can stop, start and crash."""
+
+    def __init__(self) -> None:
+        self.root = service_dir("pg")
+        self.data = self.root / "data"
+        self.port = free_port()
+        as_service_user(
+            [
+                str(pg_bin() / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        )
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200"
+        )
+        as_service_user(
+            [
+                str(pg_bin() / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                "-o",
+                opts,
+                "start",
+            ]
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        as_service_user([str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
+
+    def remove(self) -> None:
+        subprocess.run(
+            [str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+            user=SERVICE_USER if os.geteuid() == 0 else None,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(
+        self,
+        dbname: str = "postgres",
+        *,
+        user: str = "postgres",
+        password: str = "",
+        port: int | None = None,
+    ) -> str:
+        auth = f"{user}:{password}" if password else user
+        return f"postgres://{auth}@127.0.0.1:{port or self.port}/{dbname}"
+
+    def execute(self, sql: str, dbname: str = "postgres") -> list[tuple[object, ...]]:
+        with psycopg.connect(self.url(dbname), autocommit=True) as conn:
+            cur = conn.execute(sql.encode())
+            return cur.fetchall() if cur.description else []
+
+    def create_database(self) -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        self.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+
+class PgBouncer:
+    """PgBouncer in transaction pooling mode in front of a Postgres cluster."""
+
+    def __init__(self, pg: Postgres) -> None:
+        self.root = service_dir("pgbouncer")
+        self.port = free_port()
+        ini = self.root / "pgbouncer.ini"
+        ini.write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={pg.port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\n"
+            f"unix_socket_dir = {self.root}\n"
+            "auth_type = trust\n"
+            f"auth_file = {self.root / 'users.txt'}\n"
+            "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 5\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {self.root / 'pgbouncer.log'}\npidfile = {self.root / 'pgbouncer.pid'}\n"
+        )
+        (self.root / "users.txt").write_text('"postgres" ""\n')
+        for path in self.root.iterdir():
+            if os.geteuid() == 0:
+                shutil.chown(path, SERVICE_USER, SERVICE_USER)
+        self.ini = ini
+
+    def start(self) -> None:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        as_service_user([binary, "-d", str(self.ini)])
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        pid = (self.root / "pgbouncer.pid").read_text().strip()
+        subprocess.run(["kill", pid], check=False)
+
+
+class MariaDB:
+    def __init__(self) -> None:
+        self.root = service_dir("mariadb", "mysql")
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        user = ["--user=mysql"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [
+                "mariadb-install-db",
+                *user,
+                f"--datadir={self.data}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        user = ["--user=mysql"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen(
+            [
+                "mariadbd",
+                *user,
+                f"--datadir={self.data}",
+                f"--socket={self.root / 'sock'}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--pid-file={self.root / 'pid'}",
+                f"--log-error={self.root / 'err.log'}",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=64M",
+                "--max-connections=300",
+            ],
+        )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def url(self, dbname: str) -> str:
+        return f"mysql://root@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self) -> str:
+        import pymysql  # noqa: PLC0415
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root")
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        conn.close()
+        return name
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
