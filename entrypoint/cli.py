@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 import traceback
 from collections.abc import Sequence
-from types import FrameType
 
 from entrypoint import __version__, log
-from entrypoint.errors import EntrypointError, Interrupted
+from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
 HELP_EPILOG = """\
 environment variables:
@@ -63,10 +61,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupted(signum: int, _: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
 def _run(args: argparse.Namespace) -> int:
     from entrypoint import config, project  # noqa: PLC0415 - keep --help fast
 
@@ -98,8 +92,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _raise_interrupted)
+    raise_on_signals()
     log.configure()  # defaults, so that a bad ENTRYPOINT_LOG_* is still reported as an event
     try:
         return _run(args)

@@ -64,3 +64,13 @@ class Interrupted(BaseException):
         self.signum = signum
         self.exit_code = 128 + signum
         super().__init__(signal.Signals(signum).name)
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def raise_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into ``Interrupted`` so cleanup runs and the exit code is 128+N."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_interrupted)

@@ -23,10 +23,10 @@ def setup(settings_module: str) -> None:
         ) from exc
     except ImproperlyConfigured as exc:
         raise ConfigError(f"Django settings {settings_module!r} are invalid: {exc}") from exc
-    _register_database_passwords()
+    register_database_passwords()
 
 
-def _register_database_passwords() -> None:
+def register_database_passwords() -> None:
     from django.conf import settings  # noqa: PLC0415
 
     log.add_secrets(str(db.get("PASSWORD") or "") for db in settings.DATABASES.values())
