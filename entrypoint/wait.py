@@ -146,6 +146,8 @@ class _Waiter:
         return bounded(fn, self.left(), f"wait4db-{self.alias}")
 
     def failed(self, reason: str, exc: BaseException) -> None:
+        if isinstance(exc, CheckTimedOut) and self.left() <= 0 and self.reason:
+            return  # cut short by our own deadline: the previous reason is the real one
         if reason != self.reason:
             self.log.warning(
                 "db_check_failed",
