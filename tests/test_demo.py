@@ -56,7 +56,7 @@ def test_demo_serves_the_admin(tmp_path: Path) -> None:
         _, stderr = proc.communicate(timeout=60)
     # gunicorn took over the script's PID and shut down cleanly on SIGTERM.
     assert proc.returncode == 0, stderr[-3000:]
-    events = parse_events("\n".join(l for l in stderr.splitlines() if l.startswith("{")))
+    events = parse_events("\n".join(x for x in stderr.splitlines() if x.startswith("{")))
     names = [e["event"] for e in events]
     assert names.index("migration_applied") < names.index("exec")
     assert "admin_created" in names
