@@ -50,8 +50,9 @@ def _seed_value(env: Mapping[str, str], field_name: str, problems: list[str]) ->
 
 
 def _update_flag(env: Mapping[str, str], problems: list[str]) -> bool:
-    raw = env.get("ENTRYPOINT_ADMIN_UPDATE", "false")
-    flag = BOOLEANS.get(raw.strip().lower())
+    raw = env.get("ENTRYPOINT_ADMIN_UPDATE", "")
+    # Empty means unset, as for every other ENTRYPOINT_* variable.
+    flag = BOOLEANS.get(raw.strip().lower() or "false")
     if flag is None:
         problems.append(
             f"ENTRYPOINT_ADMIN_UPDATE={raw[:60]!r} is invalid: expected true/false/1/0/yes/no"
