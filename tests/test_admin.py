@@ -406,9 +406,8 @@ def test_no_password_in_any_output() -> None:
     """Every line printed by every process above: none of the passwords used appears."""
     if not OUTPUT:
         pytest.skip("run together with the other tests of this module")
-    assert len(OUTPUT) >= 40
     text = "\n".join(OUTPUT)
-    assert "admin_created" in text
+    assert '"username": "boss"' in text  # the search runs over the real event stream
     for password in PASSWORDS:
         assert password not in text
 
