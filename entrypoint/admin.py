@@ -72,6 +72,7 @@ def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
         _check_table(model, database)
         manager = model._default_manager.db_manager(database)
         user = _find(model, seed.username, database)
+        raced = False
         if user is None:
             fields = _creation_fields(model, seed)
             _validate_password(seed.password, model(**fields))
@@ -83,12 +84,12 @@ def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
                 user = _find(model, seed.username, database)
                 if user is None:
                     raise StepFailed(f"creating the admin failed: {exc}") from exc
-                bound.info("admin_exists", created_concurrently=True)
+                raced = True
             else:
                 bound.info("admin_created")
                 return "created"
         if not seed.update:
-            bound.info("admin_exists", update=False)
+            bound.info("admin_exists", update=False, created_concurrently=raced)
             return "exists"
         changed = _bring_in_line(model, user, seed, database)
     except DatabaseError as exc:
