@@ -8,13 +8,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+import pytest
 
 from entrypoint.config import default_lock_id
 from tests.cli import Result, base_env, finish, run_cli, start_cli
 from tests.services import Postgres
-from tests.watch import Running, advisory_locks, applied, is_event, recorded, schema
+from tests.watch import (
+    Running,
+    advisory_locks,
+    applied,
+    is_event,
+    reap,
+    recorded,
+    schema,
+    wait_until,
+)
 
 HOLDER_APP = "test-holder-7f3a"
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    yield
+    reap()
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
@@ -109,7 +125,9 @@ def test_waiter_does_not_deadlock_create_index_concurrently(pg: Postgres) -> Non
     holder = Running(env=cic)
     holder.wait_for(is_event("migration_started", app="pgonly", name="0002_concurrent_index"))
     waiter = Running(env=cic)
-    waiter.wait_for(is_event("migration_lock_waiting"), timeout=30)
+    # Both lock connections open: the waiter is waiting for the lock, however it waits.
+    sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'django-entr%'"
+    wait_until(lambda: pg.execute(sessions) == [(2,)])
     first, second = holder.finish(timeout=60), waiter.finish(timeout=60)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert pg.execute(

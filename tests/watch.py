@@ -17,8 +17,11 @@ Event = dict[str, Any]
 class Running:
     """A CLI subprocess whose JSON log lines are read as they come."""
 
+    started: list[Running] = []
+
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.proc = start_cli(*args, env=env)
+        Running.started.append(self)
         self.lines: list[str] = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -55,6 +58,15 @@ class Running:
         return Result(self.proc.returncode, stdout, text, parse_events(text))
 
 
+def reap() -> None:
+    """Kill what a failed test left running (only the processes this module started)."""
+    while Running.started:
+        running = Running.started.pop()
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait(10)
+
+
 def is_event(event: str, /, **fields: object) -> Callable[[Event], bool]:
     return lambda e: e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
 
@@ -87,6 +99,14 @@ def schema(pg: Postgres, db: str) -> dict[str, list[tuple[object, ...]]]:
         ),
         "migrations": recorded(pg, db),
     }
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
 
 
 def advisory_locks(pg: Postgres) -> list[tuple[object, ...]]:
