@@ -5,26 +5,23 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
-import psycopg
 import pytest
 
-from entrypoint.config import default_lock_id
 from tests.cli import Result, base_env, finish, run_cli, start_cli
 from tests.services import Postgres
 from tests.watch import (
+    HOLDER_APP,
     Running,
     advisory_locks,
     applied,
     is_event,
+    lock_held,
     reap,
     recorded,
     schema,
     wait_until,
 )
-
-HOLDER_APP = "test-holder-7f3a"
 
 
 @pytest.fixture(autouse=True)
@@ -44,14 +41,6 @@ def env(url: str, **extra: str) -> dict[str, str]:
 
 def migrate(url: str, **extra: str) -> Result:
     return run_cli(env=env(url, **extra), timeout=120)
-
-
-@contextmanager
-def lock_held(url: str, key: int | None = None) -> Iterator[psycopg.Connection]:
-    """Another client holding the migration lock, the way a migrating replica does."""
-    with psycopg.connect(url, application_name=HOLDER_APP) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [key or default_lock_id()])
-        yield conn
 
 
 def new_db(pg: Postgres) -> tuple[str, str]:

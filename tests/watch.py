@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+
+from entrypoint.config import default_lock_id
 from tests.cli import Result, parse_events, start_cli
 from tests.services import Postgres
 
 Event = dict[str, Any]
+HOLDER_APP = "test-holder-7f3a"
 
 
 class Running:
@@ -111,3 +116,11 @@ def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
 
 def advisory_locks(pg: Postgres) -> list[tuple[object, ...]]:
     return pg.execute("SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory'")
+
+
+@contextmanager
+def lock_held(url: str, key: int | None = None) -> Iterator[psycopg.Connection]:
+    """Another client holding the migration lock, the way a migrating replica does."""
+    with psycopg.connect(url, application_name=HOLDER_APP) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [key or default_lock_id()])
+        yield conn
