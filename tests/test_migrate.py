@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.cli import Result, base_env, finish, run_cli, start_cli
+from tests.cli import Result, base_env, finish, parse_events, run_cli, start_cli
 from tests.services import Postgres
 from tests.watch import (
     HOLDER_APP,
@@ -256,3 +258,32 @@ def test_conflicting_migrations_are_a_clear_error() -> None:
     error = result.named("migration_conflict")[0]["error"]
     assert "0002_left" in error
     assert "--merge" in error
+
+
+def test_sigterm_while_waiting_for_the_lock(pg: Postgres) -> None:
+    _, url = new_db(pg)
+    with lock_held(url):
+        proc = Running(env=env(url))
+        proc.wait_for(is_event("migration_lock_waiting"))
+        proc.proc.send_signal(signal.SIGTERM)
+        result = proc.finish(timeout=30)
+    assert result.returncode == 143, result.stderr
+    assert result.named("interrupted")
+
+
+def test_system_checks_run_once_per_process() -> None:
+    """The step and the command each run Django's checks exactly once, as events."""
+    extra = {"DJANGO_SETTINGS_MODULE": "migproj.settings", "TESTPROJ_CHECK_WARNING": "1"}
+    step = run_cli(env=base_env(ENTRYPOINT_STEPS="migrate", **extra))
+    command = subprocess.run(
+        [sys.executable, "-m", "django", "lockedmigrate"],
+        env=base_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (step.returncode, command.returncode) == (0, 0), step.stderr + command.stderr
+    for events in (step.events, parse_events(command.stderr)):
+        warnings = [e for e in events if e.get("event") == "system_check_warning"]
+        assert [w["id"] for w in warnings] == ["blog.W001"]
