@@ -109,6 +109,13 @@ def describe(holder: dict[str, object]) -> str:
     return ", ".join(f"{k.removeprefix('holder_')}={v}" for k, v in holder.items())
 
 
+def _holder(lock: Lock) -> dict[str, object]:
+    try:
+        return lock.holder()
+    except Exception as exc:  # noqa: BLE001 - who holds it is a detail; the wait goes on
+        return {"holder_unknown": type(exc).__name__}
+
+
 def acquire(lock: Lock, *, alias: str, timeout: float) -> float:
     """Poll until the lock is ours; return the seconds waited. Raise LockTimeout."""
     logger = log.get().bind(alias=alias, lock=lock.kind)
@@ -119,7 +126,7 @@ def acquire(lock: Lock, *, alias: str, timeout: float) -> float:
     while not lock.try_acquire():
         now = time.monotonic()
         if now >= deadline:
-            holder = lock.holder()
+            holder = _holder(lock)
             logger.warning(
                 "migration_lock_not_acquired", waited_s=round(now - started, 2), **holder
             )
@@ -131,7 +138,7 @@ def acquire(lock: Lock, *, alias: str, timeout: float) -> float:
         if now >= next_report:
             next_report = now + REPORT_EVERY
             logger.info(
-                "migration_lock_waiting", elapsed_s=round(now - started, 2), **lock.holder()
+                "migration_lock_waiting", elapsed_s=round(now - started, 2), **_holder(lock)
             )
         # Jitter keeps many replicas from polling in lockstep.
         time.sleep(min(delay * random.uniform(0.5, 1.0), max(deadline - now, 0)))  # noqa: S311
