@@ -89,11 +89,11 @@ def _run_phases(
     nodes: list[tuple[str, str | None]],
     plan: Plan,
     progress: Progress,
+    state: ProjectState,
     **flags: bool,
 ) -> ProjectState:
     """Django refuses mixed plans: unapply first, then apply what the targets still need."""
     backward = [step for step in plan if step[1]]
-    state: ProjectState = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
     if backward:
         progress.log.warning("migrations_backward", unapply=[label(m) for m, _ in backward])
         state = executor.migrate(nodes, plan=backward, state=state, fake=flags["fake"])
@@ -137,7 +137,9 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
         plan=plan,
     )
     try:
-        state = _run_phases(executor, nodes, plan, progress, fake=fake, fake_initial=fake_initial)
+        state = _run_phases(
+            executor, nodes, plan, progress, pre_state.clone(), fake=fake, fake_initial=fake_initial
+        )
     except Interrupted:
         if progress.current is not None:
             progress.log.warning(

@@ -287,3 +287,24 @@ def test_system_checks_run_once_per_process() -> None:
     for events in (step.events, parse_events(command.stderr)):
         warnings = [e for e in events if e.get("event") == "system_check_warning"]
         assert [w["id"] for w in warnings] == ["blog.W001"]
+
+
+def test_backward_then_forward_in_one_run(pg: Postgres) -> None:
+    """A release that rolls main back and ships new blog/shop migrations: both phases, in order."""
+    db, url = new_db(pg)
+    assert migrate(url, ENTRYPOINT_MIGRATE_TARGETS="blog 0001, shop zero").returncode == 0
+    result = migrate(url, ENTRYPOINT_MIGRATE_TARGETS="main 0001")
+    assert result.returncode == 0, result.stderr
+    moves = [
+        (e["event"], e["app"], e["name"], e["position"])
+        for e in result.events
+        if e["event"] in ("migration_applied", "migration_unapplied")
+    ]
+    assert moves == [
+        ("migration_unapplied", "main", "0002_item_size", "1/5"),
+        ("migration_applied", "blog", "0002_post_slug", "2/5"),
+        ("migration_applied", "shop", "0001_initial", "3/5"),
+        ("migration_applied", "shop", "0002_order_slow", "4/5"),
+        ("migration_applied", "shop", "0003_seed", "5/5"),
+    ]
+    assert pg.execute("SELECT name FROM shop_product", db) == [("seed",)]
