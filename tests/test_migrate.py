@@ -308,3 +308,12 @@ def test_backward_then_forward_in_one_run(pg: Postgres) -> None:
         ("migration_applied", "shop", "0003_seed", "5/5"),
     ]
     assert pg.execute("SELECT name FROM shop_product", db) == [("seed",)]
+
+
+def test_lock_survives_idle_in_transaction_timeout(pg: Postgres) -> None:
+    """A database-wide idle_in_transaction_session_timeout must not kill the lock's connection."""
+    db, url = new_db(pg)
+    pg.execute(f'ALTER DATABASE "{db}" SET idle_in_transaction_session_timeout = 500')
+    result = migrate(url, SLOW_MIGRATION_SECONDS="2")
+    assert result.returncode == 0, result.stderr
+    assert ("shop", "0003_seed") in recorded(pg, db)
