@@ -43,6 +43,20 @@ class StepFailed(EntrypointError):
     event = "step_failed"
 
 
+class LockLost(StepFailed):
+    """The migration lock's connection went away: migrating on would be unprotected."""
+
+    event = "migration_lock_lost"
+
+
+class MigrationFailed(StepFailed):
+    event = "migration_failed"
+
+
+class MigrationConflict(StepFailed):
+    event = "migration_conflict"
+
+
 class CommandNotExecutable(EntrypointError):
     exit_code = 126
     event = "command_not_executable"
@@ -53,11 +67,14 @@ class CommandNotFound(EntrypointError):
     event = "command_not_found"
 
 
-class Interrupted(BaseException):
+class Interrupted(KeyboardInterrupt):
     """Raised from the SIGTERM/SIGINT handler.
 
     A BaseException so that no ``except Exception`` in Django or a driver swallows it: context
-    managers still run, so an atomic migration rolls back and locks are released.
+    managers still run, so an atomic migration rolls back and locks are released. It is a
+    KeyboardInterrupt because psycopg cancels the running query only for that (and SystemExit):
+    otherwise the connection stays busy, the rollback fails and the server keeps running the
+    statement (a long ``pg_sleep`` or index build) after we exit.
     """
 
     def __init__(self, signum: int) -> None:

@@ -1,13 +1,122 @@
-"""lockedmigrate: placeholder until the locked migrate step lands (issue 3)."""
+"""lockedmigrate: every alias to the configured targets, applied once however many replicas run.
+
+1. plan without the lock: nothing to do means no lock and no waiting (steady-state restarts);
+2. take the lock, re-plan on a fresh executor (another replica may have done the work);
+3. apply, backward phase first, each migration reported (``entrypoint.apply``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from entrypoint.config import Settings
-from entrypoint.errors import StepFailed
+from entrypoint import checks, log
+from entrypoint.apply import apply_to_targets
+from entrypoint.config import Settings, Target
+from entrypoint.lock import LockOptions, migration_lock
+from entrypoint.plan import migration_plan
+
+if TYPE_CHECKING:
+    from django.db.migrations.migration import Migration
+
+
+@contextmanager
+def direct_connection(alias: str, url: str) -> Iterator[None]:
+    """Point ``alias`` at ENTRYPOINT_MIGRATE_DATABASE_URL for the block, then put it back.
+
+    The alias keeps its name so that database routers and post_migrate handlers (content
+    types, permissions) see the database they expect.
+    """
+    if not url:
+        yield
+        return
+    import dj_database_url  # noqa: PLC0415
+    from django.db import connections  # noqa: PLC0415
+
+    parsed: dict[str, Any] = dict(dj_database_url.parse(url))
+    log.add_secrets([url, parsed.get("PASSWORD")])
+    original = connections.settings[alias]
+    options = {**original.get("OPTIONS", {}), **parsed.pop("OPTIONS", {})}
+    _swap(alias, {**original, **parsed, "OPTIONS": options})
+    log.get().info(
+        "migrate_direct_connection",
+        alias=alias,
+        host=parsed.get("HOST"),
+        port=parsed.get("PORT"),
+        name=parsed.get("NAME"),
+        user=parsed.get("USER"),
+    )
+    try:
+        yield
+    finally:
+        _swap(alias, original)
+
+
+def _swap(alias: str, settings_dict: dict[str, Any]) -> None:
+    from django.db import connections  # noqa: PLC0415
+
+    connections[alias].close()
+    connections.settings[alias] = settings_dict
+    del connections[alias]  # the next access builds a wrapper from the new settings
+
+
+def pending(
+    alias: str, targets: Sequence[Target], *, all_apps: bool = True
+) -> list[tuple[Migration, bool]]:
+    """The plan without taking the lock: the fast path, ``--plan`` and ``--check``."""
+    from django.db import connections  # noqa: PLC0415
+
+    return migration_plan(connections[alias], targets, all_apps=all_apps)
+
+
+def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-only
+    alias: str,
+    *,
+    targets: Sequence[Target],
+    lock_options: LockOptions,
+    direct_url: str = "",
+    all_apps: bool = True,
+    fake: bool = False,
+    fake_initial: bool = False,
+) -> int:
+    """Migrate one alias under its own lock; return how many migrations this process moved."""
+    from django.db import connections  # noqa: PLC0415
+
+    with direct_connection(alias, direct_url):
+        if not pending(alias, targets, all_apps=all_apps):
+            log.get().info("migrations_up_to_date", alias=alias, locked=False)
+            return 0
+        with migration_lock(connections[alias], lock_options) as lock:
+            return apply_to_targets(
+                connections[alias],
+                targets,
+                lock,
+                all_apps=all_apps,
+                fake=fake,
+                fake_initial=fake_initial,
+            )
+
+
+def run_locked(
+    alias: str, work: Callable[[], None], *, lock_options: LockOptions, direct_url: str = ""
+) -> None:
+    """Run ``work`` (e.g. Django's own migrate for --prune or --run-syncdb) under the lock."""
+    from django.db import connections  # noqa: PLC0415
+
+    with direct_connection(alias, direct_url), migration_lock(connections[alias], lock_options):
+        work()
 
 
 def run(settings: Settings, aliases: Sequence[str]) -> None:
-    del settings, aliases
-    raise StepFailed("the migrate step is not implemented yet: set ENTRYPOINT_STEPS=wait")
+    """The migrate step: each alias in turn, each under its own lock."""
+    checks.run_once(aliases)
+    lock_options = LockOptions.from_settings(settings)
+    for index, alias in enumerate(aliases):
+        migrate_database(
+            alias,
+            targets=settings.migrate_targets,
+            lock_options=lock_options,
+            # One direct DSN can only stand for one database: the first alias (normally default).
+            direct_url=settings.migrate_database_url if index == 0 else "",
+        )

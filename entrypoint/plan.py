@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
 from entrypoint.config import Target
-from entrypoint.errors import ConfigError
+from entrypoint.errors import ConfigError, MigrationConflict
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -19,12 +19,50 @@ if TYPE_CHECKING:
 Node = tuple[str, "str | None"]
 
 
-def resolve_targets(loader: MigrationLoader, targets: Sequence[Target]) -> list[Node]:
+def check_conflicts(loader: MigrationLoader) -> None:
+    conflicts = loader.detect_conflicts()
+    if conflicts:
+        found = "; ".join(f"{app}: {', '.join(sorted(names))}" for app, names in conflicts.items())
+        raise MigrationConflict(
+            f"conflicting migrations (several leaf nodes) in {found}: "
+            "run 'manage.py makemigrations --merge' and ship the merge migration"
+        )
+
+
+def _contradictions(
+    loader: MigrationLoader, nodes: dict[str, str | None], named: set[str]
+) -> list[str]:
+    """A named app sent backwards while another app's target still needs what it unapplies."""
+    graph = loader.graph
+    problems: list[str] = []
+    for app in sorted(named):
+        target = nodes[app]
+        kept = set(graph.forwards_plan((app, target))) if target else set()
+        beyond = {n for n in graph.nodes if n[0] == app and n not in kept}
+        for other, node in sorted(nodes.items()):
+            if other == app or node is None or not beyond:
+                continue
+            needed = sorted(beyond.intersection(graph.forwards_plan((other, node))))
+            if needed:
+                problems.append(
+                    f"ENTRYPOINT_MIGRATE_TARGETS sends {app} to {target or 'zero'}, but {other} "
+                    f"{node} needs {needed[0][0]} {needed[0][1]}: also name {other} with a "
+                    "migration from before that dependency"
+                )
+    return problems
+
+
+def resolve_targets(
+    loader: MigrationLoader, targets: Sequence[Target], *, all_apps: bool = True
+) -> list[Node]:
     """Every app with migrations goes to its latest node, except the apps named in targets.
 
+    With ``all_apps=False`` only the named apps are targets (``manage.py migrate APP`` style).
     Raises ConfigError listing every bad target, before anything touches the database.
     """
-    nodes: dict[str, str | None] = dict(loader.graph.leaf_nodes())
+    check_conflicts(loader)
+    leaves: dict[str, str | None] = dict(loader.graph.leaf_nodes())
+    nodes = leaves if all_apps else {app: leaves.get(app) for app, _ in targets}
     problems: list[str] = []
     for app, name in targets:
         if app not in loader.migrated_apps:
@@ -49,6 +87,8 @@ def resolve_targets(loader: MigrationLoader, targets: Sequence[Target]) -> list[
                     f"ENTRYPOINT_MIGRATE_TARGETS: app {app!r} has no migration {name!r}: "
                     "use a migration name, a unique prefix of one, or zero"
                 )
+    if not problems:
+        problems = _contradictions(loader, nodes, {app for app, name in targets if name})
     if problems:
         raise ConfigError(*problems)
     return sorted(nodes.items())
@@ -60,8 +100,8 @@ def check_targets(targets: Sequence[Target]) -> None:
 
 
 def migration_plan(
-    connection: BaseDatabaseWrapper, targets: Sequence[Target]
+    connection: BaseDatabaseWrapper, targets: Sequence[Target], *, all_apps: bool = True
 ) -> list[tuple[Migration, bool]]:
     """The (migration, backwards) steps from the recorded state to the targets."""
     executor = MigrationExecutor(connection)
-    return executor.migration_plan(resolve_targets(executor.loader, targets))
+    return executor.migration_plan(resolve_targets(executor.loader, targets, all_apps=all_apps))

@@ -4,6 +4,13 @@ import os
 
 import dj_database_url
 
+try:  # PyMySQL stands in for mysqlclient (no C build); its version_info satisfies Django's check
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+except ImportError:
+    pass
+
 SECRET_KEY = "tests-only"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"

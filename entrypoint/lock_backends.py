@@ -1,0 +1,205 @@
+"""One lock per database vendor, each on a connection of its own (never the one migrating)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+APP_NAME_MAX = 63  # PostgreSQL truncates application_name to NAMEDATALEN - 1
+# An int8 advisory key shows in pg_locks as classid (high 32 bits), objid (low) and objsubid 1.
+PG_LOCKS = (
+    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND l.classid::bigint = %s AND l.objid::bigint = %s"
+)
+
+
+def application_name() -> str:
+    # The host name is the pod name on Kubernetes: what an operator looks for in pg_stat_activity.
+    return f"django-entrypoint migrate {socket.gethostname()} pid={os.getpid()}"[:APP_NAME_MAX]
+
+
+def _since(value: object) -> object:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+class PostgresLock:
+    """pg_try_advisory_xact_lock inside an open transaction (or a session lock in ``session`` mode).
+
+    A transaction-scoped lock survives PgBouncer transaction pooling, because the pooler keeps
+    the server connection for as long as the transaction is open, and the server frees it when
+    the holder dies. Each failed attempt ends its transaction, so a waiter holds no snapshot
+    that a CREATE INDEX CONCURRENTLY in the holder would have to wait for.
+    """
+
+    def __init__(self, connection: BaseDatabaseWrapper, key: int, *, xact: bool) -> None:
+        import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
+
+        params: dict[str, Any] = connection.get_connection_params()
+        params.setdefault("connect_timeout", 10)
+        params["application_name"] = application_name()
+        self.kind = "pg_advisory_xact_lock" if xact else "pg_advisory_lock"
+        self.xact = xact
+        self.key = key
+        unsigned = key % 2**64
+        self.ids = (unsigned >> 32, unsigned & 0xFFFFFFFF)
+        self.conn = psycopg.connect(**params, autocommit=not xact)
+
+    def try_acquire(self) -> bool:
+        if not self.xact:
+            row = self.conn.execute(
+                "SELECT pg_try_advisory_lock(%s::bigint)", [self.key]
+            ).fetchone()
+            return bool(row and row[0])
+        # set_config(..., true) lasts for this transaction only: safe behind a pooler.
+        row = self.conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', '0', true),"
+            " set_config('application_name', %s, true),"
+            " pg_try_advisory_xact_lock(%s::bigint)",
+            [application_name(), self.key],
+        ).fetchone()
+        if row and row[2]:
+            return True
+        self.conn.rollback()
+        return False
+
+    def holder(self) -> dict[str, object]:
+        sql = (
+            "SELECT a.pid, a.application_name, host(a.client_addr),"
+            " coalesce(a.xact_start, a.backend_start)" + PG_LOCKS + " AND l.pid <> pg_backend_pid()"
+        )
+        try:
+            row = self.conn.execute(sql, list(self.ids)).fetchone()
+        finally:
+            if self.xact:
+                self.conn.rollback()
+        if row is None:
+            return {}
+        pid, app, addr, since = row
+        return {
+            "holder_application_name": app,
+            "holder_client_addr": addr or "local",
+            "holder_since": _since(since),
+            "holder_pid": pid,
+        }
+
+    def is_held(self) -> bool:
+        sql = "SELECT count(*)" + PG_LOCKS + " AND l.pid = pg_backend_pid()"
+        try:
+            row = self.conn.execute(sql, list(self.ids)).fetchone()
+        except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
+            return False
+        return bool(row and row[0])
+
+    def release(self) -> None:
+        try:
+            if self.xact:
+                self.conn.rollback()
+            else:
+                self.conn.execute("SELECT pg_advisory_unlock(%s::bigint)", [self.key])
+        finally:
+            self.conn.close()  # the server frees the lock with the connection anyway
+
+
+class MySQLLock:
+    """GET_LOCK on a dedicated connection; polled, so that SIGTERM is handled while waiting."""
+
+    kind = "get_lock"
+
+    def __init__(self, connection: BaseDatabaseWrapper, key: int) -> None:
+        self.conn = type(connection)(dict(connection.settings_dict), connection.alias)
+        # GET_LOCK names are server-wide: include the database so two projects do not collide.
+        name = f"django-entrypoint:{key}:{connection.settings_dict['NAME']}"
+        if len(name) > 64:
+            name = "django-entrypoint:" + hashlib.sha256(name.encode()).hexdigest()[:40]
+        self.name = name
+
+    def _scalar(self, sql: str, params: Sequence[str]) -> object:
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    def try_acquire(self) -> bool:
+        return self._scalar("SELECT GET_LOCK(%s, 0)", [self.name]) == 1
+
+    def holder(self) -> dict[str, object]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT ID, USER, HOST, TIME FROM information_schema.PROCESSLIST"
+                " WHERE ID = IS_USED_LOCK(%s)",
+                [self.name],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return {}
+        return {
+            "holder_connection_id": row[0],
+            "holder_user": row[1],
+            "holder_host": row[2],
+            "holder_state_s": row[3],
+        }
+
+    def is_held(self) -> bool:
+        try:
+            return self._scalar("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", [self.name]) == 1
+        except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
+            return False
+
+    def release(self) -> None:
+        try:
+            self._scalar("SELECT RELEASE_LOCK(%s)", [self.name])
+        finally:
+            self.conn.close()
+
+
+class FileLock:
+    """An exclusive flock next to the SQLite file; the kernel frees it if the holder dies."""
+
+    kind = "flock"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # Never deleted: unlinking a lock file lets two processes lock two different inodes.
+        self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def try_acquire(self) -> bool:
+        assert self.fd is not None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": dt.datetime.now(dt.timezone.utc).isoformat(),
+        }
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps(info).encode(), 0)
+        return True
+
+    def holder(self) -> dict[str, object]:
+        with contextlib.suppress(OSError, ValueError):
+            with open(self.path, encoding="utf-8") as handle:  # noqa: PTH123
+                info = json.load(handle)
+            return {f"holder_{k}": v for k, v in info.items()}
+        return {}
+
+    def is_held(self) -> bool:
+        return self.fd is not None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)  # closing the descriptor drops the flock

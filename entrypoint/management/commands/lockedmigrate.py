@@ -1,0 +1,116 @@
+"""``manage.py lockedmigrate``: Django's migrate options, run by the migrate step's code."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from contextlib import redirect_stdout
+from typing import Any
+
+from django.core.management import call_command
+from django.db import DEFAULT_DB_ALIAS
+
+from entrypoint import checks, log, migrate, project
+from entrypoint.config import Settings, Target
+from entrypoint.lock import LockOptions
+from entrypoint.management.base import StepCommand
+
+
+class Command(StepCommand):
+    help = (
+        "Migrate under a cross-process lock so that any number of replicas apply each migration "
+        "once (exit 75 when the lock is not acquired within ENTRYPOINT_MIGRATE_LOCK_TIMEOUT)."
+    )
+    requires_system_checks = ()  # run once, by the shared code, as migrate does
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("app_label", nargs="?", help="only this app (and its dependencies)")
+        parser.add_argument("migration_name", nargs="?", help="its target: a name, prefix or zero")
+        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive")
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias")
+        parser.add_argument("--fake", action="store_true", help="record without running")
+        parser.add_argument("--fake-initial", action="store_true", help="as migrate --fake-initial")
+        parser.add_argument("--plan", action="store_true", help="log the plan; take no lock")
+        parser.add_argument("--run-syncdb", action="store_true", help="as migrate --run-syncdb")
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            dest="check_unapplied",
+            help="exit 1 when migrations are pending; take no lock",
+        )
+        parser.add_argument("--prune", action="store_true", help="as migrate --prune")
+        parser.add_argument("-L", "--lock-id", type=int, help="advisory lock key (signed 64-bit)")
+        parser.add_argument("--skip-checks", action="store_true", help="skip system checks")
+
+    def run_step(self, settings: Settings, options: dict[str, Any]) -> None:
+        (alias,) = project.resolve_aliases((options["database"],))
+        targets: tuple[Target, ...] = settings.migrate_targets
+        if options["app_label"]:
+            targets = ((options["app_label"], options["migration_name"]),)
+        lock_options = LockOptions.from_settings(settings, lock_id=options["lock_id"])
+        with redirect_stdout(log.LogStream()):
+            if not options["skip_checks"]:
+                checks.run_once((alias,))
+            if options["plan"] or options["check_unapplied"]:
+                _report_plan(
+                    alias,
+                    targets,
+                    direct_url=settings.migrate_database_url,
+                    all_apps=not options["app_label"],
+                    check=options["check_unapplied"],
+                )
+            elif options["prune"] or options["run_syncdb"]:
+                # Rare options: Django's own migrate does them, under our lock.
+                migrate.run_locked(
+                    alias,
+                    lambda: _django_migrate(alias, options),
+                    lock_options=lock_options,
+                    direct_url=settings.migrate_database_url,
+                )
+            else:
+                migrate.migrate_database(
+                    alias,
+                    targets=targets,
+                    lock_options=lock_options,
+                    direct_url=settings.migrate_database_url,
+                    all_apps=not options["app_label"],
+                    fake=options["fake"],
+                    fake_initial=options["fake_initial"],
+                )
+
+
+def _report_plan(
+    alias: str, targets: tuple[Target, ...], *, direct_url: str, all_apps: bool, check: bool
+) -> None:
+    with migrate.direct_connection(alias, direct_url):
+        plan = migrate.pending(alias, targets, all_apps=all_apps)
+    for position, (migration, backwards) in enumerate(plan, 1):
+        log.get().info(
+            "migration_planned",
+            alias=alias,
+            app=migration.app_label,
+            name=migration.name,
+            backwards=backwards,
+            position=f"{position}/{len(plan)}",
+        )
+    if not plan:
+        log.get().info("migrations_up_to_date", alias=alias, locked=False)
+    elif check:
+        log.get().warning("migrations_pending", alias=alias, count=len(plan))
+        raise SystemExit(1)  # what migrate --check exits with
+
+
+def _django_migrate(alias: str, options: dict[str, Any]) -> None:
+    positional = [options[k] for k in ("app_label", "migration_name") if options[k]]
+    call_command(
+        "migrate",
+        *positional,
+        database=alias,
+        interactive=False,
+        fake=options["fake"],
+        fake_initial=options["fake_initial"],
+        run_syncdb=options["run_syncdb"],
+        prune=options["prune"],
+        skip_checks=True,
+        verbosity=options["verbosity"],
+        stdout=log.LogStream(),
+    )

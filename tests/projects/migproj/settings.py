@@ -1,0 +1,17 @@
+"""testproj plus more apps with cross-app dependencies and an optionally slow migration.
+
+SLOW_MIGRATION_SECONDS makes shop 0002 (and pgonly 0002) sleep inside the migration, so only
+the tests that want a long migration pay for one. TESTPROJ_PG_APPS adds a PostgreSQL-only app
+that builds an index CONCURRENTLY; TESTPROJ_CONFLICT adds an app with two leaf migrations.
+"""
+
+import os
+
+from testproj.settings import *  # noqa: F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "blog", "shop"]  # noqa: F405
+if os.environ.get("TESTPROJ_PG_APPS"):
+    INSTALLED_APPS.append("pgonly")
+if os.environ.get("TESTPROJ_CONFLICT"):
+    INSTALLED_APPS.append("conflicted")
+SLOW_MIGRATION_SECONDS = float(os.environ.get("SLOW_MIGRATION_SECONDS", "0"))

@@ -1,0 +1,128 @@
+"""The lock behind PgBouncer, in session mode, on MariaDB (GET_LOCK) and on SQLite (flock)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from entrypoint.config import default_lock_id
+from tests.cli import Result, base_env, finish, run_cli, start_cli
+from tests.services import MariaDB, PgBouncer, Postgres
+from tests.watch import applied, recorded
+
+
+@pytest.fixture(scope="module")
+def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
+    server = PgBouncer(pg)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDB]:
+    server = MariaDB()
+    server.start()
+    yield server
+    server.stop()
+
+
+def env(url: str, **extra: str) -> dict[str, str]:
+    return (
+        base_env(
+            DATABASE_URL=url, DJANGO_SETTINGS_MODULE="migproj.settings", ENTRYPOINT_STEPS="migrate"
+        )
+        | extra
+    )
+
+
+def run_many(count: int, url: str, **extra: str) -> list[Result]:
+    procs = [start_cli(env=env(url, **extra)) for _ in range(count)]
+    return [finish(p, timeout=300) for p in procs]
+
+
+def assert_exactly_once(results: list[Result], rows: list[tuple[object, ...]]) -> None:
+    assert [r.returncode for r in results] == [0] * len(results), [
+        r.stderr for r in results if r.returncode
+    ]
+    appliers = [r for r in results if applied(r)]
+    assert len(appliers) == 1
+    assert len(rows) == len(set(rows)) == len(applied(appliers[0])) >= 25
+
+
+def test_pgbouncer_transaction_pooling_ten_replicas(pg: Postgres, bouncer: PgBouncer) -> None:
+    """The transaction-scoped lock keeps working when every statement may change server."""
+    db = pg.create_database()
+    results = run_many(10, pg.url(db, port=bouncer.port))
+    assert_exactly_once(results, recorded(pg, db))
+    assert {e["lock"] for r in results for e in r.named("migration_lock_acquired")} == {
+        "pg_advisory_xact_lock"
+    }
+
+
+def test_session_mode_on_a_direct_connection(pg: Postgres) -> None:
+    db = pg.create_database()
+    results = run_many(5, pg.url(db), ENTRYPOINT_MIGRATE_LOCK_MODE="session")
+    assert_exactly_once(results, recorded(pg, db))
+    assert {e["lock"] for r in results for e in r.named("migration_lock_acquired")} == {
+        "pg_advisory_lock"
+    }
+
+
+def mysql_rows(server: MariaDB, db: str) -> list[tuple[object, ...]]:
+    conn = pymysql.connect(host="127.0.0.1", port=server.port, user="root", database=db)
+    with conn.cursor() as cur:
+        cur.execute("SELECT app, name FROM django_migrations ORDER BY app, name")
+        rows = [tuple(r) for r in cur.fetchall()]
+    conn.close()
+    return rows
+
+
+def test_mariadb_get_lock_five_replicas(mariadb: MariaDB) -> None:
+    db = mariadb.create_database()
+    results = run_many(5, mariadb.url(db))
+    assert_exactly_once(results, mysql_rows(mariadb, db))
+    assert {e["lock"] for r in results for e in r.named("migration_lock_acquired")} == {"get_lock"}
+
+
+def test_mariadb_lock_held_elsewhere_times_out(mariadb: MariaDB) -> None:
+    db = mariadb.create_database()
+    holder = pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root")
+    with holder.cursor() as cur:
+        cur.execute(
+            "SELECT GET_LOCK(%s, 0), CONNECTION_ID()",
+            [f"django-entrypoint:{default_lock_id()}:{db}"],
+        )
+        got, connection_id = cur.fetchone()
+    assert got == 1
+    result = run_cli(env=env(mariadb.url(db), ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="1"))
+    holder.close()
+    assert result.returncode == 75, result.stderr
+    assert f"connection_id={connection_id}" in result.named("migration_lock_timeout")[0]["error"]
+
+
+def test_sqlite_file_lock_five_replicas(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    results = run_many(5, f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT app, name FROM django_migrations ORDER BY 1, 2").fetchall()
+    assert_exactly_once(results, rows)
+    assert {e["lock"] for r in results for e in r.named("migration_lock_acquired")} == {"flock"}
+
+
+def test_sqlite_lock_held_elsewhere_times_out(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with (tmp_path / "db.sqlite3.migrate-lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write(f'{{"host": "test-holder", "pid": {os.getpid()}}}')
+        held.flush()
+        result = run_cli(env=env(f"sqlite:///{path}", ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="1"))
+    assert result.returncode == 75, result.stderr
+    assert "host=test-holder" in result.named("migration_lock_timeout")[0]["error"]
+    assert not path.exists() or path.stat().st_size == 0
