@@ -46,7 +46,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/part-of: {{ .Chart.Name }}
 app.kubernetes.io/component: migrations
-app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{- define "django-entrypoint.image" -}}
@@ -229,6 +228,7 @@ metadata:
   name: {{ include "django-entrypoint.fullname" . | trunc 55 | trimSuffix "-" }}-migrate
   labels:
     {{- include "django-entrypoint.migrationLabels" . | nindent 4 }}
+    app.kubernetes.io/managed-by: {{ .Release.Service }}
   annotations:
     # Runs, and must succeed, before the release's other resources are installed or upgraded.
     helm.sh/hook: pre-install,pre-upgrade
