@@ -116,7 +116,7 @@ seccompProfile:
 {{- $v := .Values.djangoEntrypoint -}}
 - name: ENTRYPOINT_WAIT_TIMEOUT
   value: {{ $v.wait.timeout | quote }}
-{{- with $v.migrations.targets }}
+{{- with compact ($v.migrations.targets | default list) }}
 - name: ENTRYPOINT_MIGRATE_TARGETS
   value: {{ join "," . | quote }}
 {{- end }}

@@ -283,9 +283,12 @@ class TestEnvContract:
         assert plain_env(init)["ENTRYPOINT_MIGRATE_TARGETS"] == (
             "main 0001,notes 0002_note_pinned,auth zero"
         )
-        [deployment] = kinds(render(chart_dir, {}), "Deployment")
-        [init] = deployment["spec"]["template"]["spec"]["initContainers"]
-        assert "ENTRYPOINT_MIGRATE_TARGETS" not in env_of(init)
+        # No targets, including what `--set targets=null` and `--set targets={}` leave.
+        for targets in ([], None, [""]):
+            values = {"djangoEntrypoint": {"migrations": {"targets": targets}}}
+            [deployment] = kinds(render(chart_dir, values), "Deployment")
+            [init] = deployment["spec"]["template"]["spec"]["initContainers"]
+            assert "ENTRYPOINT_MIGRATE_TARGETS" not in env_of(init)
 
     def test_no_secret_value_is_inlined(self, case: tuple[str, list[Doc]]) -> None:
         """The database URL and passwords reach containers only through Secrets (valueFrom or a
