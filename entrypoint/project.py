@@ -32,7 +32,9 @@ def register_database_passwords() -> None:
     log.add_secrets(str(db.get("PASSWORD") or "") for db in settings.DATABASES.values())
 
 
-def resolve_aliases(requested: tuple[str, ...] | None) -> tuple[str, ...]:
+def resolve_aliases(
+    requested: tuple[str, ...] | None, source: str = "ENTRYPOINT_DATABASES"
+) -> tuple[str, ...]:
     """The aliases the steps act on; ``None`` means every configured alias."""
     from django.db import connections  # noqa: PLC0415
 
@@ -42,7 +44,7 @@ def resolve_aliases(requested: tuple[str, ...] | None) -> tuple[str, ...]:
     unknown = [a for a in requested if a not in configured]
     if unknown:
         raise ConfigError(
-            f"ENTRYPOINT_DATABASES names {', '.join(map(repr, unknown))}, not in DATABASES "
+            f"{source} names {', '.join(map(repr, unknown))}, not in DATABASES "
             f"(configured: {', '.join(configured)}): use one of those, or all"
         )
     return requested

@@ -1,14 +1,13 @@
 """wait4db: wait until a database answers steadily, with an absolute deadline.
 
-Each check runs in a short-lived worker thread on a brand-new connection. The main thread only
-waits for it up to the time left, so a server that accepts TCP and never answers cannot push
-us past the deadline, and SIGTERM is handled at once while a check is under way.
+Each check is a bounded probe (see probe.py): the main thread waits for it only up to the
+time left, so a server that accepts TCP and never answers cannot push us past the deadline,
+and SIGTERM is handled at once while a check is under way.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -17,109 +16,17 @@ from typing import TypeVar
 from entrypoint import log
 from entrypoint.config import Settings, Target
 from entrypoint.errors import DatabaseUnavailable, EntrypointError
-
-PROGRESS_EVERY = 10.0
-MAX_CONNECT_TIMEOUT = 10
-T = TypeVar("T")
-
-# Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
-REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "authentication_failed",
-        (
-            "authentication failed",
-            "access denied",
-            "no password supplied",
-            "password authentication",
-        ),
-    ),
-    ("database_does_not_exist", ("does not exist", "unknown database")),
-    (
-        "server_starting_up",
-        ("starting up", "shutting down", "in recovery mode", "not yet accepting connections"),
-    ),
-    (
-        "name_not_resolved",
-        (
-            "could not translate host name",
-            "name or service not known",
-            "temporary failure in name resolution",
-            "nodename nor servname",
-            "unknown mysql server host",
-            "name resolution",
-        ),
-    ),
-    ("connection_refused", ("connection refused", "errno 111", "no such file or directory")),
-    ("timed_out", ("timeout expired", "timed out", "timeout")),
+from entrypoint.probe import (
+    MAX_CONNECT_TIMEOUT,
+    CheckTimedOut,
+    bounded,
+    classify,
+    pending_migrations,
+    select_one,
 )
 
-
-class CheckTimedOut(Exception):
-    """The worker thread did not finish within its budget."""
-
-
-def classify(exc: BaseException) -> str:
-    """Name the reason of a failed check from the whole exception chain."""
-    if isinstance(exc, CheckTimedOut):
-        return "timed_out"
-    text = ""
-    current: BaseException | None = exc
-    while current is not None:
-        text += f" {current}".lower()
-        current = current.__cause__ or current.__context__
-    for reason, needles in REASONS:
-        if any(n in text for n in needles):
-            return reason
-    return "other"
-
-
-def bounded(fn: Callable[[], T], budget: float, name: str) -> T:
-    """Run fn in a daemon thread and wait at most ``budget`` seconds for its result."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            outcome.append(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    worker.join(max(budget, 0.0))
-    if worker.is_alive():
-        raise CheckTimedOut(f"no answer within {budget:.1f}s")
-    if failure:
-        raise failure[0]
-    return outcome[0]
-
-
-def select_one(alias: str, connect_timeout: int) -> None:
-    """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it."""
-    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
-
-    conn = connections.create_connection(alias)
-    if conn.vendor in ("postgresql", "mysql"):
-        options = {**conn.settings_dict.get("OPTIONS", {}), "connect_timeout": connect_timeout}
-        conn.settings_dict = {**conn.settings_dict, "OPTIONS": options}
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM DUAL" if conn.vendor == "oracle" else "SELECT 1")
-            cursor.fetchone()
-    finally:
-        conn.close()
-
-
-def pending_migrations(alias: str, targets: Sequence[Target]) -> int:
-    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
-
-    from entrypoint.plan import migration_plan  # noqa: PLC0415 - needs the app registry
-
-    conn = connections[alias]
-    try:
-        return len(migration_plan(conn, targets))
-    finally:
-        conn.close()
+PROGRESS_EVERY = 10.0
+T = TypeVar("T")
 
 
 class _Waiter:
@@ -146,6 +53,8 @@ class _Waiter:
         return bounded(fn, self.left(), f"wait4db-{self.alias}")
 
     def failed(self, reason: str, exc: BaseException) -> None:
+        if isinstance(exc, CheckTimedOut) and self.left() <= 0 and self.reason:
+            return  # cut short by our own deadline: the previous reason is the real one
         if reason != self.reason:
             self.log.warning(
                 "db_check_failed",

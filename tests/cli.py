@@ -54,6 +54,19 @@ def entrypoint_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "entrypoint", *args]
 
 
+def run_django(*args: str, env: dict[str, str], timeout: float = 120) -> Result:
+    """``django-admin ARGS`` in the tests' interpreter (no venv on PATH is needed)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> Result:
     proc = subprocess.run(
         entrypoint_cmd(*args), env=env, capture_output=True, text=True, timeout=timeout, check=False

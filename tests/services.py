@@ -122,6 +122,16 @@ class Postgres:
         self.execute(f'CREATE DATABASE "{name}"')
         return name
 
+    def add_password_user(self, user: str, password: str) -> None:
+        """A role that must log in with a password over TCP (the cluster trusts everyone else)."""
+        self.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+        hba = self.data / "pg_hba.conf"
+        rule = f"host all {user} 127.0.0.1/32 scram-sha-256\n"
+        as_service_user(
+            ["sh", "-c", f"printf '%s' '{rule}' | cat - {hba} > {hba}.new && mv {hba}.new {hba}"]
+        )
+        self.execute("SELECT pg_reload_conf()")
+
 
 class PgBouncer:
     """PgBouncer in transaction pooling mode in front of a Postgres cluster."""

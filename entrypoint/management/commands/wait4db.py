@@ -39,7 +39,7 @@ class Command(StepCommand):
         )
 
     def run_step(self, settings: Settings, options: dict[str, Any]) -> None:
-        (alias,) = project.resolve_aliases((options["database"],))
+        (alias,) = project.resolve_aliases((options["database"],), "--database")
         wait.wait_for_database(
             alias,
             timeout=options["timeout"],

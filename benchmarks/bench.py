@@ -1,0 +1,182 @@
+"""The benchmark suite: django-entrypoint against what users would otherwise run.
+
+Run through ``benchmarks/run``; writes benchmarks/results.md and benchmarks/results.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.genproject import generate
+from benchmarks.measure import ENTRYPOINT, FLOOR_CMD, Sample, Stats, django, run_fleet, run_sequence
+from tests.services import Postgres
+
+HERE = Path(__file__).resolve().parent
+ADMIN = {
+    "DJANGO_ADMIN_USERNAME": "admin",
+    "DJANGO_ADMIN_PASSWORD": "bench-Pa55word-x",
+    "DJANGO_ADMIN_EMAIL": "admin@example.com",
+}
+
+
+class Bench:
+    def __init__(self, pg: Postgres, workdir: Path, repeats: int) -> None:
+        self.pg = pg
+        self.workdir = workdir
+        self.repeats = repeats
+        self.projects: dict[int, Path] = {}
+
+    def project(self, migrations: int) -> Path:
+        if migrations not in self.projects:
+            self.projects[migrations] = generate(
+                self.workdir / f"p{migrations}", migrations=migrations
+            )
+        return self.projects[migrations]
+
+    def env(self, migrations: int, database: str, **extra: str) -> dict[str, str]:
+        return {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/root"),
+            "PYTHONPATH": f"{self.project(migrations)}{os.pathsep}{HERE.parent}",
+            "DJANGO_SETTINGS_MODULE": "benchproj.settings",
+            "DATABASE_URL": self.pg.url(database),
+            "ENTRYPOINT_LOG_FORMAT": "json",
+            "ENTRYPOINT_WAIT_STABLE": "0",
+            **ADMIN,
+            **extra,
+        }
+
+    def migrated_database(self, migrations: int) -> str:
+        name = self.pg.create_database()
+        sample = run_sequence([ENTRYPOINT], self.env(migrations, name))
+        if sample.failures:
+            raise RuntimeError("could not prepare a migrated database")
+        return name
+
+    def repeat(self, fn: Callable[[], Sample]) -> tuple[Stats, list[Sample]]:
+        samples = [fn() for _ in range(self.repeats)]
+        return Stats.of([s.seconds for s in samples]), samples
+
+
+def steady_state(bench: Bench) -> dict[str, object]:
+    """Scenario 1 and 4: DB up, migrated, admin present; process start to exec of `true`."""
+    env = bench.env(100, bench.migrated_database(100))
+    djk8s = [
+        django("wait4db", "-s", "1", "-i", "1"),
+        django("lockedmigrate", "--noinput"),
+        django("ensureadmin"),
+    ]
+    variants = {
+        "a": ("django-entrypoint, all steps (stable 0)", [ENTRYPOINT], {}),
+        "a'": (
+            "django-entrypoint, all steps, stable 1 s / interval 1 s like b",
+            [ENTRYPOINT],
+            {"ENTRYPOINT_WAIT_STABLE": "1", "ENTRYPOINT_WAIT_INTERVAL": "1"},
+        ),
+        "b": ("djk8s wait4db -s 1 -i 1 && lockedmigrate && ensureadmin", djk8s, {}),
+        "b'": ("djk8s lockedmigrate && ensureadmin (no wait4db)", djk8s[1:], {}),
+        "c": ("floor: one process, django.setup() + migration plan", [FLOOR_CMD], {}),
+    }
+    rows: dict[str, object] = {}
+    for key, (label, commands, extra) in variants.items():
+        run_env = {**env, **extra}
+        stats, samples = bench.repeat(lambda c=commands, e=run_env: run_sequence(c, e))
+        rows[key] = {
+            "label": label,
+            "seconds": stats.__dict__,
+            "failures": sum(s.failures for s in samples),
+            "maxrss_mib": Stats.of([s.maxrss_kib / 1024 for s in samples]).__dict__,
+        }
+        print(key, label, stats, flush=True)
+    return rows
+
+
+def fleet(bench: Bench, sizes: list[int]) -> dict[str, object]:
+    """Scenario 2: N processes at once, on an empty and on a migrated database."""
+    tools = {
+        "django-entrypoint": ENTRYPOINT,
+        "manage.py migrate": django("migrate", "--noinput"),
+        "djk8s lockedmigrate": django("lockedmigrate", "--noinput"),
+    }
+    results: dict[str, object] = {}
+    for tool, command in tools.items():
+        for replicas in sizes:
+            for state in ("empty", "migrated"):
+
+                def once(
+                    t: str = tool, c: list[str] = command, n: int = replicas, s: str = state
+                ) -> Sample:
+                    name = (
+                        bench.migrated_database(100)
+                        if s == "migrated"
+                        else (bench.pg.create_database())
+                    )
+                    extra = {"ENTRYPOINT_STEPS": "wait,migrate"} if t == "django-entrypoint" else {}
+                    return run_fleet(c, bench.env(100, name, **extra), n)
+
+                stats, samples = bench.repeat(once)
+                results[f"{tool}|{replicas}|{state}"] = {
+                    "seconds": stats.__dict__,
+                    "failures": [s.failures for s in samples],
+                }
+                print(tool, replicas, state, stats, flush=True)
+    return results
+
+
+def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
+    """Scenario 3: steady state on ever larger migration graphs."""
+    results: dict[str, object] = {}
+    for migrations in sizes:
+        env = bench.env(
+            migrations, bench.migrated_database(migrations), ENTRYPOINT_STEPS="wait,migrate"
+        )
+        for name, command in (
+            ("django-entrypoint", ENTRYPOINT),
+            ("manage.py migrate --check", django("migrate", "--check")),
+        ):
+            stats, _ = bench.repeat(lambda c=command, e=env: run_sequence([c], e))
+            results[f"{name}|{migrations}"] = stats.__dict__
+            print(name, migrations, stats, flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--fleet-repeats", type=int, default=3)
+    parser.add_argument("--fleet", default="1,5,10,20")
+    parser.add_argument("--graphs", default="100,500,2000")
+    args = parser.parse_args()
+    pg = Postgres()
+    pg.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="dj-entrypoint-bench-") as tmp:
+            bench = Bench(pg, Path(tmp), args.repeats)
+            results: dict[str, object] = {
+                "machine": f"{platform.node()}: {os.cpu_count()} cores, "
+                f"{platform.python_implementation()} {platform.python_version()}, "
+                f"{platform.platform()}",
+                "repeats": args.repeats,
+                "fleet_repeats": args.fleet_repeats,
+                "steady_state": steady_state(bench),
+            }
+            bench.repeats = args.fleet_repeats
+            results["fleet"] = fleet(bench, [int(n) for n in args.fleet.split(",")])
+            bench.repeats = args.repeats
+            results["graph_size"] = graph_size(bench, [int(n) for n in args.graphs.split(",")])
+    finally:
+        pg.remove()
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    report.write(results, HERE / "results.md", HERE / "results.png")
+    print((HERE / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

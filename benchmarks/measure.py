@@ -1,0 +1,73 @@
+"""Run commands and fleets of commands, and time them."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+FLOOR = (
+    "import django; django.setup()\n"
+    "from django.db import connection\n"
+    "from django.db.migrations.executor import MigrationExecutor\n"
+    "executor = MigrationExecutor(connection)\n"
+    "executor.migration_plan(executor.loader.graph.leaf_nodes())\n"
+)
+
+
+def django(*args: str) -> list[str]:
+    return [sys.executable, "-m", "django", *args]
+
+
+ENTRYPOINT = [sys.executable, "-m", "entrypoint", "--", "true"]
+FLOOR_CMD = [sys.executable, "-c", FLOOR]
+
+
+@dataclass
+class Sample:
+    seconds: float
+    failures: int = 0
+    maxrss_kib: int = 0
+
+
+@dataclass
+class Stats:
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stats:
+        return cls(statistics.median(values), min(values), max(values))
+
+
+def run_sequence(commands: Sequence[list[str]], env: dict[str, str]) -> Sample:
+    """Run commands one after the other like `a && b && c`; time the whole chain."""
+    started = time.perf_counter()
+    peak = 0
+    for command in commands:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = max(peak, usage.ru_maxrss)
+        if proc.returncode != 0:
+            sys.stderr.write(err.decode(errors="replace")[-2000:])
+            return Sample(time.perf_counter() - started, failures=1, maxrss_kib=peak)
+    return Sample(time.perf_counter() - started, maxrss_kib=peak)
+
+
+def run_fleet(command: list[str], env: dict[str, str], replicas: int) -> Sample:
+    """Start ``replicas`` copies at once; wall time until the last one has exited."""
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(replicas)
+    ]
+    failures = sum(1 for proc in procs if proc.wait(timeout=900) != 0)
+    return Sample(time.perf_counter() - started, failures=failures)

@@ -1,0 +1,158 @@
+"""Turn the raw results into results.md (tables, ratios, targets) and results.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TOOLS = ("django-entrypoint", "manage.py migrate", "djk8s lockedmigrate")
+
+
+def _fmt(stats: dict[str, float]) -> str:
+    return f"{stats['median']:.2f} ({stats['low']:.2f}–{stats['high']:.2f})"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def _steady(results: dict[str, Any]) -> list[str]:
+    rows = results["steady_state"]
+    seconds = {key: row["seconds"]["median"] for key, row in rows.items()}
+    rss = {key: row["maxrss_mib"]["median"] for key, row in rows.items()}
+    lines = [
+        "## 1. Steady state: process start → exec (seconds, median (min–max))",
+        "",
+        "| | variant | seconds | failures | peak RSS MiB |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {key} | {row['label']} | {_fmt(row['seconds'])} | {row['failures']} | {rss[key]:.1f} |"
+        for key, row in rows.items()
+    ]
+    ratios = [
+        ("a / c", seconds["a"] / seconds["c"], 1.10),
+        ("a / b", seconds["a"] / seconds["b"], 0.45),
+        ("a' / b (same stable period)", seconds["a'"] / seconds["b"], None),
+        ("a / b' (djk8s without wait4db)", seconds["a"] / seconds["b'"], None),
+        ("peak RSS a / c", rss["a"] / rss["c"], 1.10),
+    ]
+    lines += ["", "| ratio | value | target |", "|---|---|---|"]
+    for name, value, target in ratios:
+        goal = f"≤ {target:.2f}: {_verdict(value <= target)}" if target else "(context)"
+        lines.append(f"| {name} | {value:.2f} | {goal} |")
+    return lines
+
+
+def _fleet(results: dict[str, Any]) -> list[str]:
+    rows = results["fleet"]
+    sizes = sorted({int(key.split("|")[1]) for key in rows})
+    lines = [
+        "",
+        "## 2. Fleet: N processes at once, 100-migration project (wall seconds)",
+        "",
+        "| tool | N | empty DB | migrated DB | lock overhead | failures (per run) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for tool in TOOLS:
+        for n in sizes:
+            empty, migrated = rows.get(f"{tool}|{n}|empty"), rows.get(f"{tool}|{n}|migrated")
+            if not empty or not migrated:
+                continue
+            overhead = empty["seconds"]["median"] - migrated["seconds"]["median"]
+            lines.append(
+                f"| {tool} | {n} | {_fmt(empty['seconds'])} | "
+                f"{_fmt(migrated['seconds'])} | {overhead:.2f} | "
+                f"{empty['failures']} / {migrated['failures']} |"
+            )
+    ep = "django-entrypoint"
+    if f"{ep}|1|empty" in rows and f"{ep}|{sizes[-1]}|empty" in rows:
+        work = (
+            rows[f"{ep}|1|empty"]["seconds"]["median"]
+            - rows[f"{ep}|1|migrated"]["seconds"]["median"]
+        )
+        big = sizes[-1]
+        overhead = (
+            rows[f"{ep}|{big}|empty"]["seconds"]["median"]
+            - rows[f"{ep}|{big}|migrated"]["seconds"]["median"]
+        )
+        failures = sum(sum(v["failures"]) for k, v in rows.items() if k.startswith(ep))
+        lines += [
+            "",
+            (
+                f"django-entrypoint: migration work (N=1) {work:.2f} s; lock overhead "
+                f"(N={big}) {overhead:.2f} s; target ≤ work + 1.5 s = {work + 1.5:.2f} s: "
+                f"{_verdict(overhead <= work + 1.5)}. Failures at every N: {failures} "
+                f"(target 0: {_verdict(failures == 0)})."
+            ),
+        ]
+    return lines
+
+
+def _graph(results: dict[str, Any]) -> list[str]:
+    rows = results["graph_size"]
+    sizes = sorted({int(key.split("|")[1]) for key in rows})
+    lines = [
+        "",
+        "## 3. Graph size, steady state (seconds)",
+        "",
+        "| migrations | django-entrypoint | manage.py migrate --check | ratio | target ≤ 1.05 |",
+        "|---|---|---|---|---|",
+    ]
+    for n in sizes:
+        ours, theirs = rows[f"django-entrypoint|{n}"], rows[f"manage.py migrate --check|{n}"]
+        ratio = ours["median"] / theirs["median"]
+        lines.append(
+            f"| {n} | {_fmt(ours)} | {_fmt(theirs)} | {ratio:.2f} | {_verdict(ratio <= 1.05)} |"
+        )
+    return lines
+
+
+def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
+    steady = _steady(results)
+    head = [
+        "# Benchmark results",
+        "",
+        f"Machine: {results['machine']}.",
+        (
+            f"Repeats: {results['repeats']} (fleet: {results['fleet_repeats']}). "
+            "Written by `benchmarks/run` from one run; do not edit by hand."
+        ),
+        "",
+    ]
+    markdown.write_text("\n".join(head + steady + _fleet(results) + _graph(results)) + "\n")
+    _plot(results, picture)
+
+
+def _plot(results: dict[str, Any], picture: Path) -> None:
+    import matplotlib as mpl  # noqa: PLC0415 - only the benchmark venv has it
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    steady = results["steady_state"]
+    names = list(steady)
+    axes[0].bar(names, [row["seconds"]["median"] for row in steady.values()], color="tab:blue")
+    axes[0].set_title("Steady state: start → exec (s, median)")
+    fleet = results["fleet"]
+    sizes = sorted({int(key.split("|")[1]) for key in fleet})
+    for tool in TOOLS:
+        values = [
+            fleet.get(f"{tool}|{n}|empty", {}).get("seconds", {}).get("median") for n in sizes
+        ]
+        axes[1].plot(sizes, values, marker="o", label=tool)
+    axes[1].set_title("Fleet on an empty DB: wall s until all done")
+    axes[1].set_xlabel("replicas started at once")
+    axes[1].legend()
+    graph = results["graph_size"]
+    gsizes = sorted({int(key.split("|")[1]) for key in graph})
+    for tool in ("django-entrypoint", "manage.py migrate --check"):
+        axes[2].plot(
+            gsizes, [graph[f"{tool}|{n}"]["median"] for n in gsizes], marker="o", label=tool
+        )
+    axes[2].set_title("Steady state vs migration count (s)")
+    axes[2].set_xlabel("migrations")
+    axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(picture, dpi=90)

@@ -1,0 +1,183 @@
+"""The settings object: parsed from an explicit mapping, every problem reported at once."""
+
+from __future__ import annotations
+
+import math
+import socket
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from entrypoint import config
+from entrypoint.errors import ConfigError
+from tests.cli import base_env, run_cli
+
+BASE = {"DJANGO_SETTINGS_MODULE": "proj.settings"}
+env_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=40,
+)
+
+
+def load(**env: str) -> config.Settings:
+    return config.load({**BASE, **env})
+
+
+def problems(**env: str) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as info:
+        load(**env)
+    return info.value.problems
+
+
+def is_number(value: str, *, allow_zero: bool) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return not value.strip()  # empty means the default
+    return math.isfinite(number) and (number > 0 or (allow_zero and number == 0))
+
+
+class TestDefaults:
+    def test_defaults(self) -> None:
+        settings = load()
+        assert settings.steps == ("wait", "migrate", "admin")
+        assert settings.databases == ("default",)
+        assert (settings.wait_timeout, settings.wait_stable, settings.wait_interval) == (180, 5, 1)
+        assert settings.migrate_lock_id == config.default_lock_id()
+        assert -(2**63) <= settings.migrate_lock_id < 2**63
+        assert settings.admin is None
+
+    def test_settings_module_is_required(self) -> None:
+        with pytest.raises(ConfigError, match="DJANGO_SETTINGS_MODULE is not set"):
+            config.load({})
+
+    def test_settings_option_wins(self) -> None:
+        assert config.load({}, settings_module="x.y").settings_module == "x.y"
+
+
+class TestSteps:
+    @pytest.mark.parametrize(
+        ("raw", "steps"),
+        [
+            ("admin, wait", ("wait", "admin")),
+            ("migrate,wait,migrate", ("wait", "migrate")),
+            ("none", ()),
+            ("", ()),
+            ("WAIT", None),
+        ],
+    )
+    def test_order_is_fixed(self, raw: str, steps: tuple[str, ...] | None) -> None:
+        if steps is None:
+            assert "ENTRYPOINT_STEPS" in problems(ENTRYPOINT_STEPS=raw)[0]
+        else:
+            assert load(ENTRYPOINT_STEPS=raw).steps == steps
+
+    def test_databases_all(self) -> None:
+        assert load(ENTRYPOINT_DATABASES="all").databases is None
+        assert load(ENTRYPOINT_DATABASES="default, other").databases == ("default", "other")
+
+
+class TestTargets:
+    def test_lines_and_commas(self) -> None:
+        settings = load(ENTRYPOINT_MIGRATE_TARGETS="main 0001\nauth, blog zero")
+        assert settings.migrate_targets == (("main", "0001"), ("auth", None), ("blog", "zero"))
+
+    @pytest.mark.parametrize("raw", ["main 0001 extra", "main 0001, main 0002", "9x 0001"])
+    def test_malformed(self, raw: str) -> None:
+        assert "ENTRYPOINT_MIGRATE_TARGETS" in problems(ENTRYPOINT_MIGRATE_TARGETS=raw)[0]
+
+
+class TestProblemsTogether:
+    def test_all_problems_in_one_error(self) -> None:
+        found = problems(
+            ENTRYPOINT_WAIT_TIMEOUT="0",
+            ENTRYPOINT_WAIT_STABLE="-1",
+            ENTRYPOINT_LOG_LEVEL="loud",
+            ENTRYPOINT_WAIT_TIMOUT="5",
+        )
+        text = " ".join(found)
+        for name in ("ENTRYPOINT_WAIT_TIMEOUT", "ENTRYPOINT_WAIT_STABLE", "ENTRYPOINT_LOG_LEVEL"):
+            assert name in text
+        assert "ENTRYPOINT_WAIT_TIMOUT is not a known variable" in text
+
+    def test_database_url_value_is_never_echoed(self) -> None:
+        found = problems(ENTRYPOINT_MIGRATE_DATABASE_URL="user:hunter22@db/x")
+        assert "hunter22" not in " ".join(found)
+
+    def test_secrets_not_in_repr(self) -> None:
+        settings = load(
+            DJANGO_ADMIN_USERNAME="root",
+            DJANGO_ADMIN_PASSWORD="pa55-w0rd-x",
+            ENTRYPOINT_MIGRATE_DATABASE_URL="postgres://u:dsn-pa55@h/db",
+        )
+        assert "pa55-w0rd-x" not in repr(settings)
+        assert "dsn-pa55" not in repr(settings)
+
+
+NUMBER_VARS = {
+    "ENTRYPOINT_WAIT_TIMEOUT": False,
+    "ENTRYPOINT_WAIT_STABLE": True,
+    "ENTRYPOINT_WAIT_INTERVAL": False,
+    "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT": True,
+}
+CHOICE_VARS = {
+    "ENTRYPOINT_WAIT_FOR": ("connection", "migrations"),
+    "ENTRYPOINT_LOG_FORMAT": ("auto", "json", "console"),
+    "ENTRYPOINT_LOG_LEVEL": ("debug", "info", "warning", "error"),
+    "ENTRYPOINT_MIGRATE_LOCK_MODE": ("auto", "session", "none"),
+}
+
+
+@st.composite
+def garbage(draw: st.DrawFn) -> tuple[str, str]:
+    """A variable and a value it must reject."""
+    name = draw(st.sampled_from(sorted([*NUMBER_VARS, *CHOICE_VARS, "ENTRYPOINT_STEPS"])))
+    if name in NUMBER_VARS:
+        value = draw(env_text.filter(lambda v: not is_number(v, allow_zero=NUMBER_VARS[name])))
+    elif name in CHOICE_VARS:
+        value = draw(env_text.filter(lambda v: v.strip().lower() not in (*CHOICE_VARS[name], "")))
+    else:
+        value = draw(
+            env_text.filter(
+                lambda v: any(
+                    p.strip() not in ("wait", "migrate", "admin", "none", "") for p in v.split(",")
+                )
+            )
+        )
+    return name, value
+
+
+class TestGarbage:
+    @given(garbage())
+    def test_every_bad_value_names_its_variable(self, case: tuple[str, str]) -> None:
+        name, value = case
+        found = problems(**{name: value})
+        assert len(found) == 1
+        assert found[0].startswith(name)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(case=garbage(), other=st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=8))
+    def test_cli_exits_78_without_touching_the_database(
+        self, case: tuple[str, str], other: str
+    ) -> None:
+        """Run the real CLI: exit 78, one JSON error naming the variable, no connection made."""
+        name, value = case
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            listener.setblocking(False)  # noqa: FBT003
+            port = listener.getsockname()[1]
+            env = base_env(DATABASE_URL=f"postgres://u@127.0.0.1:{port}/db", **{name: value})
+            env[f"ENTRYPOINT_{other}_TYPO"] = "1"
+            result = run_cli("--", "true", env=env, timeout=30)
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+        assert result.returncode == 78
+        assert len(result.events) == 1
+        event = result.events[0]
+        assert event["event"] == "config_invalid"
+        assert name in event["error"]
+        assert f"ENTRYPOINT_{other}_TYPO" in event["error"]
+        assert "Traceback" not in result.stderr

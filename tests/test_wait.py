@@ -1,0 +1,200 @@
+"""The wait step against a real PostgreSQL that starts late, restarts, hangs or refuses."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from tests.cli import Result, base_env, finish, parse_events, run_cli, run_django, start_cli
+from tests.services import Postgres, free_port
+
+
+def wait_env(url: str, **extra: str) -> dict[str, str]:
+    return base_env(DATABASE_URL=url, ENTRYPOINT_STEPS="wait", **extra)
+
+
+def read_until(proc: subprocess.Popen[str], event: str, lines: list[str]) -> None:
+    """Read stderr lines until one carries ``event``; keep every line for later checks."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line)
+        if f'"event": "{event}"' in line:
+            return
+    raise AssertionError(f"process ended before {event}: {''.join(lines)}")
+
+
+def finish_with(proc: subprocess.Popen[str], lines: list[str], timeout: float = 60) -> Result:
+    result = finish(proc, timeout)
+    result.stderr = "".join(lines) + result.stderr
+    result.events = parse_events(result.stderr)
+    return result
+
+
+def seconds_between(first: dict[str, object], last: dict[str, object]) -> float:
+    start = datetime.fromisoformat(str(first["timestamp"]).replace("Z", "+00:00"))
+    end = datetime.fromisoformat(str(last["timestamp"]).replace("Z", "+00:00"))
+    return (end - start).total_seconds()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """A TCP listener that completes handshakes and never says a word."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield int(sock.getsockname()[1])
+
+
+class TestWaitsForTheDatabase:
+    def test_database_started_three_seconds_later(self, own_pg: Postgres) -> None:
+        """The entrypoint keeps checking, logs the refusal once, and goes on when it answers."""
+        proc = start_cli("--", "true", env=wait_env(own_pg.url(), ENTRYPOINT_WAIT_TIMEOUT="60"))
+        time.sleep(3)
+        own_pg.start()
+        result = finish(proc)
+        assert result.returncode == 0, result.stderr
+        reasons = [f["reason"] for f in result.named("db_check_failed")]
+        # Logged when the reason changes, not per check; a starting server may say so first.
+        assert reasons[0] == "connection_refused"
+        assert set(reasons) <= {"connection_refused", "server_starting_up"}
+        assert len(reasons) <= 2
+        assert result.named("db_ready")[0]["attempts"] > 5
+        assert result.named("startup_summary")[0]["steps"] == ["wait"]
+
+    def test_stop_during_stable_period_restarts_it(self, own_pg: Postgres) -> None:
+        """A failure inside the stable window resets it; ready only after a full quiet window."""
+        own_pg.start()
+        env = wait_env(own_pg.url(), ENTRYPOINT_WAIT_STABLE="4", ENTRYPOINT_WAIT_TIMEOUT="60")
+        proc = start_cli(env=env)
+        lines: list[str] = []
+        read_until(proc, "db_answering", lines)
+        own_pg.stop()
+        time.sleep(1.5)
+        own_pg.start()
+        result = finish_with(proc, lines)
+        assert result.returncode == 0, result.stderr
+        assert result.named("db_stability_reset")
+        answering = result.named("db_answering")
+        assert len(answering) == 2
+        ready = result.named("db_ready")[0]
+        assert seconds_between(answering[1], ready) >= 4
+
+    def test_unanswering_listener_deadline_is_honoured(self, black_hole: int) -> None:
+        """A server that accepts TCP and never answers cannot hold us past TIMEOUT + 1 s."""
+        url = f"postgres://u@127.0.0.1:{black_hole}/db"
+        result = run_cli(env=wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="3"), timeout=30)
+        assert result.returncode == 69, result.stderr
+        started = result.named("step_started")[0]
+        error = result.last()
+        assert error["event"] == "db_unavailable_timeout"
+        assert "timed_out" in error["error"]
+        assert seconds_between(started, error) <= 3 + 1
+
+    def test_unreachable_database_times_out_with_last_reason(self) -> None:
+        url = f"postgres://u@127.0.0.1:{free_port()}/db"
+        result = run_cli(env=wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="1.5"), timeout=30)
+        assert result.returncode == 69
+        assert "connection_refused" in result.last()["error"]
+        assert "ENTRYPOINT_WAIT_TIMEOUT" in result.last()["error"]
+
+    def test_missing_database_is_classified(self, pg: Postgres) -> None:
+        result = run_cli(env=wait_env(pg.url("no_such_db"), ENTRYPOINT_WAIT_TIMEOUT="1"))
+        assert result.returncode == 69
+        assert result.named("db_check_failed")[0]["reason"] == "database_does_not_exist"
+
+    def test_progress_is_logged_every_ten_seconds_not_every_check(self) -> None:
+        url = f"postgres://u@127.0.0.1:{free_port()}/db"
+        env = wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="12", ENTRYPOINT_WAIT_INTERVAL="0.1")
+        result = run_cli(env=env, timeout=60)
+        assert result.returncode == 69
+        assert len(result.named("db_check_failed")) == 1
+        progress = result.named("db_waiting")
+        assert len(progress) == 1
+        assert progress[0]["attempts"] > 50
+
+
+class TestSecrets:
+    def test_wrong_password_reason_logged_password_never(self, pg: Postgres) -> None:
+        pg.add_password_user("pwuser", "right-pw-1234")
+        url = pg.url("postgres", user="pwuser", password="Wr0ng-Pa55word")
+        env = wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="1", ENTRYPOINT_LOG_LEVEL="debug")
+        result = run_cli(env=env)
+        assert result.returncode == 69
+        assert result.named("db_check_failed")[0]["reason"] == "authentication_failed"
+        assert "authentication_failed" in result.last()["error"]
+        output = result.stdout + result.stderr
+        assert "Wr0ng-Pa55word" not in output
+        assert url not in output
+
+
+class TestSignals:
+    @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+    def test_signal_while_waiting_exits_at_once(self, signum: int, code: int) -> None:
+        url = f"postgres://u@127.0.0.1:{free_port()}/db"
+        proc = start_cli("--", "true", env=wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="60"))
+        lines: list[str] = []
+        read_until(proc, "db_check_failed", lines)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        result = finish_with(proc, lines, timeout=10)
+        assert time.monotonic() - sent < 1
+        assert result.returncode == code
+        assert result.last()["event"] == "interrupted"
+        assert not result.named("exec")
+
+    def test_sigterm_during_a_hanging_check(self, black_hole: int) -> None:
+        """Even while a check waits on a silent server, SIGTERM is handled within a second."""
+        url = f"postgres://u@127.0.0.1:{black_hole}/db"
+        proc = start_cli(env=wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="60"))
+        lines: list[str] = []
+        read_until(proc, "step_started", lines)
+        time.sleep(1)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        result = finish_with(proc, lines, timeout=10)
+        assert time.monotonic() - sent < 1
+        assert result.returncode == 143
+
+
+class TestWaitForMigrations:
+    def test_waits_until_no_migration_is_pending(self, pg: Postgres, pg_url: str) -> None:
+        env = wait_env(pg_url, ENTRYPOINT_WAIT_FOR="migrations", ENTRYPOINT_WAIT_TIMEOUT="60")
+        proc = start_cli(env=env)
+        lines: list[str] = []
+        read_until(proc, "migrations_pending", lines)
+        migrate = run_django("migrate", "--noinput", env=env)
+        assert migrate.returncode == 0, migrate.stderr
+        result = finish_with(proc, lines)
+        assert result.returncode == 0, result.stderr
+        assert result.named("db_migrated")
+
+    def test_times_out_while_migrations_are_pending(self, pg_url: str) -> None:
+        env = wait_env(pg_url, ENTRYPOINT_WAIT_FOR="migrations", ENTRYPOINT_WAIT_TIMEOUT="2")
+        result = run_cli(env=env)
+        assert result.returncode == 69
+        assert "migrations_pending" in result.last()["error"]
+
+
+class TestWait4dbCommand:
+    def test_command_waits_with_its_own_options(self, own_pg: Postgres) -> None:
+        env = base_env(DATABASE_URL=own_pg.url())
+        args = ("wait4db", "-t", "1", "-s", "0", "-i", "0.1")
+        proc = run_django(*args, env=env)
+        assert proc.returncode == 69
+        assert parse_events(proc.stderr)[-1]["event"] == "db_unavailable_timeout"
+        own_pg.start()
+        proc = run_django(*args, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert parse_events(proc.stderr)[-1]["event"] == "db_ready"
+
+    def test_unknown_alias_is_a_config_error(self, pg_url: str) -> None:
+        env = base_env(DATABASE_URL=pg_url)
+        proc = run_django("wait4db", "-d", "nope", env=env)
+        assert proc.returncode == 78
+        assert "--database" in parse_events(proc.stderr)[-1]["error"]
