@@ -10,12 +10,15 @@ overlay storage keeps buildah's layers): /var/cache/django-entrypoint for root, 
 from __future__ import annotations
 
 import fcntl
+import http.cookiejar
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -265,3 +268,29 @@ class Container:
                 raise AssertionError(f"{self.name} exited before serving:\n{self.logs()}")
             time.sleep(0.3)
         raise AssertionError(f"{self.name} did not answer on {port}: {last}\n{self.logs()}")
+
+
+def admin_login(port: int, username: str, password: str) -> bool:
+    """Log in to the Django admin through the server, as a browser would (CSRF token, cookies)."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    base = f"http://127.0.0.1:{port}"
+    with opener.open(f"{base}/admin/login/", timeout=10) as response:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.read().decode())
+    assert token, "no CSRF token on the admin login page"
+    form = {
+        "csrfmiddlewaretoken": token.group(1),
+        "username": username,
+        "password": password,
+        "next": "/admin/",
+    }
+    request = urllib.request.Request(
+        f"{base}/admin/login/",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Referer": f"{base}/admin/login/"},
+    )
+    with opener.open(request, timeout=10) as response:
+        return bool(
+            response.url.endswith("/admin/") and "Site administration" in response.read().decode()
+        )

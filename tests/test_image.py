@@ -27,6 +27,7 @@ from tests.services import Postgres, free_port
 DOCKERFILES = ["Dockerfile", "image/example/Dockerfile"]
 DEMO_MIGRATIONS = {"notes": 3}  # the demo app's own migrations
 UID = "10001"
+ADMIN_PASSWORD = "s3cret-Adm1n-pw"
 
 
 class TestDockerfiles:
@@ -128,7 +129,7 @@ def admin_secret() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="dje-secret-"))
     folder.chmod(0o755)
     secret = folder / "admin-password"
-    secret.write_text("s3cret-Adm1n-pw\n")
+    secret.write_text(ADMIN_PASSWORD + "\n")
     secret.chmod(0o644)
     yield secret
     shutil.rmtree(folder, ignore_errors=True)
@@ -277,6 +278,28 @@ class TestExampleImage:
             assert fields["Uid"].split() == [UID] * 4, (pid, fields["Name"])
             assert fields["Gid"].split() == [UID] * 4, (pid, fields["Name"])
 
+    def test_ensures_admin_from_a_mounted_secret_file(
+        self, start: Start, migrated_url: str, admin_secret: Path
+    ) -> None:
+        """DJANGO_ADMIN_PASSWORD_FILE read from a mounted file (a Kubernetes Secret volume) by
+        uid 10001: the admin is created, can log in through gunicorn, and the password is not
+        in the logs."""
+        port = free_port()
+        env = serve_env(
+            migrated_url,
+            port,
+            ENTRYPOINT_STEPS="wait,admin",
+            DJANGO_ADMIN_USERNAME="admin",
+            DJANGO_ADMIN_PASSWORD_FILE="/run/secrets/admin-password",
+        )
+        options = ("-v", f"{admin_secret}:/run/secrets/admin-password:ro")
+        container = start(DEMO_IMAGE, env=env, options=options)
+        assert container.http_get(port)[0] == 200
+        assert len(container.named("admin_created")) == 1
+        assert images.admin_login(port, "admin", ADMIN_PASSWORD)
+        assert not images.admin_login(port, "admin", "wrong-password")
+        assert ADMIN_PASSWORD not in container.logs()
+
     def test_read_only_root_filesystem_with_tmpfs_tmp(
         self, start: Start, migrated_url: str
     ) -> None:
@@ -329,7 +352,8 @@ class TestFullStart:
         assert status == 200, body
         assert ("notes", "0003_note_created") in applied(container)
         assert len(container.named("admin_created")) == 1
-        assert "s3cret-Adm1n-pw" not in container.logs()
+        assert ADMIN_PASSWORD not in container.logs()
+        assert images.admin_login(port, "admin", ADMIN_PASSWORD)
         summary = container.named("startup_summary")[0]
         assert summary["steps"] == ["wait", "migrate", "admin"]
         dbname = pg_url.rsplit("/", 1)[1]
