@@ -43,14 +43,16 @@ def _value(env: Mapping[str, str], name: str, problems: list[str]) -> str | None
 
 def _seed_value(env: Mapping[str, str], field_name: str, problems: list[str]) -> str | None:
     value = _value(env, PREFIX + field_name, problems)
-    if value is None:
-        value = _value(env, FALLBACK_PREFIX + field_name, problems)
+    # An empty DJANGO_ADMIN_X (a blank line in an env file) must not hide DJANGO_SUPERUSER_X.
+    if not value:
+        value = _value(env, FALLBACK_PREFIX + field_name, problems) or value
     return value
 
 
 def _update_flag(env: Mapping[str, str], problems: list[str]) -> bool:
-    raw = env.get("ENTRYPOINT_ADMIN_UPDATE", "false")
-    flag = BOOLEANS.get(raw.strip().lower())
+    raw = env.get("ENTRYPOINT_ADMIN_UPDATE", "")
+    # Empty means unset, as for every other ENTRYPOINT_* variable.
+    flag = BOOLEANS.get(raw.strip().lower() or "false")
     if flag is None:
         problems.append(
             f"ENTRYPOINT_ADMIN_UPDATE={raw[:60]!r} is invalid: expected true/false/1/0/yes/no"
@@ -61,11 +63,20 @@ def _update_flag(env: Mapping[str, str], problems: list[str]) -> bool:
 
 def _extra_fields(env: Mapping[str, str], problems: list[str]) -> dict[str, str]:
     names = {
-        key.removeprefix(PREFIX).removesuffix("_FILE") for key in env if key.startswith(PREFIX)
+        key.removeprefix(prefix).removesuffix("_FILE")
+        for key in env
+        for prefix in (PREFIX, FALLBACK_PREFIX)
+        if key.startswith(prefix)
     } - {"USERNAME", "PASSWORD", "EMAIL"}
     extra = {}
     for name in sorted(names):
-        value = _value(env, PREFIX + name, problems)
+        if not name.isidentifier():
+            problems.append(
+                f"{PREFIX}{name} does not name a model field: use DJANGO_ADMIN_<FIELD>, "
+                "the field name upper-cased"
+            )
+            continue
+        value = _seed_value(env, name, problems)
         if value is not None:
             extra[name.lower()] = value
     return extra
@@ -82,7 +93,7 @@ def read_admin_seed(env: Mapping[str, str], problems: list[str]) -> AdminSeed | 
         return None
     if not password:
         problems.append(
-            "DJANGO_ADMIN_USERNAME is set but no password is: set DJANGO_ADMIN_PASSWORD "
+            "an admin username is set but no password is: set DJANGO_ADMIN_PASSWORD "
             "or, better, DJANGO_ADMIN_PASSWORD_FILE pointing at a mounted secret"
         )
         return None

@@ -34,6 +34,7 @@ environment variables:
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
                                                        NAME_FILE: path of a mounted secret)
   DJANGO_ADMIN_<FIELD>                                 extra REQUIRED_FIELDS of a custom user
+  DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL       Django's own names, used as fallbacks
   ENTRYPOINT_ADMIN_UPDATE          false                true: bring an existing admin in line
 
 exit codes:

@@ -1,0 +1,419 @@
+"""The admin step and ``manage.py ensureadmin`` against a real PostgreSQL, run as subprocesses.
+
+Schemas are prepared once per project with Django's own ``migrate`` into a template database;
+each test gets a clone. Every line any process printed is kept in OUTPUT and searched for the
+passwords by the last test of this module.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.cli import Result, base_env, finish, parse_events, run_cli, start_cli
+from tests.services import Postgres
+
+PASSWORD = "correct-Horse-42"
+NEW_PASSWORD = "rotated-Zebra-97"
+WEAK_PASSWORD = "iloveyou"
+FILE_PASSWORD = "file-Secret-58"
+CUSTOM_PASSWORD = "custom-Pony-63"
+CMD_PASSWORD = "command-Line-74"
+PASSWORDS = (PASSWORD, NEW_PASSWORD, WEAK_PASSWORD, FILE_PASSWORD, CUSTOM_PASSWORD, CMD_PASSWORD)
+OUTPUT: list[str] = []
+
+DEFAULT_PROJECT = "testproj.admin_settings"
+CUSTOM_PROJECT = "customproj.settings"
+
+
+def record(result: Result) -> Result:
+    OUTPUT.extend([result.stdout, result.stderr])
+    return result
+
+
+def run(env: dict[str, str], *args: str) -> Result:
+    return record(run_cli(*args, env=env, timeout=90))
+
+
+def manage(env: dict[str, str], *args: str) -> Result:
+    proc = subprocess.run(
+        [sys.executable, "-m", "django", "ensureadmin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    return record(Result(proc.returncode, proc.stdout, proc.stderr, parse_events(proc.stderr)))
+
+
+def admin_env(url: str, project: str = DEFAULT_PROJECT, **changes: str | None) -> dict[str, str]:
+    """The admin step alone on one database; a change of None removes the variable."""
+    env = base_env(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE=project,
+        ENTRYPOINT_STEPS="admin",
+        DJANGO_ADMIN_USERNAME="boss",
+        DJANGO_ADMIN_PASSWORD=PASSWORD,
+        DJANGO_ADMIN_EMAIL="boss@example.org",
+    )
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+class Db:
+    def __init__(self, pg: Postgres, name: str) -> None:
+        self.pg, self.name, self.url = pg, name, pg.url(name)
+
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        return self.pg.execute(sql, self.name)
+
+    def users(self, table: str = "auth_user") -> int:
+        return int(self.rows(f"SELECT count(*) FROM {table}")[0][0])  # type: ignore[call-overload]
+
+    def admin(self) -> tuple[object, ...]:
+        (row,) = self.rows(
+            "SELECT password, last_login, is_superuser, is_staff, is_active, email "
+            "FROM auth_user WHERE username = 'boss'"
+        )
+        return row
+
+
+def migrate(pg: Postgres, project: str) -> str:
+    name = pg.create_database()
+    env = base_env(DATABASE_URL=pg.url(name), DJANGO_SETTINGS_MODULE=project)
+    cmd = [sys.executable, "-m", "django", "migrate", "-v0"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=180)
+    return name
+
+
+@pytest.fixture(scope="module")
+def templates(pg: Postgres) -> dict[str, str]:
+    return {project: migrate(pg, project) for project in (DEFAULT_PROJECT, CUSTOM_PROJECT)}
+
+
+@pytest.fixture
+def clone(pg: Postgres, templates: dict[str, str]) -> Callable[[str], Db]:
+    """A fresh database with the project's schema, copied from the migrated template."""
+
+    def make(project: str = DEFAULT_PROJECT) -> Db:
+        name = pg.create_database()
+        pg.execute(f'DROP DATABASE "{name}"')
+        pg.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates[project]}"')
+        return Db(pg, name)
+
+    return make
+
+
+@pytest.fixture
+def db(clone: Callable[[str], Db]) -> Db:
+    return clone(DEFAULT_PROJECT)
+
+
+class TestDefaultUserModel:
+    def test_create_then_second_run_changes_nothing(self, db: Db) -> None:
+        """Created once as a superuser; later runs leave hash and last_login alone."""
+        env = admin_env(db.url)
+        first = run(env)
+        assert first.returncode == 0, first.stderr
+        assert first.named("admin_created")[0]["username"] == "boss"
+        _, _, *flags, email = db.admin()
+        assert flags == [True, True, True]
+        assert email == "boss@example.org"
+
+        db.rows("UPDATE auth_user SET last_login = '2020-01-02T03:04:05Z'")
+        before = db.admin()
+        second = run(env)
+        assert second.returncode == 0, second.stderr
+        assert second.named("admin_exists")[0]["update"] is False
+        assert not second.named("admin_created")
+        # With update on and the same password nothing is rewritten either: no new hash.
+        third = run({**env, "ENTRYPOINT_ADMIN_UPDATE": "true"})
+        assert third.returncode == 0, third.stderr
+        assert third.named("admin_exists")[0]["changed"] == []
+        assert db.admin() == before
+        assert db.users() == 1
+
+    def test_rotation_only_with_update(self, db: Db) -> None:
+        """A new password from the secret is applied only with ENTRYPOINT_ADMIN_UPDATE=true."""
+        assert run(admin_env(db.url)).returncode == 0
+        old_hash = db.admin()[0]
+        ignored = run(admin_env(db.url, DJANGO_ADMIN_PASSWORD=NEW_PASSWORD))
+        assert ignored.returncode == 0, ignored.stderr
+        assert ignored.named("admin_exists")
+        assert db.admin()[0] == old_hash
+
+        env = admin_env(db.url, DJANGO_ADMIN_PASSWORD=NEW_PASSWORD, ENTRYPOINT_ADMIN_UPDATE="true")
+        rotated = run(env)
+        assert rotated.returncode == 0, rotated.stderr
+        assert rotated.named("admin_updated")[0]["changed"] == ["password"]
+        assert db.admin()[0] != old_hash
+        # The stored hash now verifies the new password: a further run finds nothing to do.
+        again = run(env)
+        assert again.named("admin_exists")[0]["changed"] == []
+
+    def test_demoted_admin_restored_only_with_update(self, db: Db) -> None:
+        """Flags and email come back only with update on; the password hash is kept."""
+        assert run(admin_env(db.url)).returncode == 0
+        db.rows(
+            "UPDATE auth_user SET is_superuser = false, is_staff = false, is_active = false, "
+            "email = 'old@example.org'"
+        )
+        left = run(admin_env(db.url))
+        assert left.returncode == 0, left.stderr
+        assert db.admin()[2:] == (False, False, False, "old@example.org")
+
+        before_hash = db.admin()[0]
+        restored = run(admin_env(db.url, ENTRYPOINT_ADMIN_UPDATE="true"))
+        assert restored.returncode == 0, restored.stderr
+        changed = restored.named("admin_updated")[0]["changed"]
+        assert sorted(changed) == ["email", "is_active", "is_staff", "is_superuser"]
+        assert db.admin()[2:] == (True, True, True, "boss@example.org")
+        assert db.admin()[0] == before_hash
+
+    def test_weak_password_rejected_nothing_written(self, db: Db) -> None:
+        """Validators reject a weak password with their messages: 78, no row, no new hash."""
+        created = run(admin_env(db.url, DJANGO_ADMIN_PASSWORD=WEAK_PASSWORD))
+        assert created.returncode == 78, created.stderr
+        assert "too common" in created.last()["error"]
+        assert db.users() == 0
+
+        assert run(admin_env(db.url)).returncode == 0
+        old_hash = db.admin()[0]
+        env = admin_env(db.url, DJANGO_ADMIN_PASSWORD=WEAK_PASSWORD, ENTRYPOINT_ADMIN_UPDATE="true")
+        rotated = run(env)
+        assert rotated.returncode == 78, rotated.stderr
+        assert rotated.last()["event"] == "config_invalid"
+        assert db.admin()[0] == old_hash
+        # Validators do not judge a password that is not about to be set.
+        left = run(admin_env(db.url, DJANGO_ADMIN_PASSWORD=WEAK_PASSWORD))
+        assert left.returncode == 0, left.stderr
+
+    @pytest.mark.parametrize("newline", ["\n", ""])
+    def test_file_secret(self, db: Db, tmp_path: Path, newline: str) -> None:
+        """A mounted secret, with or without its trailing newline, is the same password."""
+        path = tmp_path / "password"
+        path.write_text(FILE_PASSWORD + newline)
+        env = admin_env(db.url, DJANGO_ADMIN_PASSWORD=None, DJANGO_ADMIN_PASSWORD_FILE=str(path))
+        assert run(env).returncode == 0
+        # The plain variable with the bare value matches the stored hash: nothing to rotate.
+        same = run(
+            admin_env(db.url, DJANGO_ADMIN_PASSWORD=FILE_PASSWORD, ENTRYPOINT_ADMIN_UPDATE="1")
+        )
+        assert same.returncode == 0, same.stderr
+        assert same.named("admin_exists")[0]["changed"] == []
+
+    def test_both_forms_set(self, db: Db, tmp_path: Path) -> None:
+        """Variable and _FILE twin together: 78 before any step starts, nothing written."""
+        path = tmp_path / "password"
+        path.write_text(FILE_PASSWORD)
+        result = run(admin_env(db.url, DJANGO_ADMIN_PASSWORD_FILE=str(path)))
+        assert result.returncode == 78
+        assert "DJANGO_ADMIN_PASSWORD and DJANGO_ADMIN_PASSWORD_FILE" in result.last()["error"]
+        assert not result.named("step_started")
+        assert db.users() == 0
+
+    def test_unreadable_file_names_the_path(self, db: Db, tmp_path: Path) -> None:
+        """A missing secret file is a 78 naming the variable and the path."""
+        missing = tmp_path / "not-mounted"
+        env = admin_env(db.url, DJANGO_ADMIN_PASSWORD=None, DJANGO_ADMIN_PASSWORD_FILE=str(missing))
+        result = run(env)
+        assert result.returncode == 78
+        assert str(missing) in result.last()["error"]
+        assert db.users() == 0
+
+    def test_superuser_fallback_names(self, db: Db) -> None:
+        """Django's DJANGO_SUPERUSER_* names are enough on their own."""
+        env = admin_env(
+            db.url,
+            DJANGO_ADMIN_USERNAME=None,
+            DJANGO_ADMIN_PASSWORD=None,
+            DJANGO_ADMIN_EMAIL=None,
+            DJANGO_SUPERUSER_USERNAME="boss",
+            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+            DJANGO_SUPERUSER_EMAIL="su@example.org",
+        )
+        assert run(env).returncode == 0
+        assert db.admin()[2:] == (True, True, True, "su@example.org")
+
+    def test_no_username_skips(self, db: Db) -> None:
+        """No username configured: an info event, exit 0, no user."""
+        result = run(admin_env(db.url, DJANGO_ADMIN_USERNAME=None, DJANGO_ADMIN_PASSWORD=None))
+        assert result.returncode == 0, result.stderr
+        assert result.named("admin_skipped")[0]["reason"] == "no_username"
+        assert db.users() == 0
+
+    def test_username_without_password(self, db: Db) -> None:
+        """A username without any password is a configuration error."""
+        result = run(admin_env(db.url, DJANGO_ADMIN_PASSWORD=None))
+        assert result.returncode == 78
+        assert "DJANGO_ADMIN_PASSWORD_FILE" in result.last()["error"]
+
+    def test_tables_missing(self, pg: Postgres) -> None:
+        """An unmigrated database: 70 naming the missing table and what to do."""
+        result = run(admin_env(pg.url(pg.create_database())))
+        assert result.returncode == 70
+        assert result.last()["event"] == "step_failed"
+        assert "'auth_user'" in result.last()["error"]
+        assert "migrat" in result.last()["error"]
+
+    def test_auth_not_installed(self, pg: Postgres) -> None:
+        """A project without django.contrib.auth: 70 naming the app."""
+        result = run(admin_env(pg.url("postgres"), "testproj.noauth_settings"))
+        assert result.returncode == 70
+        assert "django.contrib.auth is not in INSTALLED_APPS" in result.last()["error"]
+
+    def test_ten_processes_at_once(self, db: Db) -> None:
+        """Ten replicas racing on the unique constraint: one user, one creator, all exit 0.
+
+        An uncommitted row of ours makes every replica's INSERT wait on the unique index, so
+        all ten really collide; rolling it back lets exactly one of them through.
+        """
+        with psycopg.connect(db.url) as blocker:
+            blocker.execute(
+                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+                " email, is_staff, is_active, date_joined)"
+                " VALUES ('!', false, 'boss', '', '', '', false, true, now())"
+            )
+            procs = [start_cli(env=admin_env(db.url)) for _ in range(10)]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+                waiting = db.rows(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    f"WHERE datname = '{db.name}' AND wait_event_type = 'Lock'"
+                )[0][0]
+                if waiting == 10:
+                    break
+                time.sleep(0.2)
+            assert waiting == 10, "the replicas never all blocked on the unique index"
+            blocker.rollback()
+        results = [record(finish(p, timeout=120)) for p in procs]
+        assert [r.returncode for r in results] == [0] * 10, [r.stderr for r in results]
+        created = [r for r in results if r.named("admin_created")]
+        raced = [r for r in results if r.named("admin_exists")]
+        assert len(created) == 1
+        assert len(raced) == 9
+        assert all(
+            [e["created_concurrently"] for e in r.named("admin_exists")] == [True] for r in raced
+        )
+        assert db.users() == 1
+        assert db.admin()[2:5] == (True, True, True)
+
+    def test_routers_choose_the_database(self, clone: Callable[[str], Db]) -> None:
+        """The user model's db_for_write wins; it must be among ENTRYPOINT_DATABASES."""
+        default, other = clone(DEFAULT_PROJECT), clone(DEFAULT_PROJECT)
+        routed = {"OTHER_DATABASE_URL": other.url, "AUTH_DATABASE": "other"}
+        refused = run(admin_env(default.url, **routed))
+        assert refused.returncode == 78
+        assert "'other'" in refused.last()["error"]
+        assert "ENTRYPOINT_DATABASES" in refused.last()["error"]
+
+        result = run(admin_env(default.url, ENTRYPOINT_DATABASES="default,other", **routed))
+        assert result.returncode == 0, result.stderr
+        assert result.named("admin_created")[0]["database"] == "other"
+        assert (default.users(), other.users()) == (0, 1)
+
+
+class TestCustomUserModel:
+    @pytest.fixture
+    def db(self, clone: Callable[[str], Db]) -> Db:
+        return clone(CUSTOM_PROJECT)
+
+    def env(self, db: Db, **changes: str | None) -> dict[str, str]:
+        seed: dict[str, str | None] = {
+            "DJANGO_ADMIN_USERNAME": "root@example.org",
+            "DJANGO_ADMIN_PASSWORD": CUSTOM_PASSWORD,
+            "DJANGO_ADMIN_EMAIL": None,
+            "DJANGO_ADMIN_DISPLAY_NAME": "Root",
+        }
+        return admin_env(db.url, CUSTOM_PROJECT, **{**seed, **changes})
+
+    def test_email_as_username_with_a_required_field(self, db: Db) -> None:
+        """Looked up by USERNAME_FIELD, REQUIRED_FIELDS supplied, created by the manager."""
+        created = run(self.env(db))
+        assert created.returncode == 0, created.stderr
+        assert created.named("admin_created")[0]["model"] == "accounts.User"
+        rows = db.rows("SELECT email, display_name, is_superuser, is_staff FROM accounts_user")
+        assert rows == [("root@example.org", "Root", True, True)]
+        db.rows("UPDATE accounts_user SET is_staff = false")
+        again = run(self.env(db))
+        assert again.named("admin_exists")
+        restored = run(self.env(db, ENTRYPOINT_ADMIN_UPDATE="yes"))
+        assert restored.returncode == 0, restored.stderr
+        assert restored.named("admin_updated")[0]["changed"] == ["is_staff"]
+        assert db.users("accounts_user") == 1
+
+    def test_missing_required_field(self, db: Db) -> None:
+        """A REQUIRED_FIELDS entry without its variable: 78 naming DJANGO_ADMIN_<FIELD>."""
+        result = run(self.env(db, DJANGO_ADMIN_DISPLAY_NAME=None))
+        assert result.returncode == 78
+        assert "DJANGO_ADMIN_DISPLAY_NAME is not set" in result.last()["error"]
+        assert db.users("accounts_user") == 0
+
+    def test_username_checked_by_the_field(self, db: Db) -> None:
+        """The username is cleaned by the USERNAME_FIELD: not an email → 78."""
+        result = run(self.env(db, DJANGO_ADMIN_USERNAME="root"))
+        assert result.returncode == 78
+        assert "DJANGO_ADMIN_USERNAME='root' is invalid" in result.last()["error"]
+        assert db.users("accounts_user") == 0
+
+
+class TestManagementCommand:
+    def test_help_recommends_the_environment(self) -> None:
+        """--help lists the seed's options and steers the password to a secret file."""
+        result = manage(base_env(), "--help")
+        assert result.returncode == 0
+        help_text = " ".join(result.stdout.split())
+        for option in ("--username", "--password", "--email", "--database"):
+            assert option in help_text
+        assert "DJANGO_ADMIN_PASSWORD_FILE" in help_text
+
+    def test_options_override_the_environment(self, db: Db) -> None:
+        """-u/-e/-p replace the variables; the same code path creates, then rotates."""
+        env = admin_env(db.url, DJANGO_SETTINGS_MODULE=DEFAULT_PROJECT)
+        created = manage(env, "-u", "cmd", "-e", "cmd@example.org", "-d", "default")
+        assert created.returncode == 0, created.stderr
+        assert created.named("admin_created")[0]["username"] == "cmd"
+        assert db.rows("SELECT email FROM auth_user WHERE username = 'cmd'") == [
+            ("cmd@example.org",)
+        ]
+        rotated = manage(
+            {**env, "ENTRYPOINT_ADMIN_UPDATE": "true"}, "-u", "cmd", "-p", CMD_PASSWORD
+        )
+        assert rotated.returncode == 0, rotated.stderr
+        # Without -e the email defaults to DJANGO_ADMIN_EMAIL again.
+        assert rotated.named("admin_updated")[0]["changed"] == ["email", "password"]
+        assert db.rows("SELECT email FROM auth_user WHERE username = 'cmd'") == [
+            ("boss@example.org",)
+        ]
+
+    def test_weak_password_keeps_exit_code(self, db: Db) -> None:
+        """Errors keep their documented exit codes under manage.py too."""
+        result = manage(admin_env(db.url), "-p", WEAK_PASSWORD)
+        assert result.returncode == 78
+        assert db.users() == 0
+
+
+def test_no_password_in_any_output() -> None:
+    """Every line printed by every process above: none of the passwords used appears."""
+    if not OUTPUT:
+        pytest.skip("run together with the other tests of this module")
+    text = "\n".join(OUTPUT)
+    assert '"username": "boss"' in text  # the search runs over the real event stream
+    for password in PASSWORDS:
+        assert password not in text
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_output() -> None:
+    OUTPUT.clear()

@@ -1,0 +1,207 @@
+"""The admin seed parsed from an explicit mapping: no database, no Django, no os.environ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrypoint import config
+from entrypoint.admin_config import AdminSeed, read_admin_seed
+from entrypoint.errors import ConfigError
+
+SECRET = "unit-Secret-31"
+
+
+def read(env: dict[str, str]) -> tuple[AdminSeed | None, list[str]]:
+    problems: list[str] = []
+    return read_admin_seed(env, problems), problems
+
+
+class TestSeedValues:
+    def test_no_username_means_no_seed(self) -> None:
+        """Without a username the step is skipped, even when other admin variables are set."""
+        assert read({"DJANGO_ADMIN_EMAIL": "a@example.org"}) == (None, [])
+
+    def test_admin_variables(self) -> None:
+        """DJANGO_ADMIN_* fill the seed; other DJANGO_ADMIN_<FIELD> go to extra, lower-cased."""
+        seed, problems = read(
+            {
+                "DJANGO_ADMIN_USERNAME": "boss",
+                "DJANGO_ADMIN_PASSWORD": SECRET,
+                "DJANGO_ADMIN_EMAIL": "boss@example.org",
+                "DJANGO_ADMIN_DISPLAY_NAME": "Boss",
+            }
+        )
+        assert problems == []
+        assert seed == AdminSeed("boss", SECRET, "boss@example.org", {"display_name": "Boss"})
+        assert seed.update is False
+
+    def test_superuser_fallbacks(self) -> None:
+        """Django's createsuperuser names work too, extra fields included."""
+        seed, problems = read(
+            {
+                "DJANGO_SUPERUSER_USERNAME": "su",
+                "DJANGO_SUPERUSER_PASSWORD": SECRET,
+                "DJANGO_SUPERUSER_EMAIL": "su@example.org",
+                "DJANGO_SUPERUSER_DISPLAY_NAME": "Su",
+            }
+        )
+        assert problems == []
+        assert seed == AdminSeed("su", SECRET, "su@example.org", {"display_name": "Su"})
+
+    def test_admin_names_win_and_empty_ones_fall_back(self) -> None:
+        """DJANGO_ADMIN_X beats DJANGO_SUPERUSER_X unless it is empty."""
+        seed, _ = read(
+            {
+                "DJANGO_ADMIN_USERNAME": "admin",
+                "DJANGO_SUPERUSER_USERNAME": "su",
+                "DJANGO_ADMIN_PASSWORD": "",
+                "DJANGO_SUPERUSER_PASSWORD": SECRET,
+            }
+        )
+        assert seed is not None
+        assert (seed.username, seed.password) == ("admin", SECRET)
+
+    def test_username_without_password(self) -> None:
+        """A username alone is a configuration error that points at the _FILE form."""
+        seed, problems = read({"DJANGO_ADMIN_USERNAME": "boss"})
+        assert seed is None
+        assert len(problems) == 1
+        assert "DJANGO_ADMIN_PASSWORD_FILE" in problems[0]
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ("true", True),
+            ("1", True),
+            ("YES", True),
+            ("false", False),
+            ("0", False),
+            ("no", False),
+            ("", False),
+        ],
+    )
+    def test_update_flag(self, raw: str, expected: bool) -> None:
+        """ENTRYPOINT_ADMIN_UPDATE accepts true/false/1/0/yes/no, any case."""
+        seed, problems = read(
+            {
+                "DJANGO_ADMIN_USERNAME": "b",
+                "DJANGO_ADMIN_PASSWORD": SECRET,
+                "ENTRYPOINT_ADMIN_UPDATE": raw,
+            }
+        )
+        assert problems == []
+        assert seed is not None
+        assert seed.update is expected
+
+    @pytest.mark.parametrize("raw", ["maybe", "on", "2"])
+    def test_update_flag_rejects_other_values(self, raw: str) -> None:
+        """Anything else is reported with the accepted forms."""
+        _, problems = read({"ENTRYPOINT_ADMIN_UPDATE": raw})
+        assert len(problems) == 1
+        assert "ENTRYPOINT_ADMIN_UPDATE" in problems[0]
+        assert "true/false/1/0/yes/no" in problems[0]
+
+
+class TestSecretFiles:
+    @pytest.mark.parametrize(
+        ("content", "expected"),
+        [(SECRET, SECRET), (SECRET + "\n", SECRET), (SECRET + "\n\n", SECRET + "\n")],
+    )
+    def test_one_trailing_newline_is_stripped(
+        self, tmp_path: Path, content: str, expected: str
+    ) -> None:
+        """Exactly one trailing newline goes; the rest of the value is kept as is."""
+        path = tmp_path / "password"
+        path.write_text(content)
+        seed, problems = read(
+            {"DJANGO_ADMIN_USERNAME": "boss", "DJANGO_ADMIN_PASSWORD_FILE": str(path)}
+        )
+        assert problems == []
+        assert seed is not None
+        assert seed.password == expected
+
+    def test_every_seed_value_can_come_from_a_file(self, tmp_path: Path) -> None:
+        """Username, email and extra fields have _FILE twins too."""
+        for name, value in [("user", "boss\n"), ("mail", "b@example.org\n"), ("dn", "Boss")]:
+            (tmp_path / name).write_text(value)
+        (tmp_path / "pw").write_text(SECRET)
+        seed, problems = read(
+            {
+                "DJANGO_ADMIN_USERNAME_FILE": str(tmp_path / "user"),
+                "DJANGO_ADMIN_PASSWORD_FILE": str(tmp_path / "pw"),
+                "DJANGO_ADMIN_EMAIL_FILE": str(tmp_path / "mail"),
+                "DJANGO_ADMIN_DISPLAY_NAME_FILE": str(tmp_path / "dn"),
+            }
+        )
+        assert problems == []
+        assert seed == AdminSeed("boss", SECRET, "b@example.org", {"display_name": "Boss"})
+
+    def test_both_forms_set(self, tmp_path: Path) -> None:
+        """A variable and its _FILE twin together are ambiguous: both are named."""
+        path = tmp_path / "pw"
+        path.write_text(SECRET)
+        seed, problems = read(
+            {
+                "DJANGO_ADMIN_USERNAME": "boss",
+                "DJANGO_ADMIN_PASSWORD": SECRET,
+                "DJANGO_ADMIN_PASSWORD_FILE": str(path),
+            }
+        )
+        assert seed is None
+        assert any(
+            "DJANGO_ADMIN_PASSWORD and DJANGO_ADMIN_PASSWORD_FILE are both set" in p
+            for p in problems
+        )
+        assert not any(SECRET in p for p in problems)
+
+    @pytest.mark.parametrize("kind", ["missing", "directory", "not_utf8"])
+    def test_unreadable_file_names_the_path_never_the_content(
+        self, tmp_path: Path, kind: str
+    ) -> None:
+        """The problem names the variable and the path; a file's bytes are never echoed."""
+        path = tmp_path / "pw"
+        if kind == "directory":
+            path.mkdir()
+        elif kind == "not_utf8":
+            path.write_bytes(b"\xff\xfe" + SECRET.encode())
+        _, problems = read({"DJANGO_ADMIN_USERNAME": "b", "DJANGO_ADMIN_PASSWORD_FILE": str(path)})
+        assert any(f"DJANGO_ADMIN_PASSWORD_FILE='{path}' cannot be read" in p for p in problems)
+        assert not any(SECRET in p for p in problems)
+
+
+class TestInSettings:
+    def test_password_not_in_repr(self) -> None:
+        """repr of the settings object (and of the seed) never shows the password."""
+        settings = config.load(
+            {
+                "DJANGO_SETTINGS_MODULE": "x.settings",
+                "DJANGO_ADMIN_USERNAME": "boss",
+                "DJANGO_ADMIN_PASSWORD": SECRET,
+            }
+        )
+        assert settings.admin is not None
+        assert settings.admin.password == SECRET
+        assert "boss" in repr(settings)
+        assert SECRET not in repr(settings)
+        assert SECRET not in str(settings)
+
+    def test_admin_problems_reported_with_the_others(self, tmp_path: Path) -> None:
+        """One ConfigError lists the admin problems together with every other bad variable."""
+        (tmp_path / "pw").write_text(SECRET)
+        with pytest.raises(ConfigError) as caught:
+            config.load(
+                {
+                    "DJANGO_SETTINGS_MODULE": "x.settings",
+                    "ENTRYPOINT_WAIT_TIMEOUT": "soon",
+                    "ENTRYPOINT_ADMIN_UPDATE": "sometimes",
+                    "DJANGO_ADMIN_USERNAME": "boss",
+                    "DJANGO_ADMIN_PASSWORD": SECRET,
+                    "DJANGO_ADMIN_PASSWORD_FILE": str(tmp_path / "pw"),
+                }
+            )
+        text = str(caught.value)
+        for name in ("ENTRYPOINT_WAIT_TIMEOUT", "ENTRYPOINT_ADMIN_UPDATE", "PASSWORD_FILE"):
+            assert name in text
+        assert SECRET not in text
