@@ -17,17 +17,21 @@ FROM ${BASE_IMAGE} AS builder
 # A build argument of this stage never reaches the final image's environment.
 ARG PIP_CERT
 WORKDIR /src
-RUN python3 -m venv /opt/build
+RUN python3 -m venv /opt/venv
 # Dependencies first: their layer is reused while only the project changes.
 COPY image/requirements.txt image/requirements.txt
 RUN --mount=type=secret,id=pip-ca \
-    /opt/build/bin/pip wheel --no-cache-dir --disable-pip-version-check \
-        --wheel-dir /wheels -r image/requirements.txt
+    /opt/venv/bin/pip wheel --no-cache-dir --disable-pip-version-check \
+        --wheel-dir /wheels -r image/requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --no-index --find-links /wheels -r image/requirements.txt
 COPY pyproject.toml README.md ./
 COPY entrypoint/ entrypoint/
 RUN --mount=type=secret,id=pip-ca \
-    /opt/build/bin/pip wheel --no-cache-dir --disable-pip-version-check \
-        --no-deps --wheel-dir /wheels .
+    /opt/venv/bin/pip wheel --no-cache-dir --disable-pip-version-check \
+        --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --no-index --no-deps /wheels/django_entrypoint-*.whl
 
 FROM ${BASE_IMAGE}
 ARG VERSION=0.1.0
@@ -51,13 +55,9 @@ RUN apt-get update \
     && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin app
 
-# The venv is made in this stage (its interpreter path is this image's python3) from the wheels
-# built above, without an index: no compiler and no build tool reach the runtime image.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-index \
-        /wheels/*.whl
-
+# The venv, built above from wheels on the same base image (so its interpreter path holds): no
+# compiler, wheel or build tool reaches this stage. COPY --from is cached by content.
+COPY --from=builder /opt/venv /opt/venv
 COPY image/gunicorn.conf.py /etc/django-entrypoint/gunicorn.conf.py
 
 ENV PATH="/opt/venv/bin:${PATH}" \

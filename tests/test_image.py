@@ -6,6 +6,7 @@ run with host networking against the tests' PostgreSQL on 127.0.0.1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -196,6 +197,26 @@ class TestBaseImage:
         for name in ("django", "psycopg", "psycopg-binary", "dj-database-url", "structlog",
                      "gunicorn", "django-entrypoint"):  # fmt: skip
             assert name in dists
+
+    def test_holds_the_source_it_was_built_from(self, engine: Engine) -> None:
+        """The installed package is the build context's, file for file (a build cache that
+        ignored a change would fail here)."""
+        script = (
+            "import entrypoint, hashlib, json, pathlib\n"
+            "root = pathlib.Path(entrypoint.__file__).parent\n"
+            "print(json.dumps({str(p.relative_to(root)): hashlib.sha256(p.read_bytes())"
+            ".hexdigest() for p in root.rglob('*.py')}))"
+        )
+        out = engine.podman(
+            "run", "--rm", "--network", "host", "--pull", "never",
+            "--entrypoint", "python3", BASE_IMAGE, "-c", script,
+        )  # fmt: skip
+        source = ROOT / "entrypoint"
+        expected = {
+            str(p.relative_to(source)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in source.rglob("*.py")
+        }
+        assert json.loads(out) == expected
 
     def test_init_mode_runs_steps_and_exits(self, start: Start, migrated_url: str) -> None:
         """Without CMD the base image runs the steps and exits 0 (initContainer / Job mode);
