@@ -114,6 +114,11 @@ def migrated_url(pg: Postgres) -> str:
     """A database the demo's migrations were applied to from the host: for the tests that
     exercise wait + exec only, independently of the migrate step."""
     url = pg.url(pg.create_database())
+    migrate_from_host(url)
+    return url
+
+
+def migrate_from_host(url: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
         env=base_env(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="demo.settings"),
@@ -121,7 +126,6 @@ def migrated_url(pg: Postgres) -> str:
         capture_output=True,
         timeout=120,
     )
-    return url
 
 
 @pytest.fixture
@@ -259,6 +263,22 @@ class TestExampleImage:
         assert procs[1]["Name"] == "tini"
         assert procs[exec_event["pid"]]["Name"].startswith("gunicorn")
         assert procs[exec_event["pid"]]["PPid"] == "1"
+
+    def test_waits_for_a_database_that_starts_late(self, start: Start, own_pg: Postgres) -> None:
+        """Started before PostgreSQL is up, the container waits instead of failing, then serves."""
+        port = free_port()
+        container = start(DEMO_IMAGE, env=serve_env(own_pg.url(), port, ENTRYPOINT_STEPS="wait"))
+        time.sleep(3)
+        assert container.state()["Status"] == "running", container.logs()
+        assert not container.named("db_ready")
+        [failed] = container.named("db_check_failed")  # logged once, not once per check
+        assert failed["reason"] == "connection_refused"
+        own_pg.start()
+        migrate_from_host(own_pg.url())
+        status, body = container.http_get(port)
+        assert status == 200, body
+        [ready] = container.named("db_ready")
+        assert ready["elapsed_s"] >= 3
 
     def test_podman_stop_is_graceful(self, start: Start, engine: Engine, migrated_url: str) -> None:
         """podman stop sends SIGTERM through tini: gunicorn shuts down and exits 0 well inside
