@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import tomllib
+from packaging.requirements import Requirement
 
 from tests import images
 from tests.cli import ROOT, base_env
@@ -46,6 +48,27 @@ class TestDockerfiles:
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.strip() == ""
+
+    def test_pinned_requirements_satisfy_the_package(self) -> None:
+        """image/requirements.txt pins every runtime dependency of the package, within its
+        declared ranges, plus gunicorn."""
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        declared = {Requirement(r).name.lower(): Requirement(r) for r in project["dependencies"]}
+        pinned = {
+            Requirement(line).name.lower(): Requirement(line)
+            for line in (ROOT / "image" / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        }
+        assert set(pinned) == {*declared, "gunicorn"}
+        for name, requirement in pinned.items():
+            [spec] = requirement.specifier
+            assert spec.operator == "==", requirement
+            if name in declared:
+                assert declared[name].specifier.contains(spec.version), (
+                    requirement,
+                    declared[name],
+                )
+                assert requirement.extras == declared[name].extras
 
 
 # -- fixtures ---------------------------------------------------------------------------------
