@@ -27,3 +27,16 @@ def own_pg() -> Iterator[Postgres]:
     cluster = Postgres()
     yield cluster
     cluster.remove()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """How long the image builds took (seconds), when the image tests ran."""
+    from tests.images import TIMINGS_KEY  # noqa: PLC0415
+
+    timings = config.stash.get(TIMINGS_KEY, None)
+    if timings:
+        terminalreporter.write_line(
+            "image builds (s): " + ", ".join(f"{k}={v}" for k, v in timings.items())
+        )
