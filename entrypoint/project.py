@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from entrypoint import log
 from entrypoint.errors import ConfigError
@@ -11,6 +13,11 @@ from entrypoint.errors import ConfigError
 def setup(settings_module: str) -> None:
     # Django reads the module name from the environment; the server we exec inherits it too.
     os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    # As with manage.py, the project in the working directory (WORKDIR /app) is importable;
+    # the console script alone would not put it on sys.path.
+    workdir = str(Path.cwd())
+    if workdir not in sys.path:
+        sys.path.insert(0, workdir)
     import django  # noqa: PLC0415 - imported only once the settings module is known
     from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415
 

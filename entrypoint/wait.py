@@ -81,7 +81,7 @@ class _Waiter:
         left = self.left()
         if left <= 0:
             raise DatabaseUnavailable(
-                f"database {self.alias!r} was not ready within {self.timeout:g}s "
+                f"database {self.alias!r} was not ready within {round(self.timeout, 2):g}s "
                 f"(last reason: {self.reason or 'unknown'}); check that it runs and is reachable, "
                 "or raise ENTRYPOINT_WAIT_TIMEOUT"
             )

@@ -210,6 +210,7 @@ class MariaDB:
         if self.proc:
             self.proc.terminate()
             self.proc.wait(30)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, dbname: str) -> str:
         return f"mysql://root@127.0.0.1:{self.port}/{dbname}"
@@ -225,11 +226,14 @@ class MariaDB:
         return name
 
 
-def wait_port(port: int, timeout: float = 30) -> None:
+def wait_port(port: int, timeout: float = 30, proc: subprocess.Popen[str] | None = None) -> None:
+    """Wait for a listener; give up early when the process that should open it has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process exited with {proc.returncode} before port {port}")
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")

@@ -26,7 +26,7 @@ def test_demo_serves_the_admin(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        wait_port(port, timeout=120)
+        wait_port(port, timeout=120, proc=proc)
         password = (tmp_path / "admin-password").read_text().strip()
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

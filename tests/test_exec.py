@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint.config import KNOWN_VARIABLES
-from tests.cli import ROOT, base_env, entrypoint_cmd, parse_events, run_cli
+from tests.cli import DEMO, ROOT, base_env, entrypoint_cmd, parse_events, run_cli
 
 SIGECHO = str(ROOT / "tests" / "helpers" / "sigecho.py")
 
@@ -130,3 +130,22 @@ class TestUsage:
         assert result.returncode == 0
         assert result.last()["steps"] == []
         assert time.monotonic() - start < 60
+
+
+class TestProjectDiscovery:
+    def test_project_in_working_directory_is_importable(self) -> None:
+        """Run from the project's folder with no PYTHONPATH, like WORKDIR /app in an image."""
+        env = no_steps(DJANGO_SETTINGS_MODULE="demo.settings")
+        del env["PYTHONPATH"]
+        console_script = Path(sys.executable).parent / "django-entrypoint"
+        proc = subprocess.run(
+            [str(console_script)],
+            env=env,
+            cwd=DEMO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert parse_events(proc.stderr)[-1]["event"] == "startup_summary"
