@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     aliases = project.resolve_aliases(settings.databases)
     from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
 
-    steps.validate(settings)
+    steps.validate(settings, aliases)
     started = time.perf_counter()
     durations = steps.run_steps(settings, aliases)
     log.get().info(

@@ -15,10 +15,12 @@ Step = Callable[[Settings, Sequence[str]], None]
 STEP_FUNCTIONS: dict[str, Step] = {"wait": wait.run, "migrate": migrate.run, "admin": admin.run}
 
 
-def validate(settings: Settings) -> None:
+def validate(settings: Settings, aliases: Sequence[str]) -> None:
     """Checks that need Django but no database: run before any step has a side effect."""
     if "migrate" in settings.steps or settings.wait_for == "migrations":
         plan.check_targets(settings.migrate_targets)
+    if "admin" in settings.steps and settings.admin:
+        admin.auth_database(aliases)
 
 
 def run_steps(settings: Settings, aliases: Sequence[str]) -> dict[str, float]:

@@ -313,10 +313,11 @@ class TestDefaultUserModel:
         """The user model's db_for_write wins; it must be among ENTRYPOINT_DATABASES."""
         default, other = clone(DEFAULT_PROJECT), clone(DEFAULT_PROJECT)
         routed = {"OTHER_DATABASE_URL": other.url, "AUTH_DATABASE": "other"}
-        refused = run(admin_env(default.url, **routed))
+        refused = run(admin_env(default.url, ENTRYPOINT_STEPS="wait,admin", **routed))
         assert refused.returncode == 78
         assert "'other'" in refused.last()["error"]
         assert "ENTRYPOINT_DATABASES" in refused.last()["error"]
+        assert not refused.named("step_started")  # found before any step ran
 
         result = run(admin_env(default.url, ENTRYPOINT_DATABASES="default,other", **routed))
         assert result.returncode == 0, result.stderr
