@@ -11,6 +11,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from benchmarks import report
@@ -87,7 +88,7 @@ def steady_state(bench: Bench) -> dict[str, object]:
     rows: dict[str, object] = {}
     for key, (label, commands, extra) in variants.items():
         run_env = {**env, **extra}
-        stats, samples = bench.repeat(lambda c=commands, e=run_env: run_sequence(c, e))
+        stats, samples = bench.repeat(partial(run_sequence, commands, run_env))
         rows[key] = {
             "label": label,
             "seconds": stats.__dict__,
@@ -141,7 +142,7 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
             ("django-entrypoint", ENTRYPOINT),
             ("manage.py migrate --check", django("migrate", "--check")),
         ):
-            stats, _ = bench.repeat(lambda c=command, e=env: run_sequence([c], e))
+            stats, _ = bench.repeat(partial(run_sequence, [command], env))
             results[f"{name}|{migrations}"] = stats.__dict__
             print(name, migrations, stats, flush=True)
     return results

@@ -79,7 +79,9 @@ class Db:
         return self.pg.execute(sql, self.name)
 
     def users(self, table: str = "auth_user") -> int:
-        return int(self.rows(f"SELECT count(*) FROM {table}")[0][0])  # type: ignore[call-overload]
+        count = self.rows(f"SELECT count(*) FROM {table}")[0][0]
+        assert isinstance(count, int)
+        return count
 
     def admin(self) -> tuple[object, ...]:
         (row,) = self.rows(

@@ -116,7 +116,8 @@ def kinds(docs: list[Doc], kind: str) -> list[Doc]:
 def values_of(name: str) -> dict[str, Any]:
     """The effective values of a case: the fragment's defaults with the case's overrides."""
     defaults = yaml.safe_load((SNIPPETS / "values.yaml").read_text())
-    return merged(defaults, CASES[name])["djangoEntrypoint"]
+    values: dict[str, Any] = merged(defaults, CASES[name])["djangoEntrypoint"]
+    return values
 
 
 def env_of(container: Doc) -> dict[str, Doc]:

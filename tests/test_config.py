@@ -16,7 +16,7 @@ from tests.cli import base_env, run_cli
 
 BASE = {"DJANGO_SETTINGS_MODULE": "proj.settings"}
 env_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     max_size=40,
 )
 

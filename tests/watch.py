@@ -49,7 +49,7 @@ class Running:
             while True:
                 for line in self.lines:
                     if line.strip() and match(event := json.loads(line)):
-                        return event
+                        return dict(event)
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
                     raise AssertionError(f"no matching event; log so far:\n{''.join(self.lines)}")
