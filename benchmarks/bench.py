@@ -20,6 +20,7 @@ from benchmarks.measure import ENTRYPOINT, FLOOR_CMD, Sample, Stats, django, run
 from tests.services import Postgres
 
 HERE = Path(__file__).resolve().parent
+STATES = ("empty", "migrated")
 ADMIN = {
     "DJANGO_ADMIN_USERNAME": "admin",
     "DJANGO_ADMIN_PASSWORD": "bench-Pa55word-x",
@@ -61,9 +62,17 @@ class Bench:
             raise RuntimeError("could not prepare a migrated database")
         return name
 
-    def repeat(self, fn: Callable[[], Sample]) -> tuple[Stats, list[Sample]]:
-        samples = [fn() for _ in range(self.repeats)]
-        return Stats.of([s.seconds for s in samples]), samples
+    def rounds(self, runs: dict[str, Callable[[], Sample]]) -> dict[str, list[Sample]]:
+        """Run every variant once per round, in turn, so that drift hits them all alike."""
+        samples: dict[str, list[Sample]] = {key: [] for key in runs}
+        for _ in range(self.repeats):
+            for key, run in runs.items():
+                samples[key].append(run())
+        return samples
+
+
+def seconds(samples: list[Sample]) -> Stats:
+    return Stats.of([s.seconds for s in samples])
 
 
 def steady_state(bench: Bench) -> dict[str, object]:
@@ -85,18 +94,30 @@ def steady_state(bench: Bench) -> dict[str, object]:
         "b'": ("djk8s lockedmigrate && ensureadmin (no wait4db)", djk8s[1:], {}),
         "c": ("floor: one process, django.setup() + migration plan", [FLOOR_CMD], {}),
     }
+    samples = bench.rounds(
+        {
+            key: partial(run_sequence, commands, {**env, **extra})
+            for key, (_, commands, extra) in variants.items()
+        }
+    )
     rows: dict[str, object] = {}
-    for key, (label, commands, extra) in variants.items():
-        run_env = {**env, **extra}
-        stats, samples = bench.repeat(partial(run_sequence, commands, run_env))
+    for key, (label, _, _) in variants.items():
         rows[key] = {
             "label": label,
-            "seconds": stats.__dict__,
-            "failures": sum(s.failures for s in samples),
-            "maxrss_mib": Stats.of([s.maxrss_kib / 1024 for s in samples]).__dict__,
+            "seconds": seconds(samples[key]).__dict__,
+            "failures": sum(s.failures for s in samples[key]),
+            "maxrss_mib": Stats.of([s.maxrss_kib / 1024 for s in samples[key]]).__dict__,
         }
-        print(key, label, stats, flush=True)
+        print(key, label, seconds(samples[key]), flush=True)
     return rows
+
+
+def fleet_once(
+    bench: Bench, command: list[str], extra: dict[str, str], replicas: int, state: str
+) -> Sample:
+    """One fleet start on a fresh database, empty or already migrated."""
+    database = bench.migrated_database(100) if state == "migrated" else bench.pg.create_database()
+    return run_fleet(command, bench.env(100, database, **extra), replicas)
 
 
 def fleet(bench: Bench, sizes: list[int]) -> dict[str, object]:
@@ -108,26 +129,17 @@ def fleet(bench: Bench, sizes: list[int]) -> dict[str, object]:
     }
     results: dict[str, object] = {}
     for tool, command in tools.items():
+        extra = {"ENTRYPOINT_STEPS": "wait,migrate"} if tool == "django-entrypoint" else {}
         for replicas in sizes:
-            for state in ("empty", "migrated"):
-
-                def once(
-                    t: str = tool, c: list[str] = command, n: int = replicas, s: str = state
-                ) -> Sample:
-                    name = (
-                        bench.migrated_database(100)
-                        if s == "migrated"
-                        else (bench.pg.create_database())
-                    )
-                    extra = {"ENTRYPOINT_STEPS": "wait,migrate"} if t == "django-entrypoint" else {}
-                    return run_fleet(c, bench.env(100, name, **extra), n)
-
-                stats, samples = bench.repeat(once)
+            samples = bench.rounds(
+                {s: partial(fleet_once, bench, command, extra, replicas, s) for s in STATES}
+            )
+            for state in STATES:
                 results[f"{tool}|{replicas}|{state}"] = {
-                    "seconds": stats.__dict__,
-                    "failures": [s.failures for s in samples],
+                    "seconds": seconds(samples[state]).__dict__,
+                    "failures": [s.failures for s in samples[state]],
                 }
-                print(tool, replicas, state, stats, flush=True)
+                print(tool, replicas, state, seconds(samples[state]), flush=True)
     return results
 
 
@@ -138,20 +150,23 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
         env = bench.env(
             migrations, bench.migrated_database(migrations), ENTRYPOINT_STEPS="wait,migrate"
         )
-        for name, command in (
-            ("django-entrypoint", ENTRYPOINT),
-            ("manage.py migrate --check", django("migrate", "--check")),
-        ):
-            stats, _ = bench.repeat(partial(run_sequence, [command], env))
-            results[f"{name}|{migrations}"] = stats.__dict__
-            print(name, migrations, stats, flush=True)
+        commands = {
+            "django-entrypoint": ENTRYPOINT,
+            "manage.py migrate --check": django("migrate", "--check"),
+        }
+        samples = bench.rounds(
+            {name: partial(run_sequence, [command], env) for name, command in commands.items()}
+        )
+        for name in commands:
+            results[f"{name}|{migrations}"] = seconds(samples[name]).__dict__
+            print(name, migrations, seconds(samples[name]), flush=True)
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--fleet-repeats", type=int, default=3)
+    parser.add_argument("--fleet-repeats", type=int, default=5)
     parser.add_argument("--fleet", default="1,5,10,20")
     parser.add_argument("--graphs", default="100,500,2000")
     args = parser.parse_args()
