@@ -53,6 +53,9 @@ def missing_tools() -> list[str]:
     return [t for t in ("buildah", "podman", "runc", "debootstrap") if not _which(t)]
 
 
+LOCK_WAIT_S = 900
+
+
 def _which(tool: str) -> str | None:
     return shutil.which(tool) or next(
         (str(p) for p in (Path("/usr/sbin") / tool, Path("/sbin") / tool) if p.exists()), None
@@ -64,7 +67,16 @@ def locked(path: Path) -> Iterator[None]:
     """One test session at a time uses the shared cache and container storage."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        # Bounded: a stuck earlier session must fail this one, not hang CI.
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{path} is locked by another test session") from None
+                time.sleep(1)
         try:
             yield
         finally:

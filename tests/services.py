@@ -27,6 +27,11 @@ def pg_bin() -> Path:
     return versions[-1].parent
 
 
+def sbin_tool(name: str) -> str:
+    """Server binaries live in /usr/sbin, which is not on a non-root user's PATH."""
+    return shutil.which(name) or f"/usr/sbin/{name}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -177,7 +182,7 @@ class MariaDB:
         user = ["--user=mysql"] if os.geteuid() == 0 else []
         subprocess.run(
             [
-                "mariadb-install-db",
+                sbin_tool("mariadb-install-db"),
                 *user,
                 f"--datadir={self.data}",
                 "--auth-root-authentication-method=normal",
@@ -191,7 +196,7 @@ class MariaDB:
         user = ["--user=mysql"] if os.geteuid() == 0 else []
         self.proc = subprocess.Popen(
             [
-                "mariadbd",
+                sbin_tool("mariadbd"),
                 *user,
                 f"--datadir={self.data}",
                 f"--socket={self.root / 'sock'}",
