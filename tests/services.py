@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -242,3 +243,65 @@ def wait_port(port: int, timeout: float = 30, proc: subprocess.Popen[str] | None
             raise RuntimeError(f"the process exited with {proc.returncode} before port {port}")
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+class StallingProxy:
+    """A TCP proxy to PostgreSQL that lets a client log in, then never answers again.
+
+    It forwards the server's messages up to the first ReadyForQuery ('Z'), and drops the rest:
+    the connection is up and authenticated, but ``SELECT 1`` hangs forever, as with a server
+    that stalls mid-session. Clients must connect with sslmode=disable and gssencmode=disable,
+    so that the server's side is plain protocol messages (type byte, int32 length).
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, stall_after_ready: bool) -> None:
+        pending = b""
+        while data := _recv(source):
+            if not stall_after_ready:
+                sink.sendall(data)
+                continue
+            pending += data
+            while len(pending) >= 5:
+                size = 1 + int.from_bytes(pending[1:5], "big")
+                if len(pending) < size:
+                    break
+                message, pending = pending[:size], pending[size:]
+                sink.sendall(message)
+                if message[:1] == b"Z":
+                    _drain(source)
+                    return
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def _drain(sock: socket.socket) -> None:
+    while _recv(sock):
+        pass

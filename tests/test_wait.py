@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 
 from tests.cli import Result, base_env, finish, parse_events, run_cli, run_django, start_cli
-from tests.services import Postgres, free_port
+from tests.services import Postgres, StallingProxy, free_port
 
 
 def wait_env(url: str, **extra: str) -> dict[str, str]:
@@ -117,6 +117,34 @@ class TestWaitsForTheDatabase:
         progress = result.named("db_waiting")
         assert len(progress) == 1
         assert progress[0]["attempts"] > 50
+
+
+@pytest.fixture
+def stalling_url(pg: Postgres) -> Iterator[str]:
+    proxy = StallingProxy(pg.port)
+    yield f"postgres://postgres@127.0.0.1:{proxy.port}/postgres?sslmode=disable&gssencmode=disable"
+    proxy.close()
+
+
+class TestServerStallsAfterLogin:
+    """A connection that logs in and then hangs: only the bounded probe keeps the deadline."""
+
+    def test_deadline_is_honoured(self, stalling_url: str) -> None:
+        result = run_cli(env=wait_env(stalling_url, ENTRYPOINT_WAIT_TIMEOUT="3"), timeout=30)
+        assert result.returncode == 69, result.stderr
+        assert result.named("db_check_failed")[0]["reason"] == "timed_out"
+        assert seconds_between(result.named("step_started")[0], result.last()) <= 3 + 1
+
+    def test_sigterm_is_handled_at_once(self, stalling_url: str) -> None:
+        proc = start_cli(env=wait_env(stalling_url, ENTRYPOINT_WAIT_TIMEOUT="60"))
+        lines: list[str] = []
+        read_until(proc, "step_started", lines)
+        time.sleep(1.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        result = finish_with(proc, lines, timeout=10)
+        assert time.monotonic() - sent < 1
+        assert result.returncode == 143
 
 
 class TestSecrets:
