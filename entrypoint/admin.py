@@ -83,7 +83,7 @@ def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
                 # Another replica inserted the same user between our read and our write.
                 user = _find(model, seed.username, database)
                 if user is None:
-                    raise StepFailed(f"creating the admin failed: {exc}") from exc
+                    raise StepFailed(f"creating the admin failed: {_summary(exc)}") from exc
                 raced = True
             else:
                 bound.info("admin_created")
@@ -93,12 +93,20 @@ def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
             return "exists"
         changed = _bring_in_line(model, user, seed, database)
     except DatabaseError as exc:
-        raise StepFailed(f"database {database!r} failed while ensuring the admin: {exc}") from exc
+        raise StepFailed(
+            f"database {database!r} failed while ensuring the admin: {_summary(exc)}"
+        ) from exc
     if changed:
         bound.info("admin_updated", changed=changed)
         return "updated"
     bound.info("admin_exists", update=True, changed=[])
     return "exists"
+
+
+def _summary(exc: Exception) -> str:
+    # First line only: PostgreSQL's DETAIL can quote the failing row, password hash included.
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
 
 
 def _check_table(model: type[AbstractBaseUser], database: str) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as global_apps
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
+from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ModelState, ProjectState
 
@@ -120,6 +121,13 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     """Re-plan under the lock and apply; return how many migrations moved."""
     progress = Progress(lock, connection.alias)
     executor = MigrationExecutor(connection, progress)
+    try:
+        # What Django's migrate refuses to run on: applied migrations whose dependencies are not.
+        executor.loader.check_consistent_history(connection)
+    except InconsistentMigrationHistory as exc:
+        raise MigrationFailed(
+            f"inconsistent migration history: {exc}; fix django_migrations before migrating"
+        ) from exc
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
     plan = executor.migration_plan(nodes)
     if not plan:

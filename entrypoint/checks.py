@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from entrypoint import log
 from entrypoint.errors import ConfigError
 
-_checked: list[tuple[str, ...]] = []
+_done = False
 
 
 def run_once(aliases: Sequence[str]) -> None:
     """What ``manage.py migrate`` runs first; warnings become events, errors a ConfigError."""
-    if _checked:
+    global _done  # noqa: PLW0603 - once per process is the point
+    if _done:
         return
-    _checked.append(tuple(aliases))
+    _done = True
     from django.core import checks  # noqa: PLC0415 - Django is set up by the caller
 
     problems: list[str] = []

@@ -1,6 +1,7 @@
 """``django-entrypoint``: read the environment, run the steps, exec the server.
 
-The only place that reads ``os.environ`` and the only place that maps errors to exit codes.
+With the management commands, the only place that reads ``os.environ``; ``run_mapped`` is the
+only place that maps errors to exit codes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from entrypoint import __version__, log
 from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
@@ -93,10 +95,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    return run_mapped(partial(_run, args))
+
+
+def run_mapped(run: Callable[[], int]) -> int:
+    """Run ``run`` and map every way it can end to one event and a documented exit code.
+
+    The one place that does this: the CLI and the management commands both go through it.
+    """
     raise_on_signals()
     log.configure()  # defaults, so that a bad ENTRYPOINT_LOG_* is still reported as an event
     try:
-        return _run(args)
+        return run()
     except Interrupted as exc:
         log.get().warning("interrupted", signal=str(exc), exit_code=exc.exit_code)
         return exc.exit_code

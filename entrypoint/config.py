@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import dj_database_url
+
 from entrypoint.admin_config import AdminSeed, read_admin_seed
 from entrypoint.errors import ConfigError
 
@@ -86,11 +88,8 @@ class _Reader:
         raw = self.env.get(name, "").strip()
         if not raw:
             return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        value = seconds(raw, allow_zero=allow_zero)
+        if value is None:
             bound = ">= 0" if allow_zero else "> 0"
             self.fail(name, self.env[name], f"a number of seconds {bound}, e.g. 30 or 2.5")
             return default
@@ -98,6 +97,17 @@ class _Reader:
 
     def names(self, name: str, default: str) -> tuple[str, ...]:
         return _split(self.env.get(name, default))
+
+
+def seconds(raw: str, *, allow_zero: bool) -> float | None:
+    """A finite number of seconds, > 0 (or >= 0); None when ``raw`` is not one."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        return None
+    return value
 
 
 def _split(raw: str) -> tuple[str, ...]:
@@ -160,15 +170,25 @@ def _lock_id(reader: _Reader) -> int:
     return value
 
 
-def _migrate_url(reader: _Reader) -> str:
+def _migrate_url(reader: _Reader, databases: tuple[str, ...] | None) -> str:
     raw = reader.env.get("ENTRYPOINT_MIGRATE_DATABASE_URL", "").strip()
-    if raw and "://" not in raw:
+    if not raw:
+        return ""
+    try:
+        dj_database_url.parse(raw)
+    except (ValueError, KeyError):
         # The value may hold a password: name the variable, never echo it.
         reader.problems.append(
             "ENTRYPOINT_MIGRATE_DATABASE_URL is not a database URL (value hidden): "
-            "expected e.g. postgres://USER:PASSWORD@HOST:5432/NAME"
+            "expected e.g. postgres://USER:PASSWORD@HOST:5432/NAME, special characters "
+            "in the password percent-encoded"
         )
         return ""
+    if databases is not None and "default" not in databases:
+        reader.problems.append(
+            "ENTRYPOINT_MIGRATE_DATABASE_URL stands for the default database, which is not in "
+            "ENTRYPOINT_DATABASES: add default there, or unset the URL"
+        )
     return raw
 
 
@@ -194,10 +214,11 @@ def load(
         for name in sorted(env)
         if name.startswith("ENTRYPOINT_") and name not in KNOWN_VARIABLES
     )
+    databases = _databases(reader)
     settings = Settings(
         settings_module=module,
         steps=_steps(reader, steps),
-        databases=_databases(reader),
+        databases=databases,
         wait_timeout=reader.number("ENTRYPOINT_WAIT_TIMEOUT", 180.0, allow_zero=False),
         wait_stable=reader.number("ENTRYPOINT_WAIT_STABLE", 5.0, allow_zero=True),
         wait_interval=reader.number("ENTRYPOINT_WAIT_INTERVAL", 1.0, allow_zero=False),
@@ -214,9 +235,14 @@ def load(
         migrate_lock_mode=reader.choice(
             "ENTRYPOINT_MIGRATE_LOCK_MODE", "auto", ("auto", "session", "none")
         ),
-        migrate_database_url=_migrate_url(reader),
+        migrate_database_url=_migrate_url(reader, databases),
         admin=read_admin_seed(env, reader.problems),
     )
+    if "wait" in settings.steps and settings.wait_stable >= settings.wait_timeout:
+        reader.problems.append(
+            f"ENTRYPOINT_WAIT_STABLE ({settings.wait_stable:g}) must be shorter than "
+            f"ENTRYPOINT_WAIT_TIMEOUT ({settings.wait_timeout:g}): the wait could never succeed"
+        )
     if reader.problems:
         raise ConfigError(*reader.problems)
     return settings

@@ -12,11 +12,6 @@ class EntrypointError(Exception):
     event = "step_failed"
 
 
-class UsageError(EntrypointError):
-    exit_code = 2
-    event = "usage_error"
-
-
 class ConfigError(EntrypointError):
     """Every configuration problem found, reported together."""
 

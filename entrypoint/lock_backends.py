@@ -16,6 +16,22 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 APP_NAME_MAX = 63  # PostgreSQL truncates application_name to NAMEDATALEN - 1
+# A lost holder (node gone, network cut) must free the lock in about a minute, not after the
+# kernel's two-hour keepalive default: keepalives on both ends of the lock connection.
+CLIENT_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30000,
+}
+SERVER_SETTINGS = (
+    ("idle_in_transaction_session_timeout", "0"),
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+)
+IDLE_SESSION_TIMEOUT_SINCE = 140000  # PostgreSQL 14 closes idle sessions; the lock's must stay
 # An int8 advisory key shows in pg_locks as classid (high 32 bits), objid (low) and objsubid 1.
 PG_LOCKS = (
     " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
@@ -46,15 +62,25 @@ class PostgresLock:
     def __init__(self, connection: BaseDatabaseWrapper, key: int, *, xact: bool) -> None:
         import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
 
-        params: dict[str, Any] = connection.get_connection_params()
+        params: dict[str, Any] = {
+            **CLIENT_KEEPALIVES,
+            **connection.get_connection_params(),
+            "application_name": application_name(),
+        }
         params.setdefault("connect_timeout", 10)
-        params["application_name"] = application_name()
         self.kind = "pg_advisory_xact_lock" if xact else "pg_advisory_lock"
         self.xact = xact
         self.key = key
         unsigned = key % 2**64
         self.ids = (unsigned >> 32, unsigned & 0xFFFFFFFF)
         self.conn = psycopg.connect(**params, autocommit=not xact)
+        if not xact:
+            # A session lock outlives transactions: make the session immune to idle timeouts.
+            settings = list(SERVER_SETTINGS)
+            if self.conn.info.server_version >= IDLE_SESSION_TIMEOUT_SINCE:
+                settings.append(("idle_session_timeout", "0"))
+            for name, value in settings:
+                self.conn.execute("SELECT set_config(%s, %s, false)", [name, value])
 
     def try_acquire(self) -> bool:
         if not self.xact:
@@ -63,13 +89,13 @@ class PostgresLock:
             ).fetchone()
             return bool(row and row[0])
         # set_config(..., true) lasts for this transaction only: safe behind a pooler.
+        settings = [*SERVER_SETTINGS, ("application_name", application_name())]
+        calls = "".join("set_config(%s, %s, true), " for _ in settings)
         row = self.conn.execute(
-            "SELECT set_config('idle_in_transaction_session_timeout', '0', true),"
-            " set_config('application_name', %s, true),"
-            " pg_try_advisory_xact_lock(%s::bigint)",
-            [application_name(), self.key],
+            f"SELECT {calls}pg_try_advisory_xact_lock(%s::bigint)",
+            [*(v for pair in settings for v in pair), self.key],
         ).fetchone()
-        if row and row[2]:
+        if row and row[-1]:
             return True
         self.conn.rollback()
         return False
@@ -119,6 +145,10 @@ class MySQLLock:
 
     def __init__(self, connection: BaseDatabaseWrapper, key: int) -> None:
         self.conn = type(connection)(dict(connection.settings_dict), connection.alias)
+        # The server drops connections idle past wait_timeout (often 300-600 s on managed
+        # MySQL), and GET_LOCK locks with them: the lock must outlive the longest migration.
+        with self.conn.cursor() as cursor:
+            cursor.execute("SET SESSION wait_timeout = 31536000")
         # GET_LOCK names are server-wide: include the database so two projects do not collide.
         name = f"django-entrypoint:{key}:{connection.settings_dict['NAME']}"
         if len(name) > 64:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+import warnings
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -62,6 +64,31 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
 def get() -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger("entrypoint")
     return logger
+
+
+@contextmanager
+def warnings_as_events() -> Iterator[None]:
+    """Python warnings (a naive datetime in a data migration...) become events, not raw lines."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        yield
+
+
+def _show_warning(  # noqa: PLR0913, PLR0917 - the signature of warnings.showwarning
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    del file, line
+    get().warning(
+        "python_warning",
+        category=category.__name__,
+        message=str(message),
+        location=f"{filename}:{lineno}",
+    )
 
 
 def flush() -> None:

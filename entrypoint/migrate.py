@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
+
 from entrypoint import checks, log
 from entrypoint.apply import apply_to_targets
 from entrypoint.config import Settings, Target
@@ -32,12 +34,13 @@ def direct_connection(alias: str, url: str) -> Iterator[None]:
         yield
         return
     import dj_database_url  # noqa: PLC0415
-    from django.db import connections  # noqa: PLC0415
 
     parsed: dict[str, Any] = dict(dj_database_url.parse(url))
     log.add_secrets([url, parsed.get("PASSWORD")])
     original = connections.settings[alias]
     options = {**original.get("OPTIONS", {}), **parsed.pop("OPTIONS", {})}
+    # The project's ENGINE stays (e.g. PostGIS): the URL only says where and as whom.
+    parsed.pop("ENGINE", None)
     _swap(alias, {**original, **parsed, "OPTIONS": options})
     log.get().info(
         "migrate_direct_connection",
@@ -54,8 +57,6 @@ def direct_connection(alias: str, url: str) -> Iterator[None]:
 
 
 def _swap(alias: str, settings_dict: dict[str, Any]) -> None:
-    from django.db import connections  # noqa: PLC0415
-
     connections[alias].close()
     connections.settings[alias] = settings_dict
     del connections[alias]  # the next access builds a wrapper from the new settings
@@ -65,8 +66,6 @@ def pending(
     alias: str, targets: Sequence[Target], *, all_apps: bool = True
 ) -> list[tuple[Migration, bool]]:
     """The plan without taking the lock: the fast path, ``--plan`` and ``--check``."""
-    from django.db import connections  # noqa: PLC0415
-
     return migration_plan(connections[alias], targets, all_apps=all_apps)
 
 
@@ -81,8 +80,6 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
     fake_initial: bool = False,
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
-    from django.db import connections  # noqa: PLC0415
-
     with direct_connection(alias, direct_url):
         if not pending(alias, targets, all_apps=all_apps):
             log.get().info("migrations_up_to_date", alias=alias, locked=False)
@@ -102,8 +99,6 @@ def run_locked(
     alias: str, work: Callable[[], None], *, lock_options: LockOptions, direct_url: str = ""
 ) -> None:
     """Run ``work`` (e.g. Django's own migrate for --prune or --run-syncdb) under the lock."""
-    from django.db import connections  # noqa: PLC0415
-
     with direct_connection(alias, direct_url), migration_lock(connections[alias], lock_options):
         work()
 
@@ -112,11 +107,15 @@ def run(settings: Settings, aliases: Sequence[str]) -> None:
     """The migrate step: each alias in turn, each under its own lock."""
     checks.run_once(aliases)
     lock_options = LockOptions.from_settings(settings)
-    for index, alias in enumerate(aliases):
+    for alias in aliases:
         migrate_database(
             alias,
             targets=settings.migrate_targets,
             lock_options=lock_options,
-            # One direct DSN can only stand for one database: the first alias (normally default).
-            direct_url=settings.migrate_database_url if index == 0 else "",
+            direct_url=direct_url_for(alias, settings.migrate_database_url),
         )
+
+
+def direct_url_for(alias: str, url: str) -> str:
+    """ENTRYPOINT_MIGRATE_DATABASE_URL stands for the default database and no other."""
+    return url if alias == DEFAULT_DB_ALIAS else ""

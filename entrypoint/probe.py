@@ -17,7 +17,13 @@ T = TypeVar("T")
 
 # Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
 REASONS = {
-    "authentication_failed": ("authentication failed", "access denied", "no password supplied"),
+    # 'role "x" does not exist' is a login problem: it must win over database_does_not_exist.
+    "authentication_failed": (
+        "authentication failed",
+        "access denied",
+        "no password supplied",
+        'role "',
+    ),
     "database_does_not_exist": ("does not exist", "unknown database"),
     "server_starting_up": (
         "starting up",

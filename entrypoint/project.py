@@ -30,6 +30,12 @@ def setup(settings_module: str) -> None:
         ) from exc
     except ImproperlyConfigured as exc:
         raise ConfigError(f"Django settings {settings_module!r} are invalid: {exc}") from exc
+    except Exception as exc:
+        # e.g. a settings file reading a variable that is not set: KeyError('SECRET_KEY').
+        raise ConfigError(
+            f"loading settings {settings_module!r} failed with {type(exc).__name__}: "
+            f"{str(exc)[:200]}; fix the settings module or the variables it reads"
+        ) from exc
     register_database_passwords()
 
 

@@ -30,7 +30,7 @@ def run_steps(settings: Settings, aliases: Sequence[str]) -> dict[str, float]:
         structlog.contextvars.bind_contextvars(step=name)
         log.get().info("step_started", databases=list(aliases))
         started = time.perf_counter()
-        with log.LogStream() as stream, redirect_stdout(stream):
+        with log.LogStream() as stream, redirect_stdout(stream), log.warnings_as_events():
             STEP_FUNCTIONS[name](settings, aliases)
         durations[name] = round(time.perf_counter() - started, 3)
         log.get().info("step_finished", duration_s=durations[name])

@@ -400,6 +400,26 @@ class TestManagementCommand:
             ("boss@example.org",)
         ]
 
+    def test_username_option_takes_the_password_from_a_secret_file(
+        self, db: Db, tmp_path: Path
+    ) -> None:
+        """-u alone: the password still comes from DJANGO_ADMIN_PASSWORD_FILE, as --help says."""
+        secret = tmp_path / "password"
+        secret.write_text(FILE_PASSWORD + "\n")
+        env = admin_env(
+            db.url,
+            DJANGO_ADMIN_USERNAME=None,
+            DJANGO_ADMIN_PASSWORD=None,
+            DJANGO_ADMIN_PASSWORD_FILE=str(secret),
+            ENTRYPOINT_ADMIN_UPDATE="true",
+        )
+        created = manage(env, "-u", "filed")
+        assert created.returncode == 0, created.stderr
+        assert created.named("admin_created")[0]["username"] == "filed"
+        again = manage(env, "-u", "filed")
+        # Update is on and nothing changed: the stored hash verifies the file's password.
+        assert again.named("admin_exists")[0]["changed"] == []
+
     def test_weak_password_keeps_exit_code(self, db: Db) -> None:
         """Errors keep their documented exit codes under manage.py too."""
         result = manage(admin_env(db.url), "-p", WEAK_PASSWORD)

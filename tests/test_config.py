@@ -102,9 +102,28 @@ class TestProblemsTogether:
             assert name in text
         assert "ENTRYPOINT_WAIT_TIMOUT is not a known variable" in text
 
-    def test_database_url_value_is_never_echoed(self) -> None:
-        found = problems(ENTRYPOINT_MIGRATE_DATABASE_URL="user:hunter22@db/x")
+    @pytest.mark.parametrize(
+        "url", ["user:hunter22@db/x", "postgres://u:hunter22#x@db/x", "foo://u:hunter22@db/x"]
+    )
+    def test_database_url_value_is_never_echoed(self, url: str) -> None:
+        found = problems(ENTRYPOINT_MIGRATE_DATABASE_URL=url)
+        assert "ENTRYPOINT_MIGRATE_DATABASE_URL is not a database URL" in found[0]
         assert "hunter22" not in " ".join(found)
+
+    def test_direct_url_needs_the_default_database(self) -> None:
+        found = problems(
+            ENTRYPOINT_MIGRATE_DATABASE_URL="postgres://u:p@db/x", ENTRYPOINT_DATABASES="other"
+        )
+        assert "stands for the default database" in found[0]
+
+    def test_stable_period_must_fit_in_the_timeout(self) -> None:
+        found = problems(ENTRYPOINT_WAIT_STABLE="10", ENTRYPOINT_WAIT_TIMEOUT="10")
+        assert (
+            "ENTRYPOINT_WAIT_STABLE (10) must be shorter than ENTRYPOINT_WAIT_TIMEOUT" in found[0]
+        )
+        assert load(
+            ENTRYPOINT_WAIT_STABLE="10", ENTRYPOINT_WAIT_TIMEOUT="10", ENTRYPOINT_STEPS="none"
+        )
 
     def test_secrets_not_in_repr(self) -> None:
         settings = load(

@@ -149,3 +149,12 @@ class TestProjectDiscovery:
         )
         assert proc.returncode == 0, proc.stderr
         assert parse_events(proc.stderr)[-1]["event"] == "startup_summary"
+
+
+class TestSettingsErrors:
+    def test_settings_that_fail_to_load_are_a_config_error(self) -> None:
+        result = run_cli(env=no_steps(DJANGO_SETTINGS_MODULE="testproj.broken_settings"))
+        assert result.returncode == 78
+        assert result.last()["event"] == "config_invalid"
+        assert "KeyError" in result.last()["error"]
+        assert "TESTPROJ_REQUIRED_SECRET_KEY" in result.last()["error"]

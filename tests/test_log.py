@@ -25,3 +25,9 @@ def test_secrets_printed_by_a_migration_are_scrubbed(pg: Postgres) -> None:
     assert "password: ***" in printed
     assert f"url: postgres://leaky:***@127.0.0.1:{pg.port}/{name}" in printed
     assert LEAKY_PASSWORD not in result.stdout + result.stderr
+    # A Python warning is an event too, not a raw line in the JSON stream (parsed above).
+    warning = result.named("python_warning")[0]
+    assert (warning["category"], warning["message"]) == (
+        "RuntimeWarning",
+        "careless data migration",
+    )

@@ -317,3 +317,17 @@ def test_lock_survives_idle_in_transaction_timeout(pg: Postgres) -> None:
     result = migrate(url, SLOW_MIGRATION_SECONDS="2")
     assert result.returncode == 0, result.stderr
     assert ("shop", "0003_seed") in recorded(pg, db)
+
+
+def test_inconsistent_history_is_refused(pg: Postgres) -> None:
+    """As Django's migrate does: an applied migration whose dependency is not stops the step."""
+    name, url = new_db(pg)
+    assert migrate(url, ENTRYPOINT_MIGRATE_TARGETS="main zero").returncode == 0
+    pg.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('main', '0002_item_size', now())",
+        name,
+    )
+    result = migrate(url)
+    assert result.returncode == 70
+    assert "inconsistent migration history" in result.last()["error"]
+    assert not result.named("migration_applied")

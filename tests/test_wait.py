@@ -103,6 +103,12 @@ class TestWaitsForTheDatabase:
         assert "connection_refused" in result.last()["error"]
         assert "ENTRYPOINT_WAIT_TIMEOUT" in result.last()["error"]
 
+    def test_unknown_role_is_a_login_problem(self, pg: Postgres) -> None:
+        url = pg.url("postgres", user="no_such_role")
+        result = run_cli(env=wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="1"))
+        assert result.returncode == 69
+        assert result.named("db_check_failed")[0]["reason"] == "authentication_failed"
+
     def test_missing_database_is_classified(self, pg: Postgres) -> None:
         result = run_cli(env=wait_env(pg.url("no_such_db"), ENTRYPOINT_WAIT_TIMEOUT="1"))
         assert result.returncode == 69
@@ -220,6 +226,19 @@ class TestWait4dbCommand:
         proc = run_django(*args, env=env)
         assert proc.returncode == 0, proc.stderr
         assert parse_events(proc.stderr)[-1]["event"] == "db_ready"
+
+    @pytest.mark.parametrize("args", [("-t", "inf"), ("-i", "0"), ("-s", "-1"), ("-t", "x")])
+    def test_bad_option_is_a_usage_error(self, pg_url: str, args: tuple[str, str]) -> None:
+        proc = run_django("wait4db", *args, env=base_env(DATABASE_URL=pg_url))
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+
+    def test_defaults_come_from_the_variables(self) -> None:
+        url = f"postgres://u@127.0.0.1:{free_port()}/db"
+        env = base_env(DATABASE_URL=url, ENTRYPOINT_WAIT_TIMEOUT="1")
+        proc = run_django("wait4db", env=env, timeout=30)
+        assert proc.returncode == 69
+        assert "within 1s" in parse_events(proc.stderr)[-1]["error"]
 
     def test_unknown_alias_is_a_config_error(self, pg_url: str) -> None:
         env = base_env(DATABASE_URL=pg_url)

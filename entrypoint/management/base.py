@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
 from entrypoint import config, log, project
-from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
+from entrypoint.cli import run_mapped
 
 
 class StepCommand(BaseCommand):
     """A management command that runs one step function with the entrypoint's conventions.
 
-    Settings come from the same environment variables as the CLI; command-line options
-    override them. Errors keep their documented exit codes.
+    Settings come from the same environment variables as the CLI, options override them where
+    a command has them, and errors keep their documented exit codes (not Django's 1).
     """
 
     def run_step(self, settings: config.Settings, options: dict[str, Any]) -> None:
@@ -25,26 +24,16 @@ class StepCommand(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         del args
-        raise_on_signals()
-        try:
-            # Django's own --settings has already been copied into the environment.
-            settings = config.load(os.environ)
-            log.configure(settings.log_format, settings.log_level)
-            project.register_database_passwords()
-            if settings.admin:
-                log.add_secrets([settings.admin.password])
-            self.run_step(settings, options)
-        except Interrupted as exc:
-            log.get().warning("interrupted", signal=str(exc), exit_code=exc.exit_code)
-            sys.exit(exc.exit_code)
-        except EntrypointError as exc:
-            # Not CommandError: Django would print the message again as a raw line.
-            log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code)
-            sys.exit(exc.exit_code)
-        finally:
-            log.flush()
+        code = run_mapped(lambda: self._run(options))
+        if code:
+            sys.exit(code)
 
-
-def with_overrides(settings: config.Settings, **changes: Any) -> config.Settings:
-    """The settings with each option that was given on the command line applied."""
-    return replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    def _run(self, options: dict[str, Any]) -> int:
+        # Django's own --settings has already been copied into the environment.
+        settings = config.load(os.environ)
+        log.configure(settings.log_format, settings.log_level)
+        project.register_database_passwords()
+        if settings.admin:
+            log.add_secrets([settings.admin.password])
+        self.run_step(settings, options)
+        return 0

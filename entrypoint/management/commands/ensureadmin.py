@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from argparse import ArgumentParser
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from entrypoint import admin, log, project
-from entrypoint.admin_config import AdminSeed
+from entrypoint import admin, config, log, project
+from entrypoint.admin_config import FALLBACK_PREFIX, PREFIX
 from entrypoint.config import Settings
-from entrypoint.errors import ConfigError
 from entrypoint.management.base import StepCommand
 
 
@@ -35,28 +36,28 @@ class Command(StepCommand):
         )
 
     def run_step(self, settings: Settings, options: dict[str, Any]) -> None:
-        seed = _seed(settings.admin, options)
+        # The options are read exactly as the variables they stand for, so the rest of the
+        # seed (a _FILE password, extra fields, ENTRYPOINT_ADMIN_UPDATE) still comes along.
+        seed = config.load(with_options(os.environ, options)).admin
+        if seed is not None:
+            log.add_secrets([seed.password])
         if seed is not None and options["database"]:
-            (alias,) = project.resolve_aliases((options["database"],))
+            (alias,) = project.resolve_aliases((options["database"],), "--database")
             admin.ensure_admin(seed, database=alias)
             return
         aliases = project.resolve_aliases(settings.databases)
         admin.run(replace(settings, admin=seed), aliases)
 
 
-def _seed(base: AdminSeed | None, options: dict[str, Any]) -> AdminSeed | None:
-    """The environment's seed with each option given on the command line applied."""
-    password = options["password"] or (base.password if base else "")
-    log.add_secrets([password])
-    username = options["username"] or (base.username if base else "")
-    if not username:
-        return None
-    if not password:
-        raise ConfigError(
-            "--username is given but no password is: set DJANGO_ADMIN_PASSWORD_FILE "
-            "(a mounted secret) or DJANGO_ADMIN_PASSWORD"
-        )
-    email = options["email"] if options["email"] is not None else (base.email if base else "")
-    if base is None:
-        return AdminSeed(username, password, email)
-    return replace(base, username=username, password=password, email=email)
+def with_options(env: Mapping[str, str], options: dict[str, Any]) -> dict[str, str]:
+    """The environment with -u/-p/-e in place of every variable that would give that value."""
+    changed = dict(env)
+    for option in ("username", "password", "email"):
+        if options[option] is None:
+            continue
+        field = option.upper()
+        for prefix in (PREFIX, FALLBACK_PREFIX):
+            changed.pop(prefix + field, None)
+            changed.pop(prefix + field + "_FILE", None)
+        changed[PREFIX + field] = options[option]
+    return changed

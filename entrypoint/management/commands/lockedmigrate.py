@@ -54,7 +54,7 @@ class Command(StepCommand):
                 _report_plan(
                     alias,
                     targets,
-                    direct_url=settings.migrate_database_url,
+                    direct_url=migrate.direct_url_for(alias, settings.migrate_database_url),
                     all_apps=not options["app_label"],
                     check=options["check_unapplied"],
                 )
@@ -64,14 +64,14 @@ class Command(StepCommand):
                     alias,
                     lambda: _django_migrate(alias, options),
                     lock_options=lock_options,
-                    direct_url=settings.migrate_database_url,
+                    direct_url=migrate.direct_url_for(alias, settings.migrate_database_url),
                 )
             else:
                 migrate.migrate_database(
                     alias,
                     targets=targets,
                     lock_options=lock_options,
-                    direct_url=settings.migrate_database_url,
+                    direct_url=migrate.direct_url_for(alias, settings.migrate_database_url),
                     all_apps=not options["app_label"],
                     fake=options["fake"],
                     fake_initial=options["fake_initial"],

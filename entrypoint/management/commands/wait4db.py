@@ -2,34 +2,54 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
+import argparse
 from typing import Any
 
-from entrypoint import project, wait
+from entrypoint import config, project, wait
 from entrypoint.config import Settings
 from entrypoint.management.base import StepCommand
 
 
-class Command(StepCommand):
-    help = "Wait until the database answers steadily, with a hard deadline (exit 69 on timeout)."
+def seconds(*, allow_zero: bool) -> Any:
+    """An argparse type with the variables' rule; a bad value is a usage error (exit 2)."""
 
-    def add_arguments(self, parser: ArgumentParser) -> None:
+    def parse(raw: str) -> float:
+        value = config.seconds(raw, allow_zero=allow_zero)
+        if value is None:
+            bound = ">= 0" if allow_zero else "> 0"
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds {bound}")
+        return value
+
+    return parse
+
+
+class Command(StepCommand):
+    help = (
+        "Wait until the database answers steadily, with a hard deadline (exit 69 on timeout). "
+        "Defaults come from ENTRYPOINT_WAIT_TIMEOUT, _STABLE and _INTERVAL (180, 5, 1)."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "-t",
             "--timeout",
-            type=float,
-            default=180.0,
-            help="seconds before giving up (default 180)",
+            type=seconds(allow_zero=False),
+            metavar="SEC",
+            help="seconds before giving up",
         )
         parser.add_argument(
             "-s",
             "--stable",
-            type=float,
-            default=5.0,
-            help="seconds the database must keep answering (default 5)",
+            type=seconds(allow_zero=True),
+            metavar="SEC",
+            help="seconds the database must keep answering",
         )
         parser.add_argument(
-            "-i", "--interval", type=float, default=1.0, help="seconds between checks (default 1)"
+            "-i",
+            "--interval",
+            type=seconds(allow_zero=False),
+            metavar="SEC",
+            help="seconds between checks",
         )
         parser.add_argument(
             "-d", "--database", default="default", help="database alias (default 'default')"
@@ -42,9 +62,9 @@ class Command(StepCommand):
         (alias,) = project.resolve_aliases((options["database"],), "--database")
         wait.wait_for_database(
             alias,
-            timeout=options["timeout"],
-            stable=options["stable"],
-            interval=options["interval"],
-            until_migrated=options["migrated"],
+            timeout=options["timeout"] or settings.wait_timeout,
+            stable=settings.wait_stable if options["stable"] is None else options["stable"],
+            interval=options["interval"] or settings.wait_interval,
+            until_migrated=options["migrated"] or settings.wait_for == "migrations",
             targets=settings.migrate_targets,
         )
