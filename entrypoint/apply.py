@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as global_apps
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
-from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ModelState, ProjectState
 
@@ -18,7 +17,7 @@ from entrypoint import log
 from entrypoint.config import Target
 from entrypoint.errors import EntrypointError, Interrupted, LockLost, MigrationFailed
 from entrypoint.lock import Lock
-from entrypoint.plan import resolve_targets
+from entrypoint.plan import check_history, resolve_targets
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -121,13 +120,7 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     """Re-plan under the lock and apply; return how many migrations moved."""
     progress = Progress(lock, connection.alias)
     executor = MigrationExecutor(connection, progress)
-    try:
-        # What Django's migrate refuses to run on: applied migrations whose dependencies are not.
-        executor.loader.check_consistent_history(connection)
-    except InconsistentMigrationHistory as exc:
-        raise MigrationFailed(
-            f"inconsistent migration history: {exc}; fix django_migrations before migrating"
-        ) from exc
+    check_history(executor.loader, connection)
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
     plan = executor.migration_plan(nodes)
     if not plan:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from django.db.migrations.exceptions import AmbiguityError
+from django.db.migrations.exceptions import AmbiguityError, InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
 from entrypoint.config import Target
-from entrypoint.errors import ConfigError, MigrationConflict
+from entrypoint.errors import ConfigError, MigrationConflict, MigrationFailed
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -104,4 +104,18 @@ def migration_plan(
 ) -> list[tuple[Migration, bool]]:
     """The (migration, backwards) steps from the recorded state to the targets."""
     executor = MigrationExecutor(connection)
+    check_history(executor.loader, connection)
     return executor.migration_plan(resolve_targets(executor.loader, targets, all_apps=all_apps))
+
+
+def check_history(loader: MigrationLoader, connection: BaseDatabaseWrapper) -> None:
+    """Refuse what Django's migrate refuses: an applied migration whose dependency is not.
+
+    The plan alone would miss it: a leaf recorded as applied looks up to date.
+    """
+    try:
+        loader.check_consistent_history(connection)
+    except InconsistentMigrationHistory as exc:
+        raise MigrationFailed(
+            f"inconsistent migration history: {exc}; fix django_migrations before migrating"
+        ) from exc
