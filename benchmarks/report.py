@@ -134,14 +134,24 @@ def _plot(results: dict[str, Any], picture: Path) -> None:
     steady = results["steady_state"]
     names = list(steady)
     axes[0].bar(names, [row["seconds"]["median"] for row in steady.values()], color="tab:blue")
-    axes[0].set_title("Steady state: start → exec (s, median)")
+    axes[0].set_title("Steady state: start → exec (s, median)\na=entrypoint b=djk8s c=floor")
     fleet = results["fleet"]
     sizes = sorted({int(key.split("|")[1]) for key in fleet})
     for tool in TOOLS:
-        values = [
-            fleet.get(f"{tool}|{n}|empty", {}).get("seconds", {}).get("median") for n in sizes
-        ]
+        rows = [fleet.get(f"{tool}|{n}|empty", {}) for n in sizes]
+        values = [row.get("seconds", {}).get("median") for row in rows]
         axes[1].plot(sizes, values, marker="o", label=tool)
+        for n, value, row in zip(sizes, values, rows, strict=True):
+            failed = max(row.get("failures", [0]))
+            if failed:
+                axes[1].annotate(
+                    f"{failed}/{n} failed",
+                    (n, value),
+                    textcoords="offset points",
+                    xytext=(-60, 6),
+                    fontsize=8,
+                    color="tab:red",
+                )
     axes[1].set_title("Fleet on an empty DB: wall s until all done")
     axes[1].set_xlabel("replicas started at once")
     axes[1].legend()
@@ -152,7 +162,19 @@ def _plot(results: dict[str, Any], picture: Path) -> None:
             gsizes, [graph[f"{tool}|{n}"]["median"] for n in gsizes], marker="o", label=tool
         )
     axes[2].set_title("Steady state vs migration count (s)")
+    axes[2].set_ylim(bottom=0)
     axes[2].set_xlabel("migrations")
     axes[2].legend()
     fig.tight_layout()
     fig.savefig(picture, dpi=90)
+
+
+if __name__ == "__main__":
+    # Re-render results.md and results.png from the raw results.json of the last run.
+    import json
+    import sys
+
+    here = Path(__file__).resolve().parent
+    raw = json.loads((here / "results.json").read_text())
+    write(raw, here / "results.md", here / "results.png")
+    sys.stdout.write((here / "results.md").read_text())
