@@ -54,8 +54,10 @@ def entrypoint_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "entrypoint", *args]
 
 
-def run_django(*args: str, env: dict[str, str], timeout: float = 120) -> Result:
-    """``django-admin ARGS`` in the tests' interpreter (no venv on PATH is needed)."""
+def run_django(
+    *args: str, env: dict[str, str], timeout: float = 120, json_log: bool = True
+) -> Result:
+    """``django-admin ARGS`` in the tests' interpreter; ``json_log``: stderr is our events."""
     proc = subprocess.run(
         [sys.executable, "-m", "django", *args],
         env=env,
@@ -64,7 +66,8 @@ def run_django(*args: str, env: dict[str, str], timeout: float = 120) -> Result:
         timeout=timeout,
         check=False,
     )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    events = parse_events(proc.stderr) if json_log else []
+    return Result(proc.returncode, proc.stdout, proc.stderr, events)
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> Result:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.cli import Result, base_env, finish, parse_events, run_cli, start_cli
+from tests.cli import Result, base_env, finish, run_cli, run_django, start_cli
 from tests.services import Postgres
 
 PASSWORD = "correct-Horse-42"
@@ -42,15 +42,7 @@ def run(env: dict[str, str], *args: str) -> Result:
 
 
 def manage(env: dict[str, str], *args: str) -> Result:
-    proc = subprocess.run(
-        [sys.executable, "-m", "django", "ensureadmin", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    return record(Result(proc.returncode, proc.stdout, proc.stderr, parse_events(proc.stderr)))
+    return record(run_django("ensureadmin", *args, env=env, timeout=90))
 
 
 def admin_env(url: str, project: str = DEFAULT_PROJECT, **changes: str | None) -> dict[str, str]:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.cli import Result, base_env, parse_events
+from tests.cli import Result, base_env, run_django
 from tests.services import Postgres
 from tests.watch import applied, lock_held, recorded
 
 
 def manage(url: str, *args: str, **extra: str) -> Result:
     env = base_env(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="migproj.settings") | extra
-    proc = subprocess.run(
-        [sys.executable, "-m", "django", "lockedmigrate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr, parse_events(proc.stderr))
+    return run_django("lockedmigrate", *args, env=env)
 
 
 def tables(pg: Postgres, db: str) -> list[tuple[object, ...]]:

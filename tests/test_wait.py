@@ -229,7 +229,7 @@ class TestWait4dbCommand:
 
     @pytest.mark.parametrize("args", [("-t", "inf"), ("-i", "0"), ("-s", "-1"), ("-t", "x")])
     def test_bad_option_is_a_usage_error(self, pg_url: str, args: tuple[str, str]) -> None:
-        proc = run_django("wait4db", *args, env=base_env(DATABASE_URL=pg_url))
+        proc = run_django("wait4db", *args, env=base_env(DATABASE_URL=pg_url), json_log=False)
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr
 
