@@ -2,7 +2,8 @@
 
 ``with migration_lock(connection, options) as lock:`` polls ``lock.try_acquire()`` with backoff
 until the lock timeout, and always releases on the way out. The backends live in
-``entrypoint.lock_backends``; this module holds the waiting policy, shared by all of them.
+``lock_pg``, ``lock_mysql`` and ``lock_file``; this module holds the waiting policy, shared
+by all of them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import TYPE_CHECKING, Protocol
 from entrypoint import log
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, LockTimeout
+from entrypoint.lock_file import FileLock
+from entrypoint.lock_mysql import MySQLLock
+from entrypoint.lock_pg import PostgresLock
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -78,8 +82,6 @@ class NoLock:
 
 
 def make_lock(connection: BaseDatabaseWrapper, options: LockOptions) -> Lock:
-    from entrypoint import lock_backends  # noqa: PLC0415 - imports drivers on demand
-
     logger = log.get().bind(alias=connection.alias)
     if options.mode == "none":
         logger.warning(
@@ -89,15 +91,15 @@ def make_lock(connection: BaseDatabaseWrapper, options: LockOptions) -> Lock:
         )
         return NoLock()
     if connection.vendor == "postgresql":
-        return lock_backends.PostgresLock(connection, options.lock_id, xact=options.mode == "auto")
+        return PostgresLock(connection, options.lock_id, xact=options.mode == "auto")
     if connection.vendor == "mysql":
-        return lock_backends.MySQLLock(connection, options.lock_id)
+        return MySQLLock(connection, options.lock_id)
     if connection.vendor == "sqlite":
         name = str(connection.settings_dict["NAME"])
         if name in ("", ":memory:") or "mode=memory" in name:
             logger.info("migration_lock_skipped", reason="in_memory_database")
             return NoLock()
-        return lock_backends.FileLock(name + ".migrate-lock")
+        return FileLock(name + ".migrate-lock")
     raise ConfigError(
         f"database {connection.alias!r} uses {connection.vendor!r}, for which there is no "
         "migration lock: set ENTRYPOINT_MIGRATE_LOCK_MODE=none to migrate without one (only "
@@ -125,7 +127,8 @@ def acquire(lock: Lock, *, alias: str, timeout: float) -> float:
     deadline = started + timeout
     next_report = started
     delay = FIRST_DELAY
-    while not lock.try_acquire():
+    attempt = _Attempts(lock, logger)
+    while not attempt():
         now = time.monotonic()
         if now >= deadline:
             holder = _holder(lock)
@@ -148,6 +151,25 @@ def acquire(lock: Lock, *, alias: str, timeout: float) -> float:
     waited = round(time.monotonic() - started, 3)
     logger.info("migration_lock_acquired", waited_s=waited)
     return waited
+
+
+class _Attempts:
+    """Tries the lock; a failed try (connection cut while we wait) is retried, not fatal."""
+
+    def __init__(self, lock: Lock, logger: log.Logger) -> None:
+        self.lock = lock
+        self.logger = logger
+        self.last_error = ""
+
+    def __call__(self) -> bool:
+        try:
+            return self.lock.try_acquire()
+        except Exception as exc:  # noqa: BLE001 - the deadline, not one error, ends the wait
+            error = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+            if error != self.last_error:  # once per kind of failure, not twice a second
+                self.logger.warning("migration_lock_attempt_failed", error=error)
+            self.last_error = error
+            return False
 
 
 def release(lock: Lock, *, alias: str, acquired_at: float | None) -> None:

@@ -61,7 +61,10 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
     )
 
 
-def get() -> structlog.typing.FilteringBoundLogger:
+Logger = structlog.typing.FilteringBoundLogger
+
+
+def get() -> Logger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger("entrypoint")
     return logger
 

@@ -331,3 +331,21 @@ def test_inconsistent_history_is_refused(pg: Postgres) -> None:
     assert result.returncode == 70
     assert "inconsistent migration history" in result.last()["error"]
     assert not result.named("migration_applied")
+
+
+def test_waiter_survives_losing_its_connection(pg: Postgres) -> None:
+    """A failover or pooler cuts the waiter's lock connection: it reconnects and carries on."""
+    db, url = new_db(pg)
+    with lock_held(url):
+        waiter = Running(env=env(url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="60"))
+        waiter.wait_for(lambda e: e["event"] == "migration_lock_waiting")
+        pg.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'django-entrypoint migrate%'"
+        )
+        waiter.wait_for(lambda e: e["event"] == "migration_lock_attempt_failed")
+    result = waiter.finish()
+    assert result.returncode == 0, result.stderr
+    assert result.named("migration_lock_acquired")
+    assert result.named("migration_applied")
+    assert pg.execute("SELECT count(*) FROM django_migrations WHERE app = 'shop'", db) == [(3,)]

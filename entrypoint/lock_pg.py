@@ -1,18 +1,14 @@
-"""One lock per database vendor, each on a connection of its own (never the one migrating)."""
+"""The PostgreSQL migration lock: an advisory lock on a connection of its own."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
-import hashlib
-import json
 import os
 import socket
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 APP_NAME_MAX = 63  # PostgreSQL truncates application_name to NAMEDATALEN - 1
@@ -60,8 +56,6 @@ class PostgresLock:
     """
 
     def __init__(self, connection: BaseDatabaseWrapper, key: int, *, xact: bool) -> None:
-        import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
-
         params: dict[str, Any] = {
             **CLIENT_KEEPALIVES,
             **connection.get_connection_params(),
@@ -73,16 +67,27 @@ class PostgresLock:
         self.key = key
         unsigned = key % 2**64
         self.ids = (unsigned >> 32, unsigned & 0xFFFFFFFF)
-        self.conn = psycopg.connect(**params, autocommit=not xact)
-        if not xact:
+        self.params = params
+        self.conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
+
+        conn = psycopg.connect(**self.params, autocommit=not self.xact)
+        if not self.xact:
             # A session lock outlives transactions: make the session immune to idle timeouts.
             settings = list(SERVER_SETTINGS)
-            if self.conn.info.server_version >= IDLE_SESSION_TIMEOUT_SINCE:
+            if conn.info.server_version >= IDLE_SESSION_TIMEOUT_SINCE:
                 settings.append(("idle_session_timeout", "0"))
             for name, value in settings:
-                self.conn.execute("SELECT set_config(%s, %s, false)", [name, value])
+                conn.execute("SELECT set_config(%s, %s, false)", [name, value])
+        return conn
 
     def try_acquire(self) -> bool:
+        if self.conn.broken or self.conn.closed:
+            # Cut while we waited (a failover, a pooler's timeout): we held nothing, so a new
+            # connection simply carries on waiting, within the same deadline.
+            self.conn = self._connect()
         if not self.xact:
             row = self.conn.execute(
                 "SELECT pg_try_advisory_lock(%s::bigint)", [self.key]
@@ -136,100 +141,3 @@ class PostgresLock:
                 self.conn.execute("SELECT pg_advisory_unlock(%s::bigint)", [self.key])
         finally:
             self.conn.close()  # the server frees the lock with the connection anyway
-
-
-class MySQLLock:
-    """GET_LOCK on a dedicated connection; polled, so that SIGTERM is handled while waiting."""
-
-    kind = "get_lock"
-
-    def __init__(self, connection: BaseDatabaseWrapper, key: int) -> None:
-        self.conn = type(connection)(dict(connection.settings_dict), connection.alias)
-        # The server drops connections idle past wait_timeout (often 300-600 s on managed
-        # MySQL), and GET_LOCK locks with them: the lock must outlive the longest migration.
-        with self.conn.cursor() as cursor:
-            cursor.execute("SET SESSION wait_timeout = 31536000")
-        # GET_LOCK names are server-wide: include the database so two projects do not collide.
-        name = f"django-entrypoint:{key}:{connection.settings_dict['NAME']}"
-        if len(name) > 64:
-            name = "django-entrypoint:" + hashlib.sha256(name.encode()).hexdigest()[:40]
-        self.name = name
-
-    def _scalar(self, sql: str, params: Sequence[str]) -> object:
-        with self.conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        return row[0] if row else None
-
-    def try_acquire(self) -> bool:
-        return self._scalar("SELECT GET_LOCK(%s, 0)", [self.name]) == 1
-
-    def holder(self) -> dict[str, object]:
-        with self.conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT ID, USER, HOST, TIME FROM information_schema.PROCESSLIST"
-                " WHERE ID = IS_USED_LOCK(%s)",
-                [self.name],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            return {}
-        return {
-            "holder_connection_id": row[0],
-            "holder_user": row[1],
-            "holder_host": row[2],
-            "holder_state_s": row[3],
-        }
-
-    def is_held(self) -> bool:
-        try:
-            return self._scalar("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", [self.name]) == 1
-        except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
-            return False
-
-    def release(self) -> None:
-        try:
-            self._scalar("SELECT RELEASE_LOCK(%s)", [self.name])
-        finally:
-            self.conn.close()
-
-
-class FileLock:
-    """An exclusive flock next to the SQLite file; the kernel frees it if the holder dies."""
-
-    kind = "flock"
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        # Never deleted: unlinking a lock file lets two processes lock two different inodes.
-        self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-
-    def try_acquire(self) -> bool:
-        assert self.fd is not None
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        info = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "since": dt.datetime.now(dt.timezone.utc).isoformat(),
-        }
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, json.dumps(info).encode(), 0)
-        return True
-
-    def holder(self) -> dict[str, object]:
-        with contextlib.suppress(OSError, ValueError):
-            with open(self.path, encoding="utf-8") as handle:  # noqa: PTH123
-                info = json.load(handle)
-            return {f"holder_{k}": v for k, v in info.items()}
-        return {}
-
-    def is_held(self) -> bool:
-        return self.fd is not None
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            os.close(fd)  # closing the descriptor drops the flock
