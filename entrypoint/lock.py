@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 REPORT_EVERY = 10.0
 FIRST_DELAY = 0.1
 # Waiters notice a released lock within half a second; a fleet polling twice a second costs
-# the server nothing, while a longer back-off added seconds to every fleet start.
+# the server next to nothing, and every replica's start waits on that notice.
 MAX_DELAY = 0.5
 
 
