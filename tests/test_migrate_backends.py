@@ -126,3 +126,14 @@ def test_sqlite_lock_held_elsewhere_times_out(tmp_path: Path) -> None:
     assert result.returncode == 75, result.stderr
     assert "host=test-holder" in result.named("migration_lock_timeout")[0]["error"]
     assert not path.exists() or path.stat().st_size == 0
+
+
+def test_session_lock_survives_idle_session_timeout(pg: Postgres) -> None:
+    """A database-wide idle_session_timeout must not end the session that holds the lock."""
+    db = pg.create_database()
+    pg.execute(f'ALTER DATABASE "{db}" SET idle_session_timeout = 1000')
+    result = run_cli(
+        env=env(pg.url(db), ENTRYPOINT_MIGRATE_LOCK_MODE="session", SLOW_MIGRATION_SECONDS="2.5")
+    )
+    assert result.returncode == 0, result.stderr
+    assert ("shop", "0003_seed") in recorded(pg, db)
