@@ -66,7 +66,7 @@ def pending(
     alias: str, targets: Sequence[Target], *, all_apps: bool = True
 ) -> list[tuple[Migration, bool]]:
     """The plan without taking the lock: the fast path, ``--plan`` and ``--check``."""
-    return migration_plan(connections[alias], targets, all_apps=all_apps)
+    return migration_plan(connections[alias], targets, all_apps=all_apps, report_unknown=True)
 
 
 def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-only

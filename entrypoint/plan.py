@@ -9,6 +9,7 @@ from django.db.migrations.exceptions import AmbiguityError, InconsistentMigratio
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
+from entrypoint import log
 from entrypoint.config import Target
 from entrypoint.errors import ConfigError, MigrationConflict, MigrationFailed
 
@@ -100,12 +101,34 @@ def check_targets(targets: Sequence[Target]) -> None:
 
 
 def migration_plan(
-    connection: BaseDatabaseWrapper, targets: Sequence[Target], *, all_apps: bool = True
+    connection: BaseDatabaseWrapper,
+    targets: Sequence[Target],
+    *,
+    all_apps: bool = True,
+    report_unknown: bool = False,
 ) -> list[tuple[Migration, bool]]:
     """The (migration, backwards) steps from the recorded state to the targets."""
     executor = MigrationExecutor(connection)
     check_history(executor.loader, connection)
+    if report_unknown:
+        _report_unknown(executor.loader)
     return executor.migration_plan(resolve_targets(executor.loader, targets, all_apps=all_apps))
+
+
+def _report_unknown(loader: MigrationLoader) -> None:
+    """Say when the database is ahead of this code: an older image cannot undo what it lacks."""
+    unknown = sorted(
+        f"{app}.{name}"
+        for app, name in loader.applied_migrations or {}
+        if app in loader.migrated_apps and (app, name) not in loader.graph.nodes
+    )
+    if unknown:
+        log.get().warning(
+            "migrations_unknown_applied",
+            migrations=unknown,
+            hint="the database has migrations this image does not: to roll back, run the "
+            "newer image with ENTRYPOINT_MIGRATE_TARGETS first",
+        )
 
 
 def check_history(loader: MigrationLoader, connection: BaseDatabaseWrapper) -> None:

@@ -349,3 +349,16 @@ def test_waiter_survives_losing_its_connection(pg: Postgres) -> None:
     assert result.named("migration_lock_acquired")
     assert result.named("migration_applied")
     assert pg.execute("SELECT count(*) FROM django_migrations WHERE app = 'shop'", db) == [(3,)]
+
+
+def test_migrations_unknown_to_this_code_are_reported(pg: Postgres) -> None:
+    """An older image on a newer database: nothing to do, but it says why rollback cannot work."""
+    db, url = new_db(pg)
+    assert migrate(url).returncode == 0
+    pg.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('main', '0003_newer', now())",
+        db,
+    )
+    result = migrate(url)
+    assert result.returncode == 0, result.stderr
+    assert result.named("migrations_unknown_applied")[0]["migrations"] == ["main.0003_newer"]
