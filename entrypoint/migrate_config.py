@@ -1,0 +1,73 @@
+"""The migrate step's variables: targets, the lock key, the direct database URL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dj_database_url
+
+from entrypoint.env_reader import Reader
+
+LOCK_NAMESPACE = "django-entrypoint:migrate"
+
+Target = tuple[str, "str | None"]
+
+
+def default_lock_id() -> int:
+    """A stable signed 64-bit key, so every replica of every release agrees on it."""
+    digest = hashlib.sha256(LOCK_NAMESPACE.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def read_targets(reader: Reader) -> tuple[Target, ...]:
+    raw = reader.env.get("ENTRYPOINT_MIGRATE_TARGETS", "")
+    targets: list[Target] = []
+    for item in raw.replace("\n", ",").split(","):
+        words = item.split()
+        if not words:
+            continue
+        if len(words) > 2 or not words[0].isidentifier():
+            reader.fail("ENTRYPOINT_MIGRATE_TARGETS", item.strip(), "'app_label [migration_name]'")
+            continue
+        label = words[0]
+        if label in (t[0] for t in targets):
+            reader.fail("ENTRYPOINT_MIGRATE_TARGETS", item.strip(), "each app named at most once")
+            continue
+        targets.append((label, words[1] if len(words) == 2 else None))
+    return tuple(targets)
+
+
+def read_lock_id(reader: Reader) -> int:
+    raw = reader.env.get("ENTRYPOINT_MIGRATE_LOCK_ID", "").strip()
+    if not raw:
+        return default_lock_id()
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 2**63
+    if not -(2**63) <= value < 2**63:
+        reader.fail("ENTRYPOINT_MIGRATE_LOCK_ID", raw, "a signed 64-bit integer")
+        return default_lock_id()
+    return value
+
+
+def read_migrate_url(reader: Reader, databases: tuple[str, ...] | None) -> str:
+    raw = reader.env.get("ENTRYPOINT_MIGRATE_DATABASE_URL", "").strip()
+    if not raw:
+        return ""
+    try:
+        dj_database_url.parse(raw)
+    except (ValueError, KeyError):
+        # The value may hold a password: name the variable, never echo it.
+        reader.problems.append(
+            "ENTRYPOINT_MIGRATE_DATABASE_URL is not a database URL (value hidden): "
+            "expected e.g. postgres://USER:PASSWORD@HOST:5432/NAME, special characters "
+            "in the password percent-encoded"
+        )
+        return ""
+    if databases is not None and "default" not in databases:
+        reader.problems.append(
+            "ENTRYPOINT_MIGRATE_DATABASE_URL stands for the default database, which is not in "
+            "ENTRYPOINT_DATABASES: add default there, or unset the URL"
+        )
+    return raw
