@@ -165,7 +165,7 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--fleet-repeats", type=int, default=5)
     parser.add_argument("--fleet", default="1,5,10,20")
     parser.add_argument("--graphs", default="100,500,2000")

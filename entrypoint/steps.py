@@ -17,7 +17,10 @@ STEP_FUNCTIONS: dict[str, Step] = {"wait": wait.run, "migrate": migrate.run, "ad
 
 def validate(settings: Settings, aliases: Sequence[str]) -> None:
     """Checks that need Django but no database: run before any step has a side effect."""
-    if "migrate" in settings.steps or settings.wait_for == "migrations":
+    # Without targets there is nothing to check yet, and loading the migration graph here
+    # would load it twice on every start: the plan itself finds conflicts just as well.
+    uses_targets = "migrate" in settings.steps or settings.wait_for == "migrations"
+    if uses_targets and settings.migrate_targets:
         plan.check_targets(settings.migrate_targets)
     if "admin" in settings.steps and settings.admin:
         admin.auth_database(aliases)
