@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.recorder import MigrationRecorder
 
 from entrypoint import checks, log
 from entrypoint.apply import apply_to_targets
@@ -81,10 +82,17 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
     with direct_connection(alias, direct_url):
-        if not pending(alias, targets, all_apps=all_apps):
+        plan = pending(alias, targets, all_apps=all_apps)
+        if not plan:
             log.get().info("migrations_up_to_date", alias=alias, locked=False)
             return 0
         with migration_lock(connections[alias], lock_options) as lock:
+            if not targets and done_meanwhile(alias, plan):
+                # The usual end of a wait: a replica ahead of us did the work. One query
+                # tells, so a fleet's waiters pass through the lock without re-loading the graph.
+                # (With targets, a full re-plan also sees an app moved past its target.)
+                log.get().info("migrations_up_to_date", alias=alias, locked=True)
+                return 0
             return apply_to_targets(
                 connections[alias],
                 targets,
@@ -93,6 +101,12 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
                 fake=fake,
                 fake_initial=fake_initial,
             )
+
+
+def done_meanwhile(alias: str, plan: list[tuple[Migration, bool]]) -> bool:
+    """Whether every step of ``plan`` is now recorded as done (by another replica)."""
+    applied = MigrationRecorder(connections[alias]).applied_migrations()
+    return all(((m.app_label, m.name) in applied) != backwards for m, backwards in plan)
 
 
 def run_locked(
