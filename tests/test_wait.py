@@ -36,6 +36,18 @@ def finish_with(proc: subprocess.Popen[str], lines: list[str], timeout: float = 
     return result
 
 
+def sigterm_mid_check(url: str) -> tuple[Result, float]:
+    """SIGTERM 1.5 s into a check that hangs; the result and how long the exit took."""
+    proc = start_cli(env=wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="60"))
+    lines: list[str] = []
+    read_until(proc, "step_started", lines)
+    time.sleep(1.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    result = finish_with(proc, lines, timeout=10)
+    return result, time.monotonic() - sent
+
+
 def seconds_between(first: dict[str, object], last: dict[str, object]) -> float:
     start = datetime.fromisoformat(str(first["timestamp"]).replace("Z", "+00:00"))
     end = datetime.fromisoformat(str(last["timestamp"]).replace("Z", "+00:00"))
@@ -142,14 +154,8 @@ class TestServerStallsAfterLogin:
         assert seconds_between(result.named("step_started")[0], result.last()) <= 3 + 1
 
     def test_sigterm_is_handled_at_once(self, stalling_url: str) -> None:
-        proc = start_cli(env=wait_env(stalling_url, ENTRYPOINT_WAIT_TIMEOUT="60"))
-        lines: list[str] = []
-        read_until(proc, "step_started", lines)
-        time.sleep(1.5)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        result = finish_with(proc, lines, timeout=10)
-        assert time.monotonic() - sent < 1
+        result, seconds = sigterm_mid_check(stalling_url)
+        assert seconds < 1
         assert result.returncode == 143
 
 
@@ -184,15 +190,8 @@ class TestSignals:
 
     def test_sigterm_during_a_hanging_check(self, black_hole: int) -> None:
         """Even while a check waits on a silent server, SIGTERM is handled within a second."""
-        url = f"postgres://u@127.0.0.1:{black_hole}/db"
-        proc = start_cli(env=wait_env(url, ENTRYPOINT_WAIT_TIMEOUT="60"))
-        lines: list[str] = []
-        read_until(proc, "step_started", lines)
-        time.sleep(1)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        result = finish_with(proc, lines, timeout=10)
-        assert time.monotonic() - sent < 1
+        result, seconds = sigterm_mid_check(f"postgres://u@127.0.0.1:{black_hole}/db")
+        assert seconds < 1
         assert result.returncode == 143
 
 
