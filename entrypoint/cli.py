@@ -14,7 +14,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from entrypoint import __version__, log
+from entrypoint import __version__, config, log
+from entrypoint.config import Settings
 from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
 HELP_EPILOG = """\
@@ -64,14 +65,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _run(args: argparse.Namespace) -> int:
-    from entrypoint import config, project  # noqa: PLC0415 - keep --help fast
-
-    settings = config.load(os.environ, settings_module=args.settings, steps=args.steps)
+def load_settings(**overrides: str | None) -> Settings:
+    """The settings from the environment, with logging set up and the admin password masked."""
+    settings = config.load(os.environ, **overrides)
     log.configure(settings.log_format, settings.log_level)
     if settings.admin:
         log.add_secrets([settings.admin.password])
-    from entrypoint import server  # noqa: PLC0415
+    return settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(settings_module=args.settings, steps=args.steps)
+    from entrypoint import project, server  # noqa: PLC0415 - keep --help fast
 
     if args.command:
         server.resolve(args.command[0])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from entrypoint import config, log, project
-from entrypoint.cli import run_mapped
+from entrypoint import config, project
+from entrypoint.cli import load_settings, run_mapped
 
 
 class StepCommand(BaseCommand):
@@ -30,10 +29,7 @@ class StepCommand(BaseCommand):
 
     def _run(self, options: dict[str, Any]) -> int:
         # Django's own --settings has already been copied into the environment.
-        settings = config.load(os.environ)
-        log.configure(settings.log_format, settings.log_level)
+        settings = load_settings()
         project.register_database_passwords()
-        if settings.admin:
-            log.add_secrets([settings.admin.password])
         self.run_step(settings, options)
         return 0
