@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from entrypoint.admin_config import AdminSeed, read_admin_seed
+from entrypoint.admin.config import AdminSeed, read_admin_seed
 from entrypoint.env_reader import Reader, seconds, split
 from entrypoint.errors import ConfigError
-from entrypoint.migrate_config import (
+from entrypoint.migrate.config import (
     Target,
     default_lock_id,
     read_lock_id,

@@ -8,8 +8,12 @@ from contextlib import redirect_stdout
 
 import structlog
 
-from entrypoint import admin, log, migrate, plan, wait
+from entrypoint import log
+from entrypoint.admin import ensure as admin
 from entrypoint.config import Settings
+from entrypoint.migrate import plan
+from entrypoint.migrate import step as migrate
+from entrypoint.wait import database as wait
 
 Step = Callable[[Settings, Sequence[str]], None]
 STEP_FUNCTIONS: dict[str, Step] = {"wait": wait.run, "migrate": migrate.run, "admin": admin.run}

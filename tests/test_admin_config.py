@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint import config
-from entrypoint.admin_config import AdminSeed, read_admin_seed
+from entrypoint.admin.config import AdminSeed, read_admin_seed
 from entrypoint.errors import ConfigError
 
 SECRET = "unit-Secret-31"

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from entrypoint import admin, config, log, project
-from entrypoint.admin_config import FALLBACK_PREFIX, PREFIX
+from entrypoint import config, log, project
+from entrypoint.admin import ensure as admin
+from entrypoint.admin.config import FALLBACK_PREFIX, PREFIX
 from entrypoint.config import Settings
 from entrypoint.management.base import StepCommand
 

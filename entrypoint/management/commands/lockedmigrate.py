@@ -9,10 +9,11 @@ from typing import Any
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS
 
-from entrypoint import checks, log, migrate, project
+from entrypoint import checks, log, project
 from entrypoint.config import Settings, Target
-from entrypoint.lock import LockOptions
 from entrypoint.management.base import StepCommand
+from entrypoint.migrate import step as migrate
+from entrypoint.migrate.lock import LockOptions
 
 
 class Command(StepCommand):

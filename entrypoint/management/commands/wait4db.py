@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from entrypoint import config, project, wait
+from entrypoint import config, project
 from entrypoint.config import Settings
 from entrypoint.management.base import StepCommand
+from entrypoint.wait import database as wait
 
 
 def seconds(*, allow_zero: bool) -> Any:

@@ -16,8 +16,8 @@ from django.db.migrations.state import ModelState, ProjectState
 from entrypoint import log
 from entrypoint.config import Target
 from entrypoint.errors import EntrypointError, Interrupted, LockLost, MigrationFailed
-from entrypoint.lock import Lock
-from entrypoint.plan import check_history, resolve_targets
+from entrypoint.migrate.lock import Lock
+from entrypoint.migrate.plan import check_history, resolve_targets
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

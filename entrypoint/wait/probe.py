@@ -102,7 +102,7 @@ def select_one(alias: str, connect_timeout: int) -> None:
 def pending_migrations(alias: str, targets: Sequence[Target]) -> int:
     from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
 
-    from entrypoint.plan import migration_plan  # noqa: PLC0415 - needs the app registry
+    from entrypoint.migrate.plan import migration_plan  # noqa: PLC0415 - needs the app registry
 
     conn = connections[alias]
     try:

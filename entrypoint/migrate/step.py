@@ -2,7 +2,7 @@
 
 1. plan without the lock: nothing to do means no lock and no waiting (steady-state restarts);
 2. take the lock, re-plan on a fresh executor (another replica may have done the work);
-3. apply, backward phase first, each migration reported (``entrypoint.apply``).
+3. apply, backward phase first, each migration reported (``apply``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.recorder import MigrationRecorder
 
 from entrypoint import checks, log
-from entrypoint.apply import apply_to_targets
 from entrypoint.config import Settings, Target
-from entrypoint.lock import LockOptions, migration_lock
-from entrypoint.plan import migration_plan
+from entrypoint.migrate.apply import apply_to_targets
+from entrypoint.migrate.lock import LockOptions, migration_lock
+from entrypoint.migrate.plan import migration_plan
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration

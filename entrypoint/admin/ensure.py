@@ -16,7 +16,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Vali
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 
 from entrypoint import log
-from entrypoint.admin_config import PREFIX, AdminSeed
+from entrypoint.admin.config import PREFIX, AdminSeed
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, StepFailed
 

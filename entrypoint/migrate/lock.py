@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Protocol
 from entrypoint import log
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, LockTimeout
-from entrypoint.lock_file import FileLock
-from entrypoint.lock_mysql import MySQLLock
-from entrypoint.lock_pg import PostgresLock
+from entrypoint.migrate.lock_file import FileLock
+from entrypoint.migrate.lock_mysql import MySQLLock
+from entrypoint.migrate.lock_pg import PostgresLock
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

@@ -16,7 +16,7 @@ from typing import TypeVar
 from entrypoint import log
 from entrypoint.config import Settings, Target
 from entrypoint.errors import DatabaseUnavailable, EntrypointError
-from entrypoint.probe import (
+from entrypoint.wait.probe import (
     MAX_CONNECT_TIMEOUT,
     CheckTimedOut,
     bounded,
