@@ -205,21 +205,29 @@ def test_sigterm_rolls_back_the_running_migration(pg: Postgres) -> None:
     assert applied(rerun) == [("shop", "0002_order_slow"), ("shop", "0003_seed")]
 
 
-def test_lost_lock_stops_before_the_next_migration(pg: Postgres) -> None:
-    """The lock's connection killed mid-migration: exit 70, nothing more applied."""
+def test_lost_lock_cancels_the_migration_in_flight(pg: Postgres) -> None:
+    """The lock's connection killed mid-migration: the keepalive notices, the server-side work
+    is cancelled and rolled back (not left to commit unprotected), exit 70 naming it."""
     db, url = new_db(pg)
-    proc = Running(env=env(url, SLOW_MIGRATION_SECONDS="2", ENTRYPOINT_LOG_LEVEL="debug"))
+    proc = Running(env=env(url, SLOW_MIGRATION_SECONDS="60", ENTRYPOINT_LOG_LEVEL="debug"))
     proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
     killed = pg.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
         " WHERE application_name LIKE 'django-entrypoint migrate %'"
     )
     assert killed == [(True,)]
-    result = proc.finish(timeout=60)
+    result = proc.finish(timeout=30)  # far less than the 60 s the migration would sleep
     assert result.returncode == 70, result.stderr
-    assert result.named("migration_lock_lost")
-    assert ("shop", "0002_order_slow") in recorded(pg, db)
-    assert ("shop", "0003_seed") not in recorded(pg, db)
+    error = result.named("migration_lock_lost")[0]["error"]
+    assert "shop.0002_order_slow" in error
+    assert "rolled back" in error
+    assert result.named("migration_lock_connection_lost")
+    assert ("shop", "0001_initial") in recorded(pg, db)
+    assert ("shop", "0002_order_slow") not in recorded(pg, db)
+    assert pg.execute("SELECT to_regclass('shop_order')", db) == [(None,)]
+    assert pg.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'", db
+    ) == [(0,)]
 
 
 def test_every_alias_is_migrated_under_its_own_lock(pg: Postgres) -> None:

@@ -16,8 +16,8 @@ from django.db.migrations.state import ModelState, ProjectState
 from entrypoint import log
 from entrypoint.config import Target
 from entrypoint.errors import EntrypointError, Interrupted, LockLost, MigrationFailed
-from entrypoint.migrate.lock import Lock
-from entrypoint.migrate.plan import check_history, resolve_targets
+from entrypoint.migrate.guard import Guard
+from entrypoint.migrate.plan import check_history, label, resolve_targets
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -26,15 +26,11 @@ if TYPE_CHECKING:
 Plan = list[tuple["Migration", bool]]
 
 
-def label(migration: Migration) -> str:
-    return f"{migration.app_label}.{migration.name}"
-
-
 class Progress:
     """Django's progress_callback: checks the lock before each migration, logs each one done."""
 
-    def __init__(self, lock: Lock, alias: str) -> None:
-        self.lock = lock
+    def __init__(self, guard: Guard, alias: str) -> None:
+        self.guard = guard
         self.log = log.get().bind(alias=alias)
         self.done = 0
         self.total = 0
@@ -53,11 +49,13 @@ class Progress:
         self, action: str, migration: Migration | None = None, fake: bool | None = False, /
     ) -> None:
         if action in ("apply_start", "unapply_start"):
-            if not self.lock.is_held():
+            assert migration is not None
+            if self.guard.lost.is_set() or not self.guard.lock.is_held():
                 raise LockLost(
-                    f"the migration lock's connection was lost before {label(migration)} "  # type: ignore[arg-type]
+                    f"the migration lock's connection was lost before {label(migration)} "
                     "could start: stopped so as not to migrate unprotected; run again"
                 )
+            self.guard.current = (migration, action == "unapply_start")
             self.current, self.started = migration, time.perf_counter()
             self.log.debug(
                 "migration_started", backwards=action == "unapply_start", **self.fields()
@@ -67,7 +65,22 @@ class Progress:
             duration = round(time.perf_counter() - self.started, 3)
             self.log.info(event, duration_s=duration, fake=fake, **self.fields())
             self.done += 1
-            self.current = None
+            self.current = self.guard.current = None
+
+
+def _interrupted(progress: Progress, connection: BaseDatabaseWrapper) -> dict[str, object]:
+    """What an interrupted migration left: on MySQL, DDL that ran stays (no transactional DDL)."""
+    migration = progress.current
+    assert migration is not None
+    rolled_back = bool(migration.atomic and connection.features.can_rollback_ddl)
+    fields: dict[str, object] = {"rolled_back": rolled_back, **progress.fields()}
+    if not rolled_back:
+        fields["may_have_run"] = [op.describe() for op in migration.operations]
+        fields["hint"] = (
+            "check which of these operations reached the database; undo them by hand, or "
+            "record the migration with lockedmigrate --fake once its effects are complete"
+        )
+    return fields
 
 
 def _post_migrate_apps(state: ProjectState) -> Any:
@@ -97,7 +110,7 @@ def _run_phases(
     if backward:
         progress.log.warning("migrations_backward", unapply=[label(m) for m, _ in backward])
         state = executor.migrate(nodes, plan=backward, state=state, fake=flags["fake"])
-        executor = MigrationExecutor(executor.connection, executor.progress_callback)
+        executor = _executor(executor.connection, progress)
         forward = executor.migration_plan(nodes)
         progress.total = len(backward) + len(forward)
         if not forward:
@@ -108,18 +121,24 @@ def _run_phases(
     return executor.migrate(nodes, plan=forward, state=state, **flags)
 
 
+def _executor(connection: BaseDatabaseWrapper, progress: Progress) -> MigrationExecutor:
+    executor = MigrationExecutor(connection, progress)
+    executor.recorder = progress.guard.recorder
+    return executor
+
+
 def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-only
     connection: BaseDatabaseWrapper,
     targets: Sequence[Target],
-    lock: Lock,
+    guard: Guard,
     *,
     all_apps: bool = True,
     fake: bool = False,
     fake_initial: bool = False,
 ) -> int:
     """Re-plan under the lock and apply; return how many migrations moved."""
-    progress = Progress(lock, connection.alias)
-    executor = MigrationExecutor(connection, progress)
+    progress = Progress(guard, connection.alias)
+    executor = _executor(connection, progress)
     check_history(executor.loader, connection)
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
     plan = executor.migration_plan(nodes)
@@ -143,13 +162,13 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
         )
     except Interrupted:
         if progress.current is not None:
-            progress.log.warning(
-                "migration_interrupted", rolled_back=progress.current.atomic, **progress.fields()
-            )
+            progress.log.warning("migration_interrupted", **_interrupted(progress, connection))
         raise
     except EntrypointError:
         raise
     except Exception as exc:
+        if guard.lost.is_set():  # the keepalive cancelled it: say so, not the driver's words
+            raise guard.lost_error() from exc
         where = label(progress.current) if progress.current else "the plan"
         progress.log.debug("traceback", traceback=traceback.format_exc())
         raise MigrationFailed(

@@ -37,16 +37,23 @@ def read_targets(reader: Reader) -> tuple[Target, ...]:
     return tuple(targets)
 
 
+LOCK_ID_RANGE = "a signed 64-bit integer, -9223372036854775808 to 9223372036854775807"
+
+
+def lock_id_in_range(value: int) -> bool:
+    return -(2**63) <= value < 2**63
+
+
 def read_lock_id(reader: Reader) -> int:
     raw = reader.env.get("ENTRYPOINT_MIGRATE_LOCK_ID", "").strip()
     if not raw:
         return default_lock_id()
     try:
-        value = int(raw)
+        value = int(raw) if raw.lstrip("-").isascii() and raw.lstrip("-").isdigit() else 2**63
     except ValueError:
         value = 2**63
-    if not -(2**63) <= value < 2**63:
-        reader.fail("ENTRYPOINT_MIGRATE_LOCK_ID", raw, "a signed 64-bit integer")
+    if not lock_id_in_range(value):
+        reader.fail("ENTRYPOINT_MIGRATE_LOCK_ID", raw, LOCK_ID_RANGE)
         return default_lock_id()
     return value
 

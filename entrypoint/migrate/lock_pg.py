@@ -28,7 +28,8 @@ SERVER_SETTINGS = (
     ("tcp_keepalives_count", "3"),
 )
 IDLE_SESSION_TIMEOUT_SINCE = 140000  # PostgreSQL 14 closes idle sessions; the lock's must stay
-# An int8 advisory key shows in pg_locks as classid (high 32 bits), objid (low) and objsubid 1.
+# An int8 advisory key shows in pg_locks as classid (high 32 bits), objid (low) and objsubid 1;
+# the fence (fence.py) uses the same two halves as an (int4, int4) key: objsubid 2.
 PG_LOCKS = (
     " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
@@ -37,13 +38,29 @@ PG_LOCKS = (
 )
 
 
-def application_name() -> str:
+def application_name(role: str = "migrate") -> str:
     # The host name is the pod name on Kubernetes: what an operator looks for in pg_stat_activity.
-    return f"django-entrypoint migrate {socket.gethostname()} pid={os.getpid()}"[:APP_NAME_MAX]
+    return f"django-entrypoint {role} {socket.gethostname()} pid={os.getpid()}"[:APP_NAME_MAX]
 
 
 def _since(value: object) -> object:
     return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, Any]:
+    """Django's parameters for ``connection``, made fit for a long-lived helper connection."""
+    params: dict[str, Any] = {
+        **CLIENT_KEEPALIVES,
+        **connection.get_connection_params(),
+        "application_name": application_name(role),
+        # No named prepared statements: they break behind PgBouncer's transaction pooling.
+        "prepare_threshold": None,
+    }
+    # Django's cursor binds on the client and renders -9223372036854775808::bigint as an
+    # out-of-range literal: psycopg's own cursor sends the key as a bound parameter.
+    params.pop("cursor_factory", None)
+    params.setdefault("connect_timeout", 10)
+    return params
 
 
 class PostgresLock:
@@ -56,19 +73,16 @@ class PostgresLock:
     """
 
     def __init__(self, connection: BaseDatabaseWrapper, key: int, *, xact: bool) -> None:
-        params: dict[str, Any] = {
-            **CLIENT_KEEPALIVES,
-            **connection.get_connection_params(),
-            "application_name": application_name(),
-        }
-        params.setdefault("connect_timeout", 10)
         self.kind = "pg_advisory_xact_lock" if xact else "pg_advisory_lock"
         self.xact = xact
         self.key = key
         unsigned = key % 2**64
         self.ids = (unsigned >> 32, unsigned & 0xFFFFFFFF)
-        self.params = params
-        self.conn = self._connect()
+        self.params = connection_params(connection, "migrate")
+        # Connected on the first attempt, so that a refused first connection (the role's
+        # connection limit, a restarting server) is retried within the lock timeout.
+        self.conn: psycopg.Connection[Any] | None = None
+        self.backend_pid: int | None = None  # the server process holding the lock, once held
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
@@ -84,28 +98,46 @@ class PostgresLock:
         return conn
 
     def try_acquire(self) -> bool:
-        if self.conn.broken or self.conn.closed:
+        if self.conn is None or self.conn.broken or self.conn.closed:
             # Cut while we waited (a failover, a pooler's timeout): we held nothing, so a new
             # connection simply carries on waiting, within the same deadline.
+            self._drop()
             self.conn = self._connect()
+        try:
+            got, pid = self._attempt(self.conn)
+        except Exception:
+            self._drop()  # a failed attempt must not poison the next one
+            raise
+        if got:
+            self.backend_pid = pid
+        elif self.xact:
+            self.conn.rollback()
+        return got
+
+    def _attempt(self, conn: psycopg.Connection[Any]) -> tuple[bool, int]:
         if not self.xact:
-            row = self.conn.execute(
-                "SELECT pg_try_advisory_lock(%s::bigint)", [self.key]
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(%s), pg_backend_pid()", [self.key]
             ).fetchone()
-            return bool(row and row[0])
-        # set_config(..., true) lasts for this transaction only: safe behind a pooler.
-        settings = [*SERVER_SETTINGS, ("application_name", application_name())]
-        calls = "".join("set_config(%s, %s, true), " for _ in settings)
-        row = self.conn.execute(
-            f"SELECT {calls}pg_try_advisory_xact_lock(%s::bigint)",
-            [*(v for pair in settings for v in pair), self.key],
-        ).fetchone()
-        if row and row[-1]:
-            return True
-        self.conn.rollback()
-        return False
+        else:
+            # set_config(..., true) lasts for this transaction only: safe behind a pooler.
+            settings = [*SERVER_SETTINGS, ("application_name", application_name())]
+            calls = "".join("set_config(%s, %s, true), " for _ in settings)
+            row = conn.execute(
+                f"SELECT {calls}pg_try_advisory_xact_lock(%s), pg_backend_pid()",
+                [*(v for pair in settings for v in pair), self.key],
+            ).fetchone()
+        assert row is not None
+        return bool(row[-2]), int(row[-1])
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
 
     def holder(self) -> dict[str, object]:
+        if self.conn is None:
+            return {}
         sql = (
             "SELECT a.pid, a.application_name, host(a.client_addr),"
             " coalesce(a.xact_start, a.backend_start)" + PG_LOCKS + " AND l.pid <> pg_backend_pid()"
@@ -126,6 +158,8 @@ class PostgresLock:
         }
 
     def is_held(self) -> bool:
+        if self.conn is None:
+            return False
         sql = "SELECT count(*)" + PG_LOCKS + " AND l.pid = pg_backend_pid()"
         try:
             row = self.conn.execute(sql, list(self.ids)).fetchone()
@@ -133,11 +167,21 @@ class PostgresLock:
             return False
         return bool(row and row[0])
 
+    def ping(self) -> None:
+        """Show the server and any pooler that the lock's session is alive; raise if it is not.
+
+        SHOW takes no snapshot, so a ping never makes a CREATE INDEX CONCURRENTLY wait.
+        """
+        assert self.conn is not None
+        self.conn.execute("SHOW application_name")
+
     def release(self) -> None:
+        if self.conn is None:
+            return
         try:
             if self.xact:
                 self.conn.rollback()
             else:
-                self.conn.execute("SELECT pg_advisory_unlock(%s::bigint)", [self.key])
+                self.conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
         finally:
-            self.conn.close()  # the server frees the lock with the connection anyway
+            self._drop()  # the server frees the lock with the connection anyway

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 Node = tuple[str, "str | None"]
 
 
+def label(migration: Migration) -> str:
+    return f"{migration.app_label}.{migration.name}"
+
+
 def check_conflicts(loader: MigrationLoader) -> None:
     conflicts = loader.detect_conflicts()
     if conflicts:

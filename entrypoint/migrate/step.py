@@ -1,8 +1,9 @@
 """lockedmigrate: every alias to the configured targets, applied once however many replicas run.
 
 1. plan without the lock: nothing to do means no lock and no waiting (steady-state restarts);
-2. take the lock, re-plan on a fresh executor (another replica may have done the work);
-3. apply, backward phase first, each migration reported (``apply``).
+2. take the lock and pass the fence (no other replica's work still in flight), then re-plan
+   on a fresh executor (another replica may have done the work);
+3. apply under the guard, backward phase first, each migration reported (``apply``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from entrypoint import checks, log
 from entrypoint.config import Settings, Target
 from entrypoint.migrate.apply import apply_to_targets
+from entrypoint.migrate.guard import Guard
 from entrypoint.migrate.lock import LockOptions, migration_lock
 from entrypoint.migrate.plan import migration_plan
 
@@ -86,7 +88,7 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
         if not plan:
             log.get().info("migrations_up_to_date", alias=alias, locked=False)
             return 0
-        with migration_lock(connections[alias], lock_options) as lock:
+        with locked(alias, lock_options) as guard:
             if not targets and done_meanwhile(alias, plan):
                 # The usual end of a wait: a replica ahead of us did the work. One query
                 # tells, so a fleet's waiters pass through the lock without re-loading the graph.
@@ -96,11 +98,23 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
             return apply_to_targets(
                 connections[alias],
                 targets,
-                lock,
+                guard,
                 all_apps=all_apps,
                 fake=fake,
                 fake_initial=fake_initial,
             )
+
+
+@contextmanager
+def locked(alias: str, lock_options: LockOptions) -> Iterator[Guard]:
+    """The lock, then the guard: past this point no other replica's work is in flight."""
+    connection = connections[alias]
+    with (
+        migration_lock(connection, lock_options) as lock,
+        Guard(lock, connection, timeout=lock_options.timeout) as guard,
+    ):
+        guard.barrier()
+        yield guard
 
 
 def done_meanwhile(alias: str, plan: list[tuple[Migration, bool]]) -> bool:
@@ -113,7 +127,7 @@ def run_locked(
     alias: str, work: Callable[[], None], *, lock_options: LockOptions, direct_url: str = ""
 ) -> None:
     """Run ``work`` (e.g. Django's own migrate for --prune or --run-syncdb) under the lock."""
-    with direct_connection(alias, direct_url), migration_lock(connections[alias], lock_options):
+    with direct_connection(alias, direct_url), locked(alias, lock_options):
         work()
 
 

@@ -11,8 +11,10 @@ from django.db import DEFAULT_DB_ALIAS
 
 from entrypoint import checks, log, project
 from entrypoint.config import Settings, Target
+from entrypoint.errors import ConfigError
 from entrypoint.management.base import StepCommand
 from entrypoint.migrate import step as migrate
+from entrypoint.migrate.config import LOCK_ID_RANGE, lock_id_in_range
 from entrypoint.migrate.lock import LockOptions
 
 
@@ -43,11 +45,16 @@ class Command(StepCommand):
         parser.add_argument("--skip-checks", action="store_true", help="skip system checks")
 
     def run_step(self, settings: Settings, options: dict[str, Any]) -> None:
+        lock_id = options["lock_id"]
+        if lock_id is not None and not lock_id_in_range(lock_id):
+            raise ConfigError(
+                f"lockedmigrate -L/--lock-id {lock_id} is invalid: expected {LOCK_ID_RANGE}"
+            )
         (alias,) = project.resolve_aliases((options["database"],))
         targets: tuple[Target, ...] = settings.migrate_targets
         if options["app_label"]:
             targets = ((options["app_label"], options["migration_name"]),)
-        lock_options = LockOptions.from_settings(settings, lock_id=options["lock_id"])
+        lock_options = LockOptions.from_settings(settings, lock_id=lock_id)
         with redirect_stdout(log.LogStream()):
             if not options["skip_checks"]:
                 checks.run_once((alias,))

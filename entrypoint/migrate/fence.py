@@ -1,0 +1,174 @@
+"""The fence: no migration work of a replica that lost the lock can overlap a new holder's.
+
+The lock alone cannot promise that: its connection can be cut (a pooler's timeout, an
+idle-session killer, pg_terminate_backend) while its holder is inside a migration whose
+transaction the server keeps running. So the migration work itself holds a second advisory
+key, the fence, on the server: an atomic migration in its own transaction, a non-atomic one on
+a connection of its own for as long as it runs. Under the fence, before any work, the holder
+checks that the lock is still held by its lock connection. A new holder passes the fence once
+(the barrier) before it plans: it waits until work in flight has committed or rolled back, then
+sees it in django_migrations. Every fence wait polls a try-lock in short statements, so no
+waiter keeps a snapshot that a CREATE INDEX CONCURRENTLY would wait for.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from entrypoint import log
+from entrypoint.errors import LockLost, LockTimeout
+from entrypoint.migrate.lock_pg import PostgresLock, connection_params
+
+if TYPE_CHECKING:
+    import psycopg
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+Scalar = Callable[[str, Sequence[Any]], Any]
+POLL_MAX = 0.5
+REPORT_EVERY = 10.0
+# The fence is the lock key's two halves as an (int4, int4) key: objsubid 2 in pg_locks.
+TRY_FENCE = "SELECT pg_try_advisory_xact_lock((%s)::int, (%s)::int)"
+LOCK_HELD_BY = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND classid::bigint = %s AND objid::bigint = %s AND pid = %s"
+)
+FENCE_HOLDER = (
+    "SELECT a.pid, a.application_name, a.state, coalesce(a.xact_start, a.backend_start)"
+    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND l.classid::bigint = %s AND l.objid::bigint = %s"
+)
+
+
+def _signed32(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
+
+
+def django_scalar(connection: BaseDatabaseWrapper) -> Scalar:
+    def scalar(sql: str, params: Sequence[Any]) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    return scalar
+
+
+class Fence:
+    """The fence of one PostgreSQL lock; ``lock`` must be held when ``hold_*`` is called."""
+
+    def __init__(self, lock: PostgresLock, connection: BaseDatabaseWrapper) -> None:
+        self.lock = lock
+        self.connection = connection
+        self.key = tuple(_signed32(half) for half in lock.ids)
+        self.aside: psycopg.Connection[Any] | None = None  # for non-atomic migrations
+        self.holding_aside = False
+
+    def barrier(self, timeout: float) -> None:
+        """Wait, on the migrating connection, until no other replica's work is in flight."""
+        logger = log.get().bind(alias=self.connection.alias)
+        started = time.monotonic()
+        next_report = started
+        delay = 0.05
+        while not self._pass_once():
+            now = time.monotonic()
+            holder = self._holder()
+            if now - started >= timeout:
+                raise LockTimeout(
+                    f"the migration lock of database {self.connection.alias!r} is ours, but "
+                    f"another replica's migration is still running on the server ({holder}) "
+                    f"after {timeout:g}s: end that session (pg_terminate_backend) or raise "
+                    "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT"
+                )
+            if now >= next_report:
+                next_report = now + REPORT_EVERY
+                logger.warning(
+                    "migration_fence_waiting", elapsed_s=round(now - started, 2), holder=holder
+                )
+            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
+            delay = min(delay * 2, POLL_MAX)
+        logger.debug("migration_fence_passed", waited_s=round(time.monotonic() - started, 3))
+
+    def _pass_once(self) -> bool:
+        with transaction.atomic(using=self.connection.alias):
+            return bool(django_scalar(self.connection)(TRY_FENCE, self.key))
+
+    def _holder(self) -> str:
+        row = None
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(FENCE_HOLDER, list(self.lock.ids))
+                row = cursor.fetchone()
+        except Exception:  # noqa: BLE001 - who holds it is a detail of the message
+            return "holder unknown"
+        if row is None:
+            return "holder just finished"
+        pid, app, state, since = row
+        return f"pid={pid}, application_name={app!r}, state={state}, since={since}"
+
+    def hold_in_transaction(self, lost: Callable[[], bool]) -> None:
+        """Take the fence in the migration's own transaction, then check the lock is still ours."""
+        self._take(django_scalar(self.connection), lost)
+
+    def hold_aside(self, lost: Callable[[], bool]) -> None:
+        """For a non-atomic migration: the fence on a connection of its own, until ``release``."""
+        import psycopg  # noqa: PLC0415
+
+        if self.aside is None or self.aside.closed or self.aside.broken:
+            params = connection_params(self.connection, "fence")
+            self.aside = psycopg.connect(**params, autocommit=False)
+        # Idle in transaction while the migration runs: exempt it, for this transaction only.
+        self.aside.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
+
+        def scalar(sql: str, params: Sequence[Any]) -> Any:
+            assert self.aside is not None
+            row = self.aside.execute(sql, params).fetchone()
+            return row[0] if row else None
+
+        try:
+            self._take(scalar, lost)
+        except BaseException:
+            self.release_aside()
+            raise
+        self.holding_aside = True
+
+    def _take(self, scalar: Scalar, lost: Callable[[], bool]) -> None:
+        delay = 0.01
+        # Only a replica that lost the lock without knowing yet can hold the fence now; it
+        # lets go as soon as it checks the lock, or our keepalive tells us we are that replica.
+        while not scalar(TRY_FENCE, self.key):
+            if lost():
+                raise LockLost("the migration lock was lost before the next migration could start")
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+        if not scalar(LOCK_HELD_BY, [*self.lock.ids, self.lock.backend_pid]):
+            raise LockLost(
+                "the migration lock is no longer held by this process (its connection was "
+                "lost; another replica may hold it now): stopped before the next migration, "
+                "nothing of it ran; run again"
+            )
+
+    def ping(self) -> None:
+        if self.holding_aside and self.aside is not None:
+            self.aside.execute("SHOW application_name")
+
+    def release_aside(self) -> None:
+        """End the fence's transaction after a non-atomic migration (it frees the fence)."""
+        self.holding_aside = False
+        if self.aside is not None and not self.aside.closed:
+            try:
+                self.aside.rollback()
+            except Exception:  # noqa: BLE001 - a dead connection has freed the fence already
+                self.close()
+
+    def close(self) -> None:
+        if self.aside is not None:
+            self.aside.close()
+            self.aside = None

@@ -1,0 +1,223 @@
+"""What protects the migrations while this process holds the lock.
+
+- a keepalive on the lock's connection (and the fence's), so that poolers and idle killers
+  never take it for idle, and a lost lock is noticed within seconds: the migration in flight
+  is then cancelled on the server and rolled back, never left to commit unprotected;
+- the fence (fence.py) around every migration's work, on PostgreSQL;
+- each migration recorded in its own transaction, deferred SQL included, so that a process
+  killed between the work's commit and its record cannot leave work done but unrecorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from django.db.migrations.recorder import MigrationRecorder
+
+from entrypoint import log
+from entrypoint.errors import LockLost
+from entrypoint.migrate.fence import Fence
+from entrypoint.migrate.lock import Lock
+from entrypoint.migrate.lock_pg import PostgresLock
+from entrypoint.migrate.plan import label
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.migrations.migration import Migration
+
+# Well under the idle timeouts met in practice (PgBouncer's idle_transaction_timeout, idle
+# killers), and the longest a lost lock goes unnoticed while its server still answers.
+KEEPALIVE_EVERY = 2.0
+CANCEL_TIMEOUT = 5.0
+
+
+class Recorder(MigrationRecorder):
+    """Django's recorder, except for what the guarded editor already recorded in-transaction."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        super().__init__(connection)
+        self.inside: set[tuple[str, str]] = set()
+
+    def record_inside(self, migration: Migration, *, backwards: bool) -> None:
+        own = (migration.app_label, migration.name)
+        keys = [*migration.replaces, own] if backwards else list(migration.replaces) or [own]
+        for app, name in keys:
+            if backwards:
+                super().record_unapplied(app, name)
+            else:
+                super().record_applied(app, name)
+        self.inside.update(keys)
+
+    def record_applied(self, app: str, name: str) -> None:
+        if (app, name) in self.inside:
+            self.inside.discard((app, name))
+        else:
+            super().record_applied(app, name)
+
+    def record_unapplied(self, app: str, name: str) -> None:
+        if (app, name) in self.inside:
+            self.inside.discard((app, name))
+        else:
+            super().record_unapplied(app, name)
+
+
+class Guard:
+    """``with Guard(lock, connection) as guard:`` right after the lock is acquired."""
+
+    def __init__(self, lock: Lock, connection: BaseDatabaseWrapper, *, timeout: float) -> None:
+        self.lock = lock
+        self.connection = connection
+        self.timeout = timeout
+        self.fence = Fence(lock, connection) if isinstance(lock, PostgresLock) else None
+        self.recorder = Recorder(connection)
+        self.current: tuple[Migration, bool] | None = None
+        self.lost = threading.Event()
+        self._stopped = threading.Event()
+        self._keepalive = threading.Thread(target=self._beat, name="lock-keepalive", daemon=True)
+
+    def __enter__(self) -> Guard:  # noqa: PYI034 - Self needs Python 3.11
+        if self.fence is not None:
+            self._keepalive.start()
+            base = type(self.connection).SchemaEditorClass
+            self.connection.SchemaEditorClass = _guarded(base, self)
+            self.connection.execute_wrappers.append(self._refuse_when_lost)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        if self.fence is not None:
+            self._keepalive.join(KEEPALIVE_EVERY)
+            del self.connection.SchemaEditorClass  # back to the class's own
+            self.connection.execute_wrappers.remove(self._refuse_when_lost)
+            self.fence.close()
+
+    def barrier(self) -> None:
+        """Before planning: a usable connection, and no other replica's work in flight."""
+        if self.connection.connection is not None and not self.connection.is_usable():
+            # A restart or failover while we waited for the lock: start afresh.
+            log.get().info("migrate_connection_reopened", alias=self.connection.alias)
+            self.connection.close()
+        if self.fence is not None:
+            self.fence.barrier(self.timeout)
+
+    def lost_error(self) -> LockLost:
+        if self.current is None:
+            return LockLost(
+                "the migration lock's connection was lost between migrations: stopped with "
+                "nothing in flight; run again"
+            )
+        migration, backwards = self.current
+        what = label(migration) + (" (backwards)" if backwards else "")
+        if migration.atomic:
+            return LockLost(
+                f"the migration lock's connection was lost while {what} ran: it was cancelled "
+                "and rolled back, nothing of it was committed; run again"
+            )
+        return LockLost(
+            f"the migration lock's connection was lost while {what} ran; it is not atomic, so "
+            "the statements it ran before the cancel stay: make it re-runnable, then run again"
+        )
+
+    def _beat(self) -> None:
+        assert self.fence is not None
+        lock: Any = self.lock
+        while not self._stopped.wait(KEEPALIVE_EVERY):
+            error = _failure(lock.ping, self.fence.ping)
+            if error is not None:
+                if not self._stopped.is_set():
+                    self._on_lost(error)
+                return
+
+    def _on_lost(self, exc: Exception) -> None:
+        self.lost.set()
+        log.get().error(
+            "migration_lock_connection_lost",
+            alias=self.connection.alias,
+            migration=label(self.current[0]) if self.current else None,
+            error=f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+        )
+        raw = self.connection.connection
+        if raw is not None:
+            try:
+                raw.cancel_safe(timeout=CANCEL_TIMEOUT)  # the statement running now, if any
+            except Exception as cancel_exc:  # noqa: BLE001 - the checks before commit remain
+                log.get().warning("migration_cancel_failed", error=type(cancel_exc).__name__)
+
+    def _refuse_when_lost(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if self.lost.is_set():
+            raise self.lost_error()
+        return execute(sql, params, many, context)
+
+    def enter_work(self, *, atomic: bool) -> None:
+        assert self.fence is not None
+        if self.lost.is_set():
+            raise self.lost_error()
+        if atomic:
+            self.fence.hold_in_transaction(self.lost.is_set)
+        else:
+            self.fence.hold_aside(self.lost.is_set)
+
+    def before_commit(self, editor: BaseDatabaseSchemaEditor) -> None:
+        if self.lost.is_set():
+            raise self.lost_error()
+        if self.current is None or not editor.atomic_migration:
+            return
+        migration, backwards = self.current
+        if backwards or editor.deferred_sql:
+            # Django would run these and record the migration after the commit.
+            for sql in editor.deferred_sql:
+                editor.execute(sql, None)
+            editor.deferred_sql = []
+            self.recorder.record_inside(migration, backwards=backwards)
+
+    def leave_work(self, *, atomic: bool) -> None:
+        if not atomic and self.fence is not None:
+            self.fence.release_aside()
+
+
+def _failure(*calls: Callable[[], object]) -> Exception | None:
+    try:
+        for call in calls:
+            call()
+    except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
+        return exc
+    return None
+
+
+def _guarded(base: type[BaseDatabaseSchemaEditor], guard: Guard) -> Any:
+    """The connection's schema editor, with every migration's work inside the guard."""
+
+    class GuardedSchemaEditor(base):  # type: ignore[valid-type,misc]
+        def __enter__(self) -> Any:
+            editor = super().__enter__()
+            try:
+                guard.enter_work(atomic=self.atomic_migration)
+            except BaseException as exc:
+                super().__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            return editor
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            try:
+                if exc_type is None:
+                    try:
+                        guard.before_commit(self)
+                    except BaseException as error:
+                        super().__exit__(type(error), error, error.__traceback__)
+                        raise
+                super().__exit__(exc_type, exc, tb)
+            finally:
+                guard.leave_work(atomic=self.atomic_migration)
+
+    return GuardedSchemaEditor
