@@ -142,7 +142,7 @@ class Postgres:
 class PgBouncer:
     """PgBouncer in transaction pooling mode in front of a Postgres cluster."""
 
-    def __init__(self, pg: Postgres) -> None:
+    def __init__(self, pg: Postgres, extra: str = "") -> None:
         self.root = service_dir("pgbouncer")
         self.port = free_port()
         ini = self.root / "pgbouncer.ini"
@@ -157,6 +157,7 @@ class PgBouncer:
             "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 5\n"
             "ignore_startup_parameters = extra_float_digits,options\n"
             f"logfile = {self.root / 'pgbouncer.log'}\npidfile = {self.root / 'pgbouncer.pid'}\n"
+            + extra
         )
         (self.root / "users.txt").write_text('"postgres" ""\n')
         for path in self.root.iterdir():

@@ -22,7 +22,7 @@ from django.db import transaction
 
 from entrypoint import log
 from entrypoint.errors import LockLost, LockTimeout
-from entrypoint.migrate.lock_pg import PostgresLock, connection_params
+from entrypoint.migrate.lock_pg import PostgresLock, application_name, connection_params
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,14 +36,14 @@ TRY_FENCE = "SELECT pg_try_advisory_xact_lock((%s)::int, (%s)::int)"
 LOCK_HELD_BY = (
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND classid::bigint = %s AND objid::bigint = %s AND pid = %s"
+    " AND classid::bigint = (%s)::bigint AND objid::bigint = (%s)::bigint AND pid = (%s)::int"
 )
 FENCE_HOLDER = (
     "SELECT a.pid, a.application_name, a.state, coalesce(a.xact_start, a.backend_start)"
     " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND l.classid::bigint = %s AND l.objid::bigint = %s"
+    " AND l.classid::bigint = (%s)::bigint AND l.objid::bigint = (%s)::bigint"
 )
 
 
@@ -74,6 +74,10 @@ class Fence:
     def barrier(self, timeout: float) -> None:
         """Wait, on the migrating connection, until no other replica's work is in flight."""
         logger = log.get().bind(alias=self.connection.alias)
+        # Named in pg_stat_activity, as the lock's session is: what a waiter reports.
+        django_scalar(self.connection)(
+            "SELECT set_config('application_name', %s, false)", [application_name("migrating")]
+        )
         started = time.monotonic()
         next_report = started
         delay = 0.05
@@ -148,12 +152,19 @@ class Fence:
                 raise LockLost("the migration lock was lost before the next migration could start")
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
-        if not scalar(LOCK_HELD_BY, [*self.lock.ids, self.lock.backend_pid]):
+        if not self._lock_held(scalar):
             raise LockLost(
                 "the migration lock is no longer held by this process (its connection was "
                 "lost; another replica may hold it now): stopped before the next migration, "
                 "nothing of it ran; run again"
             )
+
+    def _lock_held(self, scalar: Scalar) -> bool:
+        return bool(scalar(LOCK_HELD_BY, [*self.lock.ids, self.lock.backend_pid]))
+
+    def lock_still_held(self) -> bool:
+        """Asked in a migration's transaction, under the fence, just before it commits."""
+        return self._lock_held(django_scalar(self.connection))
 
     def ping(self) -> None:
         if self.holding_aside and self.aside is not None:

@@ -166,7 +166,13 @@ class Guard:
     def before_commit(self, editor: BaseDatabaseSchemaEditor) -> None:
         if self.lost.is_set():
             raise self.lost_error()
-        if self.current is None or not editor.atomic_migration:
+        if not editor.atomic_migration:
+            return
+        # The keepalive may not have noticed yet (a paused process): ask the server itself.
+        assert self.fence is not None
+        if not self.fence.lock_still_held():
+            raise self.lost_error()
+        if self.current is None:
             return
         migration, backwards = self.current
         if backwards or editor.deferred_sql:

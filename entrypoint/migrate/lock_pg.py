@@ -34,7 +34,7 @@ PG_LOCKS = (
     " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND l.classid::bigint = %s AND l.objid::bigint = %s"
+    " AND l.classid::bigint = (%s)::bigint AND l.objid::bigint = (%s)::bigint"
 )
 
 
@@ -49,16 +49,21 @@ def _since(value: object) -> object:
 
 def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, Any]:
     """Django's parameters for ``connection``, made fit for a long-lived helper connection."""
+    import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
+
     params: dict[str, Any] = {
         **CLIENT_KEEPALIVES,
         **connection.get_connection_params(),
         "application_name": application_name(role),
         # No named prepared statements: they break behind PgBouncer's transaction pooling.
         "prepare_threshold": None,
+        # Values rendered on the client, never bound: after a statement with bound
+        # parameters, PostgreSQL keeps its snapshot until the next one, and a CREATE INDEX
+        # CONCURRENTLY in the holder then waits for this idle transaction forever (measured).
+        # So every integer is written as (%s)::type: -9223372036854775808::bigint alone
+        # would parse as -(9223372036854775808::bigint), out of range.
+        "cursor_factory": psycopg.ClientCursor,
     }
-    # Django's cursor binds on the client and renders -9223372036854775808::bigint as an
-    # out-of-range literal: psycopg's own cursor sends the key as a bound parameter.
-    params.pop("cursor_factory", None)
     params.setdefault("connect_timeout", 10)
     return params
 
@@ -117,14 +122,14 @@ class PostgresLock:
     def _attempt(self, conn: psycopg.Connection[Any]) -> tuple[bool, int]:
         if not self.xact:
             row = conn.execute(
-                "SELECT pg_try_advisory_lock(%s), pg_backend_pid()", [self.key]
+                "SELECT pg_try_advisory_lock((%s)::bigint), pg_backend_pid()", [self.key]
             ).fetchone()
         else:
             # set_config(..., true) lasts for this transaction only: safe behind a pooler.
             settings = [*SERVER_SETTINGS, ("application_name", application_name())]
             calls = "".join("set_config(%s, %s, true), " for _ in settings)
             row = conn.execute(
-                f"SELECT {calls}pg_try_advisory_xact_lock(%s), pg_backend_pid()",
+                f"SELECT {calls}pg_try_advisory_xact_lock((%s)::bigint), pg_backend_pid()",
                 [*(v for pair in settings for v in pair), self.key],
             ).fetchone()
         assert row is not None
@@ -182,6 +187,6 @@ class PostgresLock:
             if self.xact:
                 self.conn.rollback()
             else:
-                self.conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+                self.conn.execute("SELECT pg_advisory_unlock((%s)::bigint)", [self.key])
         finally:
             self._drop()  # the server frees the lock with the connection anyway

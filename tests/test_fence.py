@@ -1,0 +1,239 @@
+"""Exactly-once when the lock's connection is lost: the fence, the keepalive, the lock's edges.
+
+Each test attacks the holder the way production does: its lock session terminated while a
+migration is in flight, the process frozen, a pooler's idle timeout, a server restart.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from entrypoint.config import default_lock_id
+from tests.cli import base_env, finish, run_cli, run_django, start_cli
+from tests.services import PgBouncer, Postgres
+from tests.watch import Running, applied, is_event, reap, recorded
+
+# The session holding the migration lock (int8 advisory key: objsubid 1), not its waiters'.
+LOCK_SESSIONS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_locks"
+    " WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+)
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    yield
+    reap()
+
+
+def env(url: str, **extra: str) -> dict[str, str]:
+    return (
+        base_env(
+            DATABASE_URL=url,
+            DJANGO_SETTINGS_MODULE="migproj.settings",
+            ENTRYPOINT_STEPS="migrate",
+            TESTPROJ_LEDGER="1",
+            ENTRYPOINT_LOG_LEVEL="debug",
+        )
+        | extra
+    )
+
+
+def ledger_rows(pg: Postgres, db: str) -> list[tuple[object, ...]]:
+    return pg.execute("SELECT note FROM ledger_entry", db)
+
+
+def ledger_records(pg: Postgres, db: str) -> list[tuple[object, ...]]:
+    return pg.execute("SELECT name FROM django_migrations WHERE app = 'ledger' ORDER BY name", db)
+
+
+def assert_once(pg: Postgres, db: str) -> None:
+    assert ledger_rows(pg, db) == [("once",)]
+    assert ledger_records(pg, db) == [("0001_initial",), ("0002_entry_once",)]
+    rows = recorded(pg, db)
+    assert len(rows) == len(set(rows))
+
+
+def holder_and_waiter(url: str, **extra: str) -> tuple[Running, Running]:
+    """A holder inside ledger 0002 (its row inserted, sleeping on the server) and a waiter."""
+    holder = Running(env=env(url, **extra))
+    holder.wait_for(is_event("migration_started", app="ledger", name="0002_entry_once"))
+    waiter = Running(env=env(url, **extra))
+    waiter.wait_for(is_event("migration_lock_waiting"))
+    return holder, waiter
+
+
+def test_lock_session_terminated_mid_data_migration(pg: Postgres) -> None:
+    """pg_terminate_backend on the lock session while its row is uncommitted: applied once."""
+    db = pg.create_database()
+    url = pg.url(db)
+    holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="30")
+    assert pg.execute(LOCK_SESSIONS) == [(True,)]
+    first, second = holder.finish(timeout=60), waiter.finish(timeout=90)
+    assert first.returncode == 70, first.stderr
+    assert "ledger.0002_entry_once" in first.named("migration_lock_lost")[0]["error"]
+    assert second.returncode == 0, second.stderr
+    assert ("ledger", "0002_entry_once") in applied(second)
+    assert_once(pg, db)
+    rerun = run_cli(env=env(url))
+    assert rerun.returncode == 0, rerun.stderr
+    assert_once(pg, db)
+
+
+def test_new_holder_waits_for_a_frozen_holders_work(pg: Postgres) -> None:
+    """The holder is frozen (SIGSTOP) mid-migration and its lock session killed: the new holder
+    takes the lock but does not plan while that work is in flight on the server."""
+    db = pg.create_database()
+    url = pg.url(db)
+    holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="30")
+    holder.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert pg.execute(LOCK_SESSIONS) == [(True,)]
+        waiter.wait_for(is_event("migration_lock_acquired"))
+        fence = waiter.wait_for(is_event("migration_fence_waiting"))
+        assert "django-entrypoint" in fence["holder"]
+        time.sleep(3)  # the waiter holds the lock, the frozen holder's row is uncommitted
+        assert not [e for e in waiter.events() if e["event"] == "migration_started"]
+    finally:
+        holder.proc.send_signal(signal.SIGCONT)
+    first, second = holder.finish(timeout=60), waiter.finish(timeout=90)
+    assert first.returncode == 70, first.stderr
+    assert "rolled back" in first.named("migration_lock_lost")[0]["error"]
+    assert second.returncode == 0, second.stderr
+    assert_once(pg, db)
+
+
+def test_barrier_waits_for_whoever_holds_the_fence(pg: Postgres) -> None:
+    """Work in flight elsewhere (the fence held in an open transaction): no plan, no apply."""
+    db = pg.create_database()
+    url = pg.url(db)
+    unsigned = default_lock_id() % 2**64
+    halves = [h - 2**32 if h >= 2**31 else h for h in (unsigned >> 32, unsigned & 0xFFFFFFFF)]
+    with psycopg.connect(url, application_name="in-flight-elsewhere") as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", halves)
+        proc = Running(env=env(url))
+        event = proc.wait_for(is_event("migration_fence_waiting"))
+        assert "in-flight-elsewhere" in event["holder"]
+        time.sleep(1)
+        assert not [e for e in proc.events() if e["event"] == "migration_started"]
+        assert pg.execute("SELECT to_regclass('django_migrations')", db) == [(None,)]
+    result = proc.finish()
+    assert result.returncode == 0, result.stderr
+    assert_once(pg, db)
+
+
+def test_record_commits_with_the_migrations_own_work(pg: Postgres) -> None:
+    """shop 0002 has deferred SQL (a foreign key): its record is in the same transaction."""
+    db = pg.create_database()
+    result = run_cli(env=env(pg.url(db)))
+    assert result.returncode == 0, result.stderr
+    record = pg.execute(
+        "SELECT xmin::text FROM django_migrations WHERE app = 'shop' AND name = '0002_order_slow'",
+        db,
+    )
+    fk = pg.execute(
+        "SELECT xmin::text FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
+        " AND contype = 'f'",
+        db,
+    )
+    assert record == fk
+
+
+@pytest.fixture
+def idle_bouncer(pg: Postgres) -> Iterator[PgBouncer]:
+    """Transaction pooling that drops clients idle in a transaction for 3 s."""
+    server = PgBouncer(pg, extra="idle_transaction_timeout = 3\n")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_keepalive_outlives_pgbouncer_idle_transaction_timeout(
+    pg: Postgres, idle_bouncer: PgBouncer
+) -> None:
+    """The migration takes 8 s, PgBouncer drops sessions idle in a transaction after 3 s: the
+    lock session stays alive, the holder finishes, the waiter finds the work done."""
+    db = pg.create_database()
+    url = pg.url(db, port=idle_bouncer.port)
+    holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="8")
+    first, second = holder.finish(timeout=90), waiter.finish(timeout=90)
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert ("ledger", "0002_entry_once") in applied(first)
+    assert not applied(second)
+    assert_once(pg, db)
+
+
+def test_fleet_with_create_index_concurrently(pg: Postgres) -> None:
+    """Ten replicas, a non-atomic CIC migration under the fence: no deadlock, applied once."""
+    db = pg.create_database()
+    fleet = env(pg.url(db), TESTPROJ_PG_APPS="1", SLOW_MIGRATION_SECONDS="1")
+    procs = [start_cli(env=fleet) for _ in range(10)]
+    results = [finish(p, timeout=240) for p in procs]
+    assert [r.returncode for r in results] == [0] * 10, [r.stderr for r in results if r.returncode]
+    assert len([r for r in results if applied(r)]) == 1
+    assert pg.execute(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'pgonly_thing_name_idx'::regclass", db
+    ) == [(True,)]
+    assert_once(pg, db)
+
+
+@pytest.mark.parametrize("key", [str(-(2**63)), str(2**63 - 1)])
+def test_lock_ids_at_both_ends_of_the_range(pg: Postgres, key: str) -> None:
+    db = pg.create_database()
+    step = run_cli(env=env(pg.url(db), ENTRYPOINT_MIGRATE_LOCK_ID=key))
+    assert step.returncode == 0, step.stderr
+    assert_once(pg, db)
+    other = pg.create_database()
+    command = run_django("lockedmigrate", "-L", key, env=env(pg.url(other)))
+    assert command.returncode == 0, command.stderr
+    assert_once(pg, other)
+
+
+@pytest.mark.parametrize("key", [str(2**63), str(-(2**63) - 1), "99999999999999999999"])
+def test_out_of_range_lock_ids_are_refused_at_once(pg: Postgres, key: str) -> None:
+    db = pg.create_database()
+    step = run_cli(env=env(pg.url(db), ENTRYPOINT_MIGRATE_LOCK_ID=key))
+    command = run_django("lockedmigrate", "-L", key, env=env(pg.url(db)))
+    for result in (step, command):
+        assert result.returncode == 78, result.stderr
+        assert "-9223372036854775808 to 9223372036854775807" in result.last()["error"]
+    assert "ENTRYPOINT_MIGRATE_LOCK_ID" in step.last()["error"]
+    assert "--lock-id" in command.last()["error"]
+    assert pg.execute("SELECT to_regclass('django_migrations')", db) == [(None,)]
+
+
+def test_server_restart_while_a_replica_waits(own_pg: Postgres) -> None:
+    """The holder dies with the server; the waiter reconnects both its connections and ends 0."""
+    own_pg.start()
+    db = own_pg.create_database()
+    url = own_pg.url(db)
+    holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="60")
+    own_pg.stop("fast")
+    waiter.wait_for(is_event("migration_lock_attempt_failed"))
+    own_pg.start()
+    second = waiter.finish(timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert holder.finish(timeout=30).returncode != 0
+    assert_once(own_pg, db)
+
+
+def test_first_lock_connection_refused_is_retried(pg: Postgres) -> None:
+    """The role's connection limit is reached when the lock connects: retried, 0 once freed."""
+    db = pg.create_database()
+    role = f"limited_{db}"
+    pg.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 2')
+    pg.execute(f'ALTER DATABASE "{db}" OWNER TO "{role}"')
+    pg.execute(f'ALTER SCHEMA public OWNER TO "{role}"', db)
+    url = pg.url(db, user=role)
+    with psycopg.connect(url):  # takes one of the two slots; Django's connection takes the other
+        proc = Running(env=env(url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="60"))
+        failed = proc.wait_for(is_event("migration_lock_attempt_failed"))
+        assert "too many connections" in failed["error"]
+    result = proc.finish()
+    assert result.returncode == 0, result.stderr
+    assert_once(pg, db)
