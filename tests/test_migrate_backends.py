@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,13 @@ import pytest
 from entrypoint.config import default_lock_id
 from tests.cli import Result, base_env, finish, run_cli, start_cli
 from tests.services import MariaDB, PgBouncer, Postgres
-from tests.watch import applied, recorded
+from tests.watch import Running, applied, is_event, reap, recorded
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    yield
+    reap()
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +145,22 @@ def test_session_lock_survives_idle_session_timeout(pg: Postgres) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert ("shop", "0003_seed") in recorded(pg, db)
+
+
+def test_mariadb_sigterm_between_ddl_operations_says_what_may_have_run(mariadb: MariaDB) -> None:
+    """MySQL cannot roll DDL back: an interrupted migration is reported as not rolled back,
+    with its operations, instead of the comforting rolled_back=true."""
+    db = mariadb.create_database()
+    proc = Running(
+        env=env(mariadb.url(db), SLOW_MIGRATION_SECONDS="60", ENTRYPOINT_LOG_LEVEL="debug")
+    )
+    proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
+    time.sleep(1)  # inside the SLEEP, after CREATE TABLE shop_order
+    proc.proc.send_signal(signal.SIGTERM)
+    result = proc.finish(timeout=60)
+    assert result.returncode == 143, result.stderr
+    interrupted = result.named("migration_interrupted")[0]
+    assert interrupted["rolled_back"] is False
+    assert interrupted["may_have_run"][0] == "Create model Order"
+    assert len(interrupted["may_have_run"]) == 3
+    assert "--fake" in interrupted["hint"]

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
-
-from django.db.migrations.recorder import MigrationRecorder
 
 from entrypoint import log
 from entrypoint.errors import LockLost
+from entrypoint.migrate.editor import Recorder, finish_inside, guarded_editor
 from entrypoint.migrate.fence import Fence
 from entrypoint.migrate.lock import Lock
 from entrypoint.migrate.lock_pg import PostgresLock
@@ -33,36 +31,6 @@ if TYPE_CHECKING:
 # killers), and the longest a lost lock goes unnoticed while its server still answers.
 KEEPALIVE_EVERY = 2.0
 CANCEL_TIMEOUT = 5.0
-
-
-class Recorder(MigrationRecorder):
-    """Django's recorder, except for what the guarded editor already recorded in-transaction."""
-
-    def __init__(self, connection: BaseDatabaseWrapper) -> None:
-        super().__init__(connection)
-        self.inside: set[tuple[str, str]] = set()
-
-    def record_inside(self, migration: Migration, *, backwards: bool) -> None:
-        own = (migration.app_label, migration.name)
-        keys = [*migration.replaces, own] if backwards else list(migration.replaces) or [own]
-        for app, name in keys:
-            if backwards:
-                super().record_unapplied(app, name)
-            else:
-                super().record_applied(app, name)
-        self.inside.update(keys)
-
-    def record_applied(self, app: str, name: str) -> None:
-        if (app, name) in self.inside:
-            self.inside.discard((app, name))
-        else:
-            super().record_applied(app, name)
-
-    def record_unapplied(self, app: str, name: str) -> None:
-        if (app, name) in self.inside:
-            self.inside.discard((app, name))
-        else:
-            super().record_unapplied(app, name)
 
 
 class Guard:
@@ -83,7 +51,7 @@ class Guard:
         if self.fence is not None:
             self._keepalive.start()
             base = type(self.connection).SchemaEditorClass
-            self.connection.SchemaEditorClass = _guarded(base, self)
+            self.connection.SchemaEditorClass = guarded_editor(base, self)
             self.connection.execute_wrappers.append(self._refuse_when_lost)
         return self
 
@@ -175,12 +143,7 @@ class Guard:
         if self.current is None:
             return
         migration, backwards = self.current
-        if backwards or editor.deferred_sql:
-            # Django would run these and record the migration after the commit.
-            for sql in editor.deferred_sql:
-                editor.execute(sql, None)
-            editor.deferred_sql = []
-            self.recorder.record_inside(migration, backwards=backwards)
+        finish_inside(editor, self.recorder, migration, backwards=backwards)
 
     def leave_work(self, *, atomic: bool) -> None:
         if not atomic and self.fence is not None:
@@ -194,36 +157,3 @@ def _failure(*calls: Callable[[], object]) -> Exception | None:
     except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
         return exc
     return None
-
-
-def _guarded(base: type[BaseDatabaseSchemaEditor], guard: Guard) -> Any:
-    """The connection's schema editor, with every migration's work inside the guard."""
-
-    class GuardedSchemaEditor(base):  # type: ignore[valid-type,misc]
-        def __enter__(self) -> Any:
-            editor = super().__enter__()
-            try:
-                guard.enter_work(atomic=self.atomic_migration)
-            except BaseException as exc:
-                super().__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            return editor
-
-        def __exit__(
-            self,
-            exc_type: type[BaseException] | None,
-            exc: BaseException | None,
-            tb: TracebackType | None,
-        ) -> None:
-            try:
-                if exc_type is None:
-                    try:
-                        guard.before_commit(self)
-                    except BaseException as error:
-                        super().__exit__(type(error), error, error.__traceback__)
-                        raise
-                super().__exit__(exc_type, exc, tb)
-            finally:
-                guard.leave_work(atomic=self.atomic_migration)
-
-    return GuardedSchemaEditor

@@ -14,7 +14,10 @@ def _pause(apps, schema_editor):
     if vendor == "postgresql":
         schema_editor.execute("SELECT pg_sleep(%s)", [seconds])
     elif vendor == "mysql":
-        schema_editor.execute("SELECT SLEEP(%s)", [seconds])
+        # Not schema_editor.execute: MySQL runs RunPython in a transaction, where Django
+        # refuses anything through the schema editor.
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT SLEEP(%s)", [seconds])
     else:
         time.sleep(seconds)
 
