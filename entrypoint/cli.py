@@ -34,6 +34,9 @@ environment variables:
   ENTRYPOINT_MIGRATE_LOCK_TIMEOUT  600                  seconds to wait for the lock (0: no wait)
   ENTRYPOINT_MIGRATE_LOCK_MODE     auto                 auto, session, none
   ENTRYPOINT_MIGRATE_DATABASE_URL  (empty)              direct DSN for lock and migrations
+  ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT  2              seconds a migration's statement waits
+                                                       for a table lock, then retried (0: no limit)
+  ENTRYPOINT_MIGRATE_RETRY_TIMEOUT 600                  seconds of such retries, then exit 75
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
                                                        NAME_FILE: path of a mounted secret)
   DJANGO_ADMIN_<FIELD>                                 extra REQUIRED_FIELDS of a custom user
@@ -42,7 +45,8 @@ environment variables:
 
 exit codes:
   0 success, 2 usage, 69 database unavailable (wait timed out), 70 a step failed,
-  75 migration lock not acquired in time, 78 configuration error,
+  75 migration lock (or, after the retries, a table lock) not acquired in time,
+  78 configuration error,
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
 """
 

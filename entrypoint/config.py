@@ -39,6 +39,8 @@ KNOWN_VARIABLES = frozenset(
         "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT",
         "ENTRYPOINT_MIGRATE_LOCK_MODE",
         "ENTRYPOINT_MIGRATE_DATABASE_URL",
+        "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT",
+        "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT",
         "ENTRYPOINT_ADMIN_UPDATE",
     }
 )
@@ -60,6 +62,8 @@ class Settings:
     migrate_lock_timeout: float = 600.0
     migrate_lock_mode: str = "auto"
     migrate_database_url: str = field(default="", repr=False)
+    migrate_table_lock_timeout: float = 2.0
+    migrate_retry_timeout: float = 600.0
     admin: AdminSeed | None = None
 
 
@@ -131,6 +135,12 @@ def load(
             "ENTRYPOINT_MIGRATE_LOCK_MODE", "auto", ("auto", "session", "none")
         ),
         migrate_database_url=read_migrate_url(reader, databases),
+        migrate_table_lock_timeout=reader.number(
+            "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT", 2.0, allow_zero=True
+        ),
+        migrate_retry_timeout=reader.number(
+            "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT", 600.0, allow_zero=True
+        ),
         admin=read_admin_seed(env, reader.problems),
     )
     if "wait" in settings.steps and settings.wait_stable >= settings.wait_timeout:

@@ -33,6 +33,13 @@ class LockTimeout(EntrypointError):
     event = "migration_lock_timeout"
 
 
+class TableLockTimeout(EntrypointError):
+    """A migration kept timing out on its table locks for ENTRYPOINT_MIGRATE_RETRY_TIMEOUT."""
+
+    exit_code = 75
+    event = "migration_lock_contention_timeout"
+
+
 class StepFailed(EntrypointError):
     exit_code = 70
     event = "step_failed"

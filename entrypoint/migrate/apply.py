@@ -16,6 +16,7 @@ from django.db.migrations.state import ModelState, ProjectState
 from entrypoint import log
 from entrypoint.config import Target
 from entrypoint.errors import EntrypointError, Interrupted, LockLost, MigrationFailed
+from entrypoint.migrate.contention import Retries, is_lock_timeout
 from entrypoint.migrate.guard import Guard
 from entrypoint.migrate.plan import check_history, label, resolve_targets
 
@@ -68,11 +69,12 @@ class Progress:
             self.current = self.guard.current = None
 
 
-def _interrupted(progress: Progress, connection: BaseDatabaseWrapper) -> dict[str, object]:
+def _interrupted(progress: Progress) -> dict[str, object]:
     """What an interrupted migration left: on MySQL, DDL that ran stays (no transactional DDL)."""
     migration = progress.current
     assert migration is not None
-    rolled_back = bool(migration.atomic and connection.features.can_rollback_ddl)
+    features = progress.guard.connection.features
+    rolled_back = bool(migration.atomic and features.can_rollback_ddl)
     fields: dict[str, object] = {"rolled_back": rolled_back, **progress.fields()}
     if not rolled_back:
         fields["may_have_run"] = [op.describe() for op in migration.operations]
@@ -127,6 +129,50 @@ def _executor(connection: BaseDatabaseWrapper, progress: Progress) -> MigrationE
     return executor
 
 
+def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along once
+    executor: MigrationExecutor,
+    nodes: list[tuple[str, str | None]],
+    plan: Plan,
+    progress: Progress,
+    state: ProjectState,
+    retries: Retries,
+    fake: bool,
+    fake_initial: bool,
+) -> ProjectState:
+    """Run the plan; a migration that timed out on a table lock is retried after a backoff."""
+    guard = progress.guard
+    while True:
+        try:
+            return _run_phases(
+                executor, nodes, plan, progress, state, fake=fake, fake_initial=fake_initial
+            )
+        except Interrupted:
+            if progress.current is not None:
+                progress.log.warning("migration_interrupted", **_interrupted(progress))
+            raise
+        except EntrypointError:
+            raise
+        except Exception as exc:
+            if guard.lost.is_set():  # the keepalive cancelled it: say so, not the driver's words
+                raise guard.lost_error() from exc
+            if progress.current is None or not is_lock_timeout(exc):
+                raise _failed(progress, exc) from exc
+            # Rolled back (an atomic migration): the app's queries flow while we back off.
+            retries.contended(progress.current, guard.blockers())
+        progress.current = guard.current = None
+        executor = _executor(executor.connection, progress)
+        plan = executor.migration_plan(nodes)
+        state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
+
+
+def _failed(progress: Progress, exc: Exception) -> MigrationFailed:
+    where = label(progress.current) if progress.current else "the plan"
+    progress.log.debug("traceback", traceback=traceback.format_exc())
+    return MigrationFailed(
+        f"migration {where} failed: {type(exc).__name__}: {str(exc).strip()[:500]}"
+    )
+
+
 def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-only
     connection: BaseDatabaseWrapper,
     targets: Sequence[Target],
@@ -135,6 +181,7 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     all_apps: bool = True,
     fake: bool = False,
     fake_initial: bool = False,
+    retry_timeout: float = 600.0,
 ) -> int:
     """Re-plan under the lock and apply; return how many migrations moved."""
     progress = Progress(guard, connection.alias)
@@ -156,24 +203,8 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
         apps=pre_state.apps,
         plan=plan,
     )
-    try:
-        state = _run_phases(
-            executor, nodes, plan, progress, pre_state.clone(), fake=fake, fake_initial=fake_initial
-        )
-    except Interrupted:
-        if progress.current is not None:
-            progress.log.warning("migration_interrupted", **_interrupted(progress, connection))
-        raise
-    except EntrypointError:
-        raise
-    except Exception as exc:
-        if guard.lost.is_set():  # the keepalive cancelled it: say so, not the driver's words
-            raise guard.lost_error() from exc
-        where = label(progress.current) if progress.current else "the plan"
-        progress.log.debug("traceback", traceback=traceback.format_exc())
-        raise MigrationFailed(
-            f"migration {where} failed: {type(exc).__name__}: {str(exc).strip()[:500]}"
-        ) from exc
+    retries = Retries(connection.alias, retry_timeout)
+    state = _apply(executor, nodes, plan, progress, pre_state.clone(), retries, fake, fake_initial)
     emit_post_migrate_signal(
         verbosity=1,
         interactive=False,

@@ -34,9 +34,13 @@ MAX_DELAY = 0.5
 
 @dataclass(frozen=True)
 class LockOptions:
+    """The migration lock, and how long the migrations wait for the app's table locks."""
+
     lock_id: int
     timeout: float
     mode: str = "auto"  # auto, session or none
+    table_lock_timeout: float = 2.0  # 0: wait as long as it takes
+    retry_timeout: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings, lock_id: int | None = None) -> LockOptions:
@@ -44,6 +48,8 @@ class LockOptions:
             lock_id=settings.migrate_lock_id if lock_id is None else lock_id,
             timeout=settings.migrate_lock_timeout,
             mode=settings.migrate_lock_mode,
+            table_lock_timeout=settings.migrate_table_lock_timeout,
+            retry_timeout=settings.migrate_retry_timeout,
         )
 
 

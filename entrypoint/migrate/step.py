@@ -102,6 +102,7 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
                 all_apps=all_apps,
                 fake=fake,
                 fake_initial=fake_initial,
+                retry_timeout=lock_options.retry_timeout,
             )
 
 
@@ -111,7 +112,12 @@ def locked(alias: str, lock_options: LockOptions) -> Iterator[Guard]:
     connection = connections[alias]
     with (
         migration_lock(connection, lock_options) as lock,
-        Guard(lock, connection, timeout=lock_options.timeout) as guard,
+        Guard(
+            lock,
+            connection,
+            timeout=lock_options.timeout,
+            table_lock_timeout=lock_options.table_lock_timeout,
+        ) as guard,
     ):
         guard.barrier()
         yield guard
