@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,76 +12,18 @@ from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrat
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ModelState, ProjectState
 
-from entrypoint import log
 from entrypoint.config import Target
-from entrypoint.errors import EntrypointError, Interrupted, LockLost, MigrationFailed
+from entrypoint.errors import EntrypointError, Interrupted, MigrationFailed
 from entrypoint.migrate.contention import Retries, is_lock_timeout
 from entrypoint.migrate.guard import Guard
 from entrypoint.migrate.plan import check_history, label, resolve_targets
+from entrypoint.migrate.progress import Progress, interrupted
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.migrations.migration import Migration
 
 Plan = list[tuple["Migration", bool]]
-
-
-class Progress:
-    """Django's progress_callback: checks the lock before each migration, logs each one done."""
-
-    def __init__(self, guard: Guard, alias: str) -> None:
-        self.guard = guard
-        self.log = log.get().bind(alias=alias)
-        self.done = 0
-        self.total = 0
-        self.current: Migration | None = None
-        self.started = 0.0
-
-    def fields(self) -> dict[str, object]:
-        assert self.current is not None
-        return {
-            "app": self.current.app_label,
-            "name": self.current.name,
-            "position": f"{self.done + 1}/{self.total}",
-        }
-
-    def __call__(
-        self, action: str, migration: Migration | None = None, fake: bool | None = False, /
-    ) -> None:
-        if action in ("apply_start", "unapply_start"):
-            assert migration is not None
-            if self.guard.lost.is_set() or not self.guard.lock.is_held():
-                raise LockLost(
-                    f"the migration lock's connection was lost before {label(migration)} "
-                    "could start: stopped so as not to migrate unprotected; run again"
-                )
-            self.guard.current = (migration, action == "unapply_start")
-            self.current, self.started = migration, time.perf_counter()
-            self.log.debug(
-                "migration_started", backwards=action == "unapply_start", **self.fields()
-            )
-        elif action in ("apply_success", "unapply_success") and self.current is not None:
-            event = "migration_applied" if action == "apply_success" else "migration_unapplied"
-            duration = round(time.perf_counter() - self.started, 3)
-            self.log.info(event, duration_s=duration, fake=fake, **self.fields())
-            self.done += 1
-            self.current = self.guard.current = None
-
-
-def _interrupted(progress: Progress) -> dict[str, object]:
-    """What an interrupted migration left: on MySQL, DDL that ran stays (no transactional DDL)."""
-    migration = progress.current
-    assert migration is not None
-    features = progress.guard.connection.features
-    rolled_back = bool(migration.atomic and features.can_rollback_ddl)
-    fields: dict[str, object] = {"rolled_back": rolled_back, **progress.fields()}
-    if not rolled_back:
-        fields["may_have_run"] = [op.describe() for op in migration.operations]
-        fields["hint"] = (
-            "check which of these operations reached the database; undo them by hand, or "
-            "record the migration with lockedmigrate --fake once its effects are complete"
-        )
-    return fields
 
 
 def _post_migrate_apps(state: ProjectState) -> Any:
@@ -148,7 +89,7 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
             )
         except Interrupted:
             if progress.current is not None:
-                progress.log.warning("migration_interrupted", **_interrupted(progress))
+                progress.log.warning("migration_interrupted", **interrupted(progress))
             raise
         except EntrypointError:
             raise
@@ -158,7 +99,7 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
             if progress.current is None or not is_lock_timeout(exc):
                 raise _failed(progress, exc) from exc
             # Rolled back (an atomic migration): the app's queries flow while we back off.
-            retries.contended(progress.current, guard.blockers())
+            retries.contended(progress.current, guard.timeouts.blockers())
         progress.current = guard.current = None
         executor = _executor(executor.connection, progress)
         plan = executor.migration_plan(nodes)

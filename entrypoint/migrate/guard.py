@@ -12,19 +12,18 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.errors import LockLost
-from entrypoint.migrate.contention import Watcher, lock_timeout_value
 from entrypoint.migrate.editor import Recorder, finish_inside, guarded_editor
 from entrypoint.migrate.fence import Fence
 from entrypoint.migrate.lock import Lock
 from entrypoint.migrate.lock_pg import PostgresLock
 from entrypoint.migrate.plan import label
+from entrypoint.migrate.table_locks import TableLockTimeouts
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -53,9 +52,7 @@ class Guard:
         self.timeout = timeout
         self.table_lock_timeout = table_lock_timeout
         self.fence = Fence(lock, connection) if isinstance(lock, PostgresLock) else None
-        postgres = connection.vendor == "postgresql" and table_lock_timeout > 0
-        self.watcher = Watcher(connection, table_lock_timeout) if postgres else None
-        self.session_timeout = False  # set for a non-atomic migration on a direct connection
+        self.timeouts = TableLockTimeouts(connection, table_lock_timeout)
         self.recorder = Recorder(connection)
         self.current: tuple[Migration, bool] | None = None
         self.lost = threading.Event()
@@ -63,24 +60,17 @@ class Guard:
         self._keepalive = threading.Thread(target=self._beat, name="lock-keepalive", daemon=True)
 
     def __enter__(self) -> Guard:  # noqa: PYI034 - Self needs Python 3.11
-        if self.connection.vendor == "mysql" and self.table_lock_timeout > 0:
-            # No retry there (DDL is not transactional), but no endless queue either.
-            with self.connection.cursor() as cursor:
-                seconds = max(math.ceil(self.table_lock_timeout), 1)
-                cursor.execute(f"SET SESSION lock_wait_timeout = {seconds:d}")
+        self.timeouts.start()
         if self.fence is not None:
             self._keepalive.start()
             base = type(self.connection).SchemaEditorClass
             self.connection.SchemaEditorClass = guarded_editor(base, self)
             self.connection.execute_wrappers.append(self._around_statement)
-        if self.watcher is not None:
-            self.watcher.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stopped.set()
-        if self.watcher is not None:
-            self.watcher.stop()
+        self.timeouts.stop()
         if self.fence is not None:
             self._keepalive.join(KEEPALIVE_EVERY)
             del self.connection.SchemaEditorClass  # back to the class's own
@@ -95,13 +85,6 @@ class Guard:
             self.connection.close()
         if self.fence is not None:
             self.fence.barrier(self.timeout)
-
-    def blockers(self) -> list[dict[str, object]]:
-        """Who blocked the last statement that waited for a lock (then forgotten)."""
-        if self.watcher is None:
-            return []
-        found, self.watcher.blockers = self.watcher.blockers, []
-        return found
 
     def lost_error(self) -> LockLost:
         if self.current is None:
@@ -151,25 +134,8 @@ class Guard:
     ) -> Any:
         if self.lost.is_set():
             raise self.lost_error()
-        # CONCURRENTLY statements take weak locks and wait for old snapshots, not for the
-        # app's locks: a lock_timeout would only cancel them and leave an invalid index.
-        concurrently = self.session_timeout and "CONCURRENTLY" in str(sql).upper()
-        if concurrently:
-            self._raw("SET lock_timeout = 0")
-        if self.watcher is not None:
-            self.watcher.statement(running=True)
-        try:
+        with self.timeouts.statement(sql):
             return execute(sql, params, many, context)
-        finally:
-            if self.watcher is not None:
-                self.watcher.statement(running=False)
-            if concurrently:
-                self._raw(f"SET lock_timeout = '{lock_timeout_value(self.table_lock_timeout)}'")
-
-    def _raw(self, sql: str) -> None:
-        raw = self.connection.connection
-        assert raw is not None
-        raw.execute(sql)
 
     def enter_work(self, *, atomic: bool) -> None:
         assert self.fence is not None
@@ -179,28 +145,8 @@ class Guard:
             self.fence.hold_in_transaction(self.lost.is_set)
         else:
             self.fence.hold_aside(self.lost.is_set)
-        if self.watcher is not None:
-            self._set_lock_timeout(in_transaction=atomic)
-
-    def _set_lock_timeout(self, *, in_transaction: bool) -> None:
-        assert self.watcher is not None
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            (pid,) = cursor.fetchone()
-            raw = self.connection.connection
-            if not in_transaction and raw is not None and raw.info.backend_pid != pid:
-                # Behind a transaction pooler a session setting would leak to other clients.
-                log.get().warning(
-                    "migration_lock_timeout_skipped",
-                    migration=label(self.current[0]) if self.current else None,
-                    reason="a non-atomic migration behind a connection pooler",
-                    hint="set ENTRYPOINT_MIGRATE_DATABASE_URL to a direct connection",
-                )
-                return
-            value = lock_timeout_value(self.table_lock_timeout)
-            cursor.execute("SELECT set_config('lock_timeout', %s, %s)", [value, in_transaction])
-        self.watcher.pid = pid
-        self.session_timeout = not in_transaction
+        current = label(self.current[0]) if self.current else None
+        self.timeouts.for_migration(in_transaction=atomic, migration=current)
 
     def before_commit(self, editor: BaseDatabaseSchemaEditor) -> None:
         if self.lost.is_set():
@@ -217,9 +163,7 @@ class Guard:
         finish_inside(editor, self.recorder, migration, backwards=backwards)
 
     def leave_work(self, *, atomic: bool) -> None:
-        if self.session_timeout:
-            self.session_timeout = False
-            self._raw("RESET lock_timeout")
+        self.timeouts.after_migration()
         if not atomic and self.fence is not None:
             self.fence.release_aside()
 

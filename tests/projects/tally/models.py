@@ -1,0 +1,5 @@
+from django.db import models
+
+
+class Counter(models.Model):
+    n = models.IntegerField(default=0)
