@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from benchmarks import report
+from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
 from benchmarks.measure import ENTRYPOINT, FLOOR_CMD, Sample, Stats, django, run_fleet, run_sequence
 from tests.services import Postgres
@@ -169,6 +170,7 @@ def main() -> None:
     parser.add_argument("--fleet-repeats", type=int, default=5)
     parser.add_argument("--fleet", default="1,5,10,20")
     parser.add_argument("--graphs", default="100,500,2000")
+    parser.add_argument("--contended-repeats", type=int, default=3)
     args = parser.parse_args()
     pg = Postgres()
     pg.start()
@@ -187,6 +189,7 @@ def main() -> None:
             results["fleet"] = fleet(bench, [int(n) for n in args.fleet.split(",")])
             bench.repeats = args.repeats
             results["graph_size"] = graph_size(bench, [int(n) for n in args.graphs.split(",")])
+            results["contended"] = contended_alter(pg, args.contended_repeats)
     finally:
         pg.remove()
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")

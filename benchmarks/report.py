@@ -108,6 +108,50 @@ def _graph(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _contended(results: dict[str, Any]) -> list[str]:
+    if "contended" not in results:  # results.json from before this scenario existed
+        return []
+    data = results["contended"]
+    limit = data["timeout_s"] + 0.5
+    lines = [
+        "",
+        "## 4. App queries on a table a migration ALTERs behind a long app transaction",
+        "",
+        f"An app transaction holds the table for {data['blocker_s']:g} s; an app client queries",
+        "the table in a loop while the migration runs (seconds, median (min–max) over runs).",
+        "",
+        "| tool | worst query | p99 query | migration |",
+        "|---|---|---|---|",
+    ]
+    for tool, runs in data["runs"].items():
+        cells = [
+            _fmt(
+                {
+                    "median": _median([r[k] for r in runs]),
+                    "low": min(r[k] for r in runs),
+                    "high": max(r[k] for r in runs),
+                }
+            )
+            for k in ("worst_s", "p99_s", "migration_s")
+        ]
+        lines.append(f"| {tool} | {' | '.join(cells)} |")
+    worst = max(r["worst_s"] for r in data["runs"]["django-entrypoint"])
+    lines += [
+        "",
+        (
+            f"django-entrypoint: worst app query over every run {worst:.2f} s; target ≤ "
+            f"table-lock timeout + 0.5 s = {limit:.2f} s: {_verdict(worst <= limit)}."
+        ),
+    ]
+    return lines
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
     steady = _steady(results)
     head = [
@@ -120,7 +164,8 @@ def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
         ),
         "",
     ]
-    markdown.write_text("\n".join(head + steady + _fleet(results) + _graph(results)) + "\n")
+    body = steady + _fleet(results) + _graph(results) + _contended(results)
+    markdown.write_text("\n".join(head + body) + "\n")
     _plot(results, picture)
 
 
