@@ -146,8 +146,8 @@ def test_record_commits_with_the_migrations_own_work(pg: Postgres) -> None:
 
 @pytest.fixture
 def idle_bouncer(pg: Postgres) -> Iterator[PgBouncer]:
-    """Transaction pooling that drops clients idle in a transaction for 3 s."""
-    server = PgBouncer(pg, extra="idle_transaction_timeout = 3\n")
+    """Transaction pooling that drops clients idle in a transaction for 5 s."""
+    server = PgBouncer(pg, extra="idle_transaction_timeout = 5\n")
     server.start()
     yield server
     server.stop()
@@ -156,11 +156,11 @@ def idle_bouncer(pg: Postgres) -> Iterator[PgBouncer]:
 def test_keepalive_outlives_pgbouncer_idle_transaction_timeout(
     pg: Postgres, idle_bouncer: PgBouncer
 ) -> None:
-    """The migration takes 8 s, PgBouncer drops sessions idle in a transaction after 3 s: the
+    """The migration takes 12 s, PgBouncer drops sessions idle in a transaction after 5 s: the
     lock session stays alive, the holder finishes, the waiter finds the work done."""
     db = pg.create_database()
     url = pg.url(db, port=idle_bouncer.port)
-    holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="8")
+    holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="12")
     first, second = holder.finish(timeout=90), waiter.finish(timeout=90)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert ("ledger", "0002_entry_once") in applied(first)

@@ -109,7 +109,8 @@ def test_alter_behind_a_long_transaction_never_stalls_the_app(pg: Postgres) -> N
     assert events, result.stderr
     assert events[0]["blockers"][0]["application_name"] == BLOCKER_APP
     assert "query" not in events[0]["blockers"][0]
-    assert worst < 2 + 1.5, f"an app query waited {worst:.1f}s"
+    # 2 s of timeout, plus slack for a loaded 2-core machine; the blocker lasts 8 s.
+    assert worst < 2 + 2.5, f"an app query waited {worst:.1f}s"
 
 
 def test_without_a_timeout_the_app_waits_as_long_as_the_blocker(pg: Postgres) -> None:
@@ -117,13 +118,13 @@ def test_without_a_timeout_the_app_waits_as_long_as_the_blocker(pg: Postgres) ->
     the feature prevents, measured, so that the test above cannot pass by accident."""
     _, url = new_db(pg, "main 0001")
     traffic = AppTraffic(url, "main_item")
-    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=6):
+    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=8):
         time.sleep(0.5)
         result = migrate(url, ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT="0")
     worst = traffic.finish()
     assert result.returncode == 0, result.stderr
     assert not contended(result)
-    assert worst > 4
+    assert worst > 5
 
 
 def test_retry_budget_shorter_than_the_blocker_exits_75(pg: Postgres) -> None:
