@@ -66,27 +66,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def load_settings(**overrides: str | None) -> Settings:
-    """The settings from the environment, with logging set up and the admin password masked."""
+    """The settings from the environment, with logging set up and every secret masked."""
     settings = config.load(os.environ, **overrides)
     log.configure(settings.log_format, settings.log_level)
     if settings.admin:
         log.add_secrets([settings.admin.password])
+    if settings.migrate_database_url:
+        log.add_url_secrets(settings.migrate_database_url)
     return settings
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(settings_module=args.settings, steps=args.steps)
-    from entrypoint import project, server  # noqa: PLC0415 - keep --help fast
+    from entrypoint import capture, project, server  # noqa: PLC0415 - keep --help fast
 
     if args.command:
         server.resolve(args.command[0])
-    project.setup(settings.settings_module)
-    aliases = project.resolve_aliases(settings.databases)
-    from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
+    with capture.output_as_events():  # a settings module may print or log too
+        project.setup(settings.settings_module)
+        aliases = project.resolve_aliases(settings.databases)
+        from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
 
-    steps.validate(settings, aliases)
-    started = time.perf_counter()
-    durations = steps.run_steps(settings, aliases)
+        with capture.logging_as_events():
+            steps.validate(settings, aliases)
+            started = time.perf_counter()
+            durations = steps.run_steps(settings, aliases)
     log.get().info(
         "startup_summary",
         steps=list(durations),
