@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         total_s=round(time.perf_counter() - started, 3),
     )
     if args.command:
-        server.exec_command(args.command)
+        server.exec_command(args.command, env=os.environ)
     return 0
 
 

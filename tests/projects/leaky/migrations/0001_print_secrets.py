@@ -24,7 +24,7 @@ def shout(apps, schema_editor):
     sys.stderr.write("stderr without a newline at the end")
     logging.getLogger("leaky").warning("connecting with %s", password)
     try:
-        raise ValueError(os.environ["DATABASE_URL"])
+        int(os.environ["DATABASE_URL"])  # ValueError quoting the DSN
     except ValueError:
         logging.getLogger("leaky.deep").exception("failed")
     warnings.warn("careless data migration", RuntimeWarning, stacklevel=1)
