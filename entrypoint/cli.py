@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from entrypoint import __version__, config, log
+from entrypoint import __version__, config, env_reader, log
 from entrypoint.config import Settings
 from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
@@ -69,6 +69,13 @@ def load_settings(**overrides: str | None) -> Settings:
     """The settings from the environment, with logging set up and every secret masked."""
     settings = config.load(os.environ, **overrides)
     log.configure(settings.log_format, settings.log_level)
+    miscased = env_reader.miscased(os.environ, ("ENTRYPOINT_", "DJANGO_ADMIN_"))
+    if miscased:
+        log.get().warning(
+            "env_names_ignored",
+            names=miscased,
+            hint="variable names are case-sensitive: write them in upper case",
+        )
     if settings.admin:
         log.add_secrets([settings.admin.password])
     if settings.migrate_database_url:

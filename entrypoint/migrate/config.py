@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import dj_database_url
 
@@ -41,12 +42,12 @@ def read_lock_id(reader: Reader) -> int:
     raw = reader.env.get("ENTRYPOINT_MIGRATE_LOCK_ID", "").strip()
     if not raw:
         return default_lock_id()
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 2**63
+    # ASCII digits only: int() also takes "1_000", "+5" and non-ASCII digits.
+    value = int(raw) if re.fullmatch(r"-?[0-9]{1,19}", raw, re.ASCII) else 2**63
     if not -(2**63) <= value < 2**63:
-        reader.fail("ENTRYPOINT_MIGRATE_LOCK_ID", raw, "a signed 64-bit integer")
+        reader.fail(
+            "ENTRYPOINT_MIGRATE_LOCK_ID", raw, f"a whole number from {-(2**63)} to {2**63 - 1}"
+        )
         return default_lock_id()
     return value
 
