@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from entrypoint import config
+from entrypoint.env_reader import YEAR
 from entrypoint.errors import ConfigError
 from tests.cli import base_env, run_cli
 
@@ -233,6 +234,17 @@ class TestGarbage:
         found = problems(**{name: value})
         assert len(found) == 1
         assert found[0].startswith(name)
+
+    @given(
+        name=st.sampled_from(sorted(NUMBER_VARS)),
+        seconds=st.floats(min_value=YEAR + 0.01, max_value=1e300),
+    )
+    def test_numbers_beyond_a_year_are_rejected(self, name: str, seconds: float) -> None:
+        """Written as plain decimals (1e10 is refused for its form already): out of range."""
+        found = problems(**{name: f"{seconds:.3f}", "ENTRYPOINT_STEPS": "none"})
+        assert len(found) == 1
+        assert found[0].startswith(name)
+        assert "to 31536000 (a year)" in found[0]
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(case=garbage(), other=st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=8))
