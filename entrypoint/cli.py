@@ -26,6 +26,7 @@ environment variables:
   ENTRYPOINT_WAIT_TIMEOUT          180                  seconds before giving up (> 0)
   ENTRYPOINT_WAIT_STABLE           5                    seconds the database must keep answering
   ENTRYPOINT_WAIT_INTERVAL         1                    seconds between checks (> 0)
+                                   (seconds: ASCII digits, optional decimals, at most 31536000)
   ENTRYPOINT_WAIT_FOR              connection           or 'migrations': also wait for no pending
   ENTRYPOINT_LOG_FORMAT            auto                 auto (JSON unless a TTY), json, console
   ENTRYPOINT_LOG_LEVEL             info                 debug, info, warning, error
@@ -35,8 +36,9 @@ environment variables:
   ENTRYPOINT_MIGRATE_LOCK_MODE     auto                 auto, session, none
   ENTRYPOINT_MIGRATE_DATABASE_URL  (empty)              direct DSN for lock and migrations
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
-                                                       NAME_FILE: path of a mounted secret)
-  DJANGO_ADMIN_<FIELD>                                 extra REQUIRED_FIELDS of a custom user
+                                                       NAME_FILE: path of a mounted secret, a
+                                                       regular file of at most 64 KiB)
+  DJANGO_ADMIN_<FIELD>                                 another field of the user model
   DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL       Django's own names, used as fallbacks
   ENTRYPOINT_ADMIN_UPDATE          false                true: bring an existing admin in line
 
@@ -44,6 +46,9 @@ exit codes:
   0 success, 2 usage, 69 database unavailable (wait timed out), 70 a step failed,
   75 migration lock not acquired in time, 78 configuration error,
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
+
+COMMAND is exec'd with default signal dispositions and without DJANGO_ADMIN_PASSWORD,
+DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL in its environment.
 """
 
 
