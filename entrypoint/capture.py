@@ -91,7 +91,8 @@ def _prints_to_console(handler: logging.Handler) -> bool:
     if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
         return False
     stream = handler.stream
-    if isinstance(stream, log.LogStream) or stream in (sys.__stdout__, sys.__stderr__):
+    consoles = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    if isinstance(stream, log.LogStream) or any(stream is c for c in consoles):
         return True
     try:
         return stream.fileno() in (1, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrypoint import log
+from entrypoint import capture, log
 from tests.cli import base_env, parse_events, run_cli
 from tests.services import Postgres
 
@@ -149,3 +150,33 @@ class TestScrub:
         fresh_secrets()
         log.add_secrets(["ab", "", None])
         assert log.scrub("ab cd") == "ab cd"
+
+
+class TestLoggingCapture:
+    def test_handler_filters_are_kept_and_orphan_records_are_events(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """In-process: a console handler's filter still applies; a warning no handler takes
+        (logging's last resort) is an event too; afterwards the handler is back."""
+        log.configure("json", "info")  # prints to the stderr capsys holds
+        logger = logging.getLogger("tests.filtered")
+        console = logging.StreamHandler(sys.stderr)
+        console.addFilter(lambda record: "hidden" not in record.getMessage())
+        logger.addHandler(console)
+        logger.propagate = False
+        orphan = logging.getLogger("tests.orphan")
+        orphan.propagate = False
+        try:
+            with capture.logging_as_events():
+                logger.warning("shown")
+                logger.warning("hidden by the project's filter")
+                orphan.warning("nobody handles me")
+                orphan.info("below the last resort's level")
+            assert logger.handlers == [console]
+        finally:
+            logger.removeHandler(console)
+        events = parse_events(capsys.readouterr().err)
+        assert [(e["logger"], e["message"]) for e in events] == [
+            ("tests.filtered", "shown"),
+            ("tests.orphan", "nobody handles me"),
+        ]
