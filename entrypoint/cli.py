@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from entrypoint import __version__, config, log
+from entrypoint import __version__, config, env_reader, log
 from entrypoint.config import Settings
 from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
@@ -26,6 +26,7 @@ environment variables:
   ENTRYPOINT_WAIT_TIMEOUT          180                  seconds before giving up (> 0)
   ENTRYPOINT_WAIT_STABLE           5                    seconds the database must keep answering
   ENTRYPOINT_WAIT_INTERVAL         1                    seconds between checks (> 0)
+                                   (seconds: ASCII digits, optional decimals, at most 31536000)
   ENTRYPOINT_WAIT_FOR              connection           or 'migrations': also wait for no pending
   ENTRYPOINT_LOG_FORMAT            auto                 auto (JSON unless a TTY), json, console
   ENTRYPOINT_LOG_LEVEL             info                 debug, info, warning, error
@@ -38,8 +39,9 @@ environment variables:
                                                        for a table lock, then retried (0: no limit)
   ENTRYPOINT_MIGRATE_RETRY_TIMEOUT 600                  seconds of such retries, then exit 75
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
-                                                       NAME_FILE: path of a mounted secret)
-  DJANGO_ADMIN_<FIELD>                                 extra REQUIRED_FIELDS of a custom user
+                                                       NAME_FILE: path of a mounted secret, a
+                                                       regular file of at most 64 KiB)
+  DJANGO_ADMIN_<FIELD>                                 another field of the user model
   DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL       Django's own names, used as fallbacks
   ENTRYPOINT_ADMIN_UPDATE          false                true: bring an existing admin in line
 
@@ -48,6 +50,9 @@ exit codes:
   75 migration lock (or, after the retries, a table lock) not acquired in time,
   78 configuration error,
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
+
+COMMAND is exec'd with default signal dispositions and without DJANGO_ADMIN_PASSWORD,
+DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL in its environment.
 """
 
 
@@ -70,27 +75,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def load_settings(**overrides: str | None) -> Settings:
-    """The settings from the environment, with logging set up and the admin password masked."""
+    """The settings from the environment, with logging set up and every secret masked."""
     settings = config.load(os.environ, **overrides)
     log.configure(settings.log_format, settings.log_level)
+    miscased = env_reader.miscased(os.environ, ("ENTRYPOINT_", "DJANGO_ADMIN_"))
+    if miscased:
+        log.get().warning(
+            "env_names_ignored",
+            names=miscased,
+            hint="variable names are case-sensitive: write them in upper case",
+        )
     if settings.admin:
         log.add_secrets([settings.admin.password])
+    if settings.migrate_database_url:
+        log.add_url_secrets(settings.migrate_database_url)
     return settings
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(settings_module=args.settings, steps=args.steps)
-    from entrypoint import project, server  # noqa: PLC0415 - keep --help fast
+    from entrypoint import capture, project, server  # noqa: PLC0415 - keep --help fast
 
     if args.command:
         server.resolve(args.command[0])
-    project.setup(settings.settings_module)
-    aliases = project.resolve_aliases(settings.databases)
-    from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
+    with capture.output_as_events():  # a settings module may print or log too
+        project.setup(settings.settings_module)
+        aliases = project.resolve_aliases(settings.databases)
+        from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
 
-    steps.validate(settings, aliases)
-    started = time.perf_counter()
-    durations = steps.run_steps(settings, aliases)
+        with capture.logging_as_events():
+            steps.validate(settings, aliases)
+            started = time.perf_counter()
+            durations = steps.run_steps(settings, aliases)
     log.get().info(
         "startup_summary",
         steps=list(durations),
@@ -98,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         total_s=round(time.perf_counter() - started, 3),
     )
     if args.command:
-        server.exec_command(args.command)
+        server.exec_command(args.command, env=os.environ)
     return 0
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from entrypoint.admin.config import AdminSeed, read_admin_seed
-from entrypoint.env_reader import Reader, seconds, split
+from entrypoint.env_reader import Reader, seconds, seconds_range, split
 from entrypoint.errors import ConfigError
 from entrypoint.migrate.config import (
     Target,
@@ -20,7 +20,15 @@ from entrypoint.migrate.config import (
     read_targets,
 )
 
-__all__ = ["KNOWN_VARIABLES", "Settings", "Target", "default_lock_id", "load", "seconds"]
+__all__ = [
+    "KNOWN_VARIABLES",
+    "Settings",
+    "Target",
+    "default_lock_id",
+    "load",
+    "seconds",
+    "seconds_range",
+]
 
 STEPS = ("wait", "migrate", "admin")
 

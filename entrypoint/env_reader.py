@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import math
+import errno
+import os
+import re
+import stat
 from collections.abc import Mapping
+
+YEAR = 365 * 24 * 3600  # the longest any wait may be: a bigger number is a typo, not a plan
+SECRET_FILE_MAX = 64 * 1024  # bytes; a Kubernetes Secret holds at most 1 MiB in all
+# ASCII digits only: float() also takes "1e10", "1_000", "inf" and non-ASCII digits.
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 class Reader:
@@ -30,8 +38,7 @@ class Reader:
             return default
         value = seconds(raw, allow_zero=allow_zero)
         if value is None:
-            bound = ">= 0" if allow_zero else "> 0"
-            self.fail(name, self.env[name], f"a number of seconds {bound}, e.g. 30 or 2.5")
+            self.fail(name, self.env[name], seconds_range(allow_zero=allow_zero))
             return default
         return value
 
@@ -40,14 +47,59 @@ class Reader:
 
 
 def seconds(raw: str, *, allow_zero: bool) -> float | None:
-    """A finite number of seconds, > 0 (or >= 0); None when ``raw`` is not one."""
-    try:
-        value = float(raw)
-    except ValueError:
+    """A number of seconds in (0, YEAR] (or [0, YEAR]); None when ``raw`` is not one."""
+    if not _SECONDS.fullmatch(raw):
         return None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    value = float(raw)
+    if value > YEAR or (value == 0 and not allow_zero):
         return None
     return value
+
+
+def seconds_range(*, allow_zero: bool) -> str:
+    low = "0" if allow_zero else "more than 0"
+    return f"a number of seconds from {low} to {YEAR} (a year), e.g. 30 or 2.5"
+
+
+def read_secret_file(name: str, path: str, problems: list[str]) -> str | None:
+    """The text of a mounted secret, or None and a problem naming the path (never the bytes)."""
+    try:
+        return _read_regular_file(path).decode("utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    problems.append(
+        f"{name}={path[:200]!r} cannot be read ({reason}): mount the secret there, "
+        f"a regular file of at most {SECRET_FILE_MAX} bytes"
+    )
+    return None
+
+
+def _read_regular_file(path: str) -> bytes:
+    """A regular file (or a symlink to one, as Kubernetes mounts secrets), read with a bound.
+
+    Never blocks and never fills memory: a FIFO or a device (/dev/zero) is refused unread.
+    """
+    # O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(SECRET_FILE_MAX + 1)
+    finally:
+        os.close(fd)
+    if len(data) > SECRET_FILE_MAX:
+        raise OSError(errno.EFBIG, f"larger than {SECRET_FILE_MAX} bytes")
+    return data
+
+
+def miscased(env: Mapping[str, str], prefixes: tuple[str, ...]) -> list[str]:
+    """Names that would be ours in upper case (``entrypoint_steps``): ignored, so worth a word."""
+    return sorted(
+        name for name in env if name != name.upper() and name.upper().startswith(prefixes)
+    )
 
 
 def split(raw: str) -> tuple[str, ...]:

@@ -13,14 +13,26 @@ class EntrypointError(Exception):
 
 
 class ConfigError(EntrypointError):
-    """Every configuration problem found, reported together."""
+    """Every configuration problem found, reported together.
+
+    The message is bounded (10,000 bad targets must not make a 1 MB log line): at most
+    MAX_LISTED problems, each cut at MAX_CHARS characters, then how many more there are.
+    """
 
     exit_code = 78
     event = "config_invalid"
+    MAX_LISTED = 20
+    MAX_CHARS = 500
 
     def __init__(self, *problems: str) -> None:
         self.problems = problems
-        super().__init__("; ".join(problems))
+        shown = [
+            p if len(p) <= self.MAX_CHARS else p[: self.MAX_CHARS - 3] + "..." for p in problems
+        ]
+        if len(shown) > self.MAX_LISTED:
+            more = len(shown) - self.MAX_LISTED
+            shown = [*shown[: self.MAX_LISTED], f"and {more} more problem{'s' * (more > 1)}"]
+        super().__init__("; ".join(shown))
 
 
 class DatabaseUnavailable(EntrypointError):
@@ -57,6 +69,13 @@ class MigrationFailed(StepFailed):
 
 class MigrationConflict(StepFailed):
     event = "migration_conflict"
+
+
+class UsageError(EntrypointError):
+    """Bad command-line usage of a management command, as argparse reports its own."""
+
+    exit_code = 2
+    event = "usage_error"
 
 
 class CommandNotExecutable(EntrypointError):

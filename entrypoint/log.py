@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
+import urllib.parse
 import warnings
 from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
@@ -21,25 +23,70 @@ LEVELS = {
 REDACTED = "***"
 
 _secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
 
 
 def add_secrets(values: Iterable[str | None]) -> None:
-    """Register values that must never be printed (passwords); every log field is scrubbed."""
+    """Register values that must never be printed (passwords); every log field is scrubbed.
+
+    Each is scrubbed raw and in every percent-encoded form (``quote``, ``quote_plus``, any
+    character encoded or not, either hex case): a DSN printed by a migration carries the
+    password encoded. Values shorter than 3 characters are ignored: scrubbing them would
+    blank ordinary words.
+    """
+    global _pattern  # noqa: PLW0603 - one registry per process, as logging itself
     _secrets.update(v for v in values if v and len(v) >= 3)
+    if _secrets:
+        # Longest first, so that a whole DSN wins over the password inside it.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(_any_encoding(secret) for secret in ordered))
+
+
+def add_url_secrets(url: str) -> None:
+    """Register a DSN (``postgres://user:password@host/db``): the whole URL and its password."""
+    try:
+        password = urllib.parse.urlsplit(url).password
+    except ValueError:  # a malformed port or host: still hide the URL itself
+        password = None
+    add_secrets([url, urllib.parse.unquote(password) if password else None])
+
+
+def _any_encoding(secret: str) -> str:
+    """A regex matching ``secret`` with any of its characters percent-encoded (``+``: space)."""
+    parts = []
+    for char in secret:
+        encoded = "".join(f"%{byte:02X}" for byte in char.encode())
+        hex_any_case = re.sub("[A-F]", lambda m: f"[{m[0]}{m[0].lower()}]", encoded)
+        plus = r"\+|" if char == " " else ""
+        # Encoded first: a raw "%" must not match the start of "%25" and leave "25" behind.
+        parts.append(f"(?:{hex_any_case}|{plus}{re.escape(char)})")
+    return "".join(parts)
 
 
 def scrub(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
+    return _pattern.sub(REDACTED, text) if _pattern else text
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: _scrub_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(item) for item in value]
+    return value
+
+
+# Our own vocabulary, never a secret: a short password ("con") must not mangle the event name.
+STRUCTURAL = frozenset({"event", "level", "timestamp", "step", "alias"})
 
 
 def _scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     # Last line of defence: a driver or Django message may quote a DSN or password.
-    if _secrets:
+    if _pattern:
         for key, value in event.items():
-            if isinstance(value, str):
-                event[key] = scrub(value)
+            if key not in STRUCTURAL:
+                event[key] = _scrub_value(value)
     return event
 
 
@@ -56,7 +103,10 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # The real stderr if it is captured (capture.py): events must not feed on themselves.
+        logger_factory=structlog.PrintLoggerFactory(
+            sys.__stderr__ if isinstance(sys.stderr, LogStream) else sys.stderr
+        ),
         cache_logger_on_first_use=False,
     )
 
@@ -106,8 +156,9 @@ class LogStream(io.TextIOBase):
     break the JSON stream, so it is captured as ``django_output`` events instead.
     """
 
-    def __init__(self, event: str = "django_output") -> None:
+    def __init__(self, event: str = "django_output", stream: str = "stdout") -> None:
         self._event = event
+        self._stream = stream
         self._buffer = ""
 
     def writable(self) -> bool:
@@ -117,11 +168,13 @@ class LogStream(io.TextIOBase):
         self._buffer += text
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
-            if line.strip():
-                get().info(self._event, line=line.rstrip())
+            self._emit(line)
         return len(text)
 
     def flush(self) -> None:
-        if self._buffer.strip():
-            get().info(self._event, line=self._buffer.rstrip())
+        self._emit(self._buffer)
         self._buffer = ""
+
+    def _emit(self, line: str) -> None:
+        if line.strip():
+            get().info(self._event, line=line.rstrip(), stream=self._stream)

@@ -1,20 +1,47 @@
-"""Replace this process with the app server, which keeps the PID and receives the signals."""
+"""Replace this process with the app server, which keeps the PID and receives the signals.
+
+The server starts as if started directly: default signal dispositions, an empty signal mask,
+and the environment without the entrypoint's own secrets.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+import signal
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from entrypoint import log
 from entrypoint.errors import CommandNotExecutable, CommandNotFound
 
+# Credentials the steps need and the server must not hold (/proc/1/environ shows them).
+HIDDEN_FROM_SERVER = (
+    "DJANGO_ADMIN_PASSWORD",
+    "DJANGO_SUPERUSER_PASSWORD",
+    "ENTRYPOINT_MIGRATE_DATABASE_URL",
+)
+HEAD_SIZE = 256  # how much of a file Linux reads to choose how to run it (the #! line included)
+
+# An ignored signal survives exec: one our parent ignored (nohup's SIGHUP) stays ignored, as for
+# a server started directly. Python itself ignores SIGPIPE and SIGXFSZ at start-up: not those.
+_INHERITED_IGNORED = frozenset(
+    s for s in signal.valid_signals() if signal.getsignal(s) == signal.SIG_IGN
+) - {signal.SIGPIPE, signal.SIGXFSZ}
+
 
 def resolve(program: str) -> str:
     """The path execvp would run, or the error it would hit, found before any step runs."""
+    if not program:
+        raise CommandNotFound(
+            "the command is an empty string: name a program (e.g. gunicorn), "
+            "or give no command to run the steps only"
+        )
     found = shutil.which(program)
     if found:
+        _check_format(program, found)
         return found
     if os.sep in program and os.path.exists(program):  # noqa: PTH110 - mirrors execvp's test
         raise CommandNotExecutable(
@@ -32,17 +59,75 @@ def resolve(program: str) -> str:
     )
 
 
-def exec_command(command: Sequence[str]) -> NoReturn:
+def _check_format(program: str, path: str) -> None:
+    """What execv would refuse only after the steps: no binary, no #! line, no interpreter."""
+    file = Path(path)
+    if not stat.S_ISREG(file.stat().st_mode):
+        raise CommandNotExecutable(f"command {program!r} ({path}) is not a regular file")
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(HEAD_SIZE)
+    except PermissionError:
+        return  # execute-only: the kernel may still run a binary we cannot read
+    if head.startswith(b"\x7fELF"):
+        return
+    if not head.startswith(b"#!"):
+        raise CommandNotExecutable(
+            f"command {program!r} is neither a binary nor a script with a #! line: "
+            "add one (e.g. #!/bin/sh) or run it through its interpreter"
+        )
+    _check_interpreter(program, head[2:].split(b"\n", 1)[0].decode(errors="replace").strip())
+
+
+def _check_interpreter(program: str, line: str) -> None:
+    interpreter, _, argument = line.partition(" ")
+    if not interpreter or not os.access(interpreter, os.X_OK) or Path(interpreter).is_dir():
+        raise CommandNotExecutable(
+            f"command {program!r} names the interpreter {interpreter!r} in its #! line, "
+            "which is not an executable file: install it or fix the #! line"
+        )
+    # The kernel passes the rest of the line as one argument: `env NAME` looks NAME up on PATH.
+    argument = argument.strip()
+    looked_up = Path(interpreter).name == "env" and argument and " " not in argument
+    if looked_up and not argument.startswith("-") and not shutil.which(argument):
+        raise CommandNotFound(
+            f"command {program!r} runs '#!{line}', and {argument!r} is not on PATH: "
+            "install it in the image or fix the #! line"
+        )
+
+
+def environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The server's environment: ours without the credentials only the steps need."""
+    return {name: value for name, value in env.items() if name not in HIDDEN_FROM_SERVER}
+
+
+def default_signals() -> None:
+    """Every disposition Python or we changed back to the default, and no signal blocked."""
+    for signum in signal.valid_signals() - _INHERITED_IGNORED - {signal.SIGKILL, signal.SIGSTOP}:
+        if signal.getsignal(signum) not in (signal.SIG_DFL, None):
+            signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def exec_command(command: Sequence[str], *, env: Mapping[str, str]) -> NoReturn:
     path = resolve(command[0])
     from django.db import connections  # noqa: PLC0415 - only when Django was set up
 
     connections.close_all()
     # Only the program name: arguments may carry values that must not reach the logs.
-    log.get().info("exec", command=command[0], path=path, argc=len(command) - 1, pid=os.getpid())
+    log.get().info(
+        "exec",
+        command=command[0],
+        path=path,
+        argc=len(command) - 1,
+        pid=os.getpid(),
+        env_removed=sorted(set(env) & set(HIDDEN_FROM_SERVER)),
+    )
     log.flush()
+    default_signals()
     try:
-        os.execv(path, list(command))  # noqa: S606 - exec without a shell is the point
-    except OSError as exc:  # e.g. no interpreter for a script's #! line
+        os.execve(path, list(command), environment(env))  # noqa: S606 - no shell is the point
+    except OSError as exc:  # e.g. a binary for another architecture
         raise CommandNotExecutable(
             f"command {command[0]!r} cannot be executed: {exc.strerror}"
         ) from exc

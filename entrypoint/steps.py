@@ -27,7 +27,7 @@ def validate(settings: Settings, aliases: Sequence[str]) -> None:
     if uses_targets and settings.migrate_targets:
         plan.check_targets(settings.migrate_targets)
     if "admin" in settings.steps and settings.admin:
-        admin.auth_database(aliases)
+        admin.check(settings.admin, aliases)
 
 
 def run_steps(settings: Settings, aliases: Sequence[str]) -> dict[str, float]:

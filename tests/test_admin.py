@@ -189,9 +189,71 @@ class TestDefaultUserModel:
         assert rotated.returncode == 78, rotated.stderr
         assert rotated.last()["event"] == "config_invalid"
         assert db.admin()[0] == old_hash
-        # Validators do not judge a password that is not about to be set.
+        # The seed is checked before anything else, whether or not the password is set now.
         left = run(admin_env(db.url, DJANGO_ADMIN_PASSWORD=WEAK_PASSWORD))
-        assert left.returncode == 0, left.stderr
+        assert left.returncode == 78, left.stderr
+        assert not left.named("step_started")
+
+    def test_update_validates_the_email(self, db: Db) -> None:
+        """An email creation would refuse is refused on update too, and nothing is saved."""
+        assert run(admin_env(db.url)).returncode == 0
+        before = db.admin()
+        env = admin_env(db.url, DJANGO_ADMIN_EMAIL="not-an-email", ENTRYPOINT_ADMIN_UPDATE="true")
+        result = run(env)
+        assert result.returncode == 78
+        assert "DJANGO_ADMIN_EMAIL='not-an-email' is invalid" in result.last()["error"]
+        assert db.admin() == before
+
+    def test_other_fields_of_the_model_are_set_at_creation(self, db: Db) -> None:
+        """DJANGO_ADMIN_<FIELD> for a field outside REQUIRED_FIELDS: cleaned, then saved."""
+        result = run(
+            admin_env(db.url, DJANGO_ADMIN_FIRST_NAME="Ops", DJANGO_ADMIN_LAST_NAME="Team")
+        )
+        assert result.returncode == 0, result.stderr
+        assert db.rows("SELECT first_name, last_name FROM auth_user") == [("Ops", "Team")]
+
+    @pytest.mark.parametrize(
+        ("variable", "error"),
+        [
+            (
+                "DJANGO_ADMIN_EMIAL",
+                "DJANGO_ADMIN_EMIAL is neither USERNAME, PASSWORD, EMAIL nor a field",
+            ),
+            ("DJANGO_ADMIN_IS_SUPERUSER", "DJANGO_ADMIN_IS_SUPERUSER cannot be set"),
+            ("DJANGO_ADMIN_GROUPS", "DJANGO_ADMIN_GROUPS is neither"),
+            ("DJANGO_SUPERUSER_NICKNAME", "DJANGO_ADMIN_NICKNAME is neither"),
+        ],
+    )
+    def test_names_that_set_nothing_are_errors(self, db: Db, variable: str, error: str) -> None:
+        """A typo or a field the entrypoint owns: 78 naming it, instead of being ignored."""
+        result = run(admin_env(db.url, **{variable: "x@example.org"}))
+        assert result.returncode == 78
+        assert error in result.last()["error"]
+        assert db.users() == 0
+
+
+class TestSeedCheckedBeforeAnyStep:
+    @pytest.mark.parametrize(
+        ("changes", "error"),
+        [
+            ({"DJANGO_ADMIN_PASSWORD": WEAK_PASSWORD}, "too common"),
+            ({"DJANGO_ADMIN_PASSWORD": "boss-example"}, "too similar to the"),
+            ({"DJANGO_ADMIN_USERNAME": "no spaces allowed"}, "DJANGO_ADMIN_USERNAME='no spaces"),
+            ({"DJANGO_ADMIN_USERNAME": "x" * 151}, "at most 150 characters"),
+            ({"DJANGO_ADMIN_EMIAL": "boss@example.org"}, "DJANGO_ADMIN_EMIAL is neither"),
+        ],
+    )
+    def test_bad_seed_exits_78_with_nothing_migrated(
+        self, pg: Postgres, changes: dict[str, str], error: str
+    ) -> None:
+        """All three steps on an empty database: the seed fails first, no table is created."""
+        name = pg.create_database()
+        env = admin_env(pg.url(name), ENTRYPOINT_STEPS="wait,migrate,admin", **changes)
+        result = run(env)
+        assert result.returncode == 78, result.stderr
+        assert error in result.last()["error"]
+        assert not result.named("step_started")
+        assert pg.execute("SELECT to_regclass('django_migrations')", name) == [(None,)]
 
     @pytest.mark.parametrize("newline", ["\n", ""])
     def test_file_secret(self, db: Db, tmp_path: Path, newline: str) -> None:

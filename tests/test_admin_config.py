@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from entrypoint import config
 from entrypoint.admin.config import AdminSeed, read_admin_seed
+from entrypoint.env_reader import SECRET_FILE_MAX
 from entrypoint.errors import ConfigError
+from tests.cli import base_env, run_cli
 
 SECRET = "unit-Secret-31"
 
@@ -169,6 +173,66 @@ class TestSecretFiles:
         _, problems = read({"DJANGO_ADMIN_USERNAME": "b", "DJANGO_ADMIN_PASSWORD_FILE": str(path)})
         assert any(f"DJANGO_ADMIN_PASSWORD_FILE='{path}' cannot be read" in p for p in problems)
         assert not any(SECRET in p for p in problems)
+
+
+def special_file(tmp_path: Path, kind: str) -> str:
+    """A path that is not a secret file, of the kind a careless mount gives."""
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "fifo")  # open() for reading would block without a writer
+        return str(tmp_path / "fifo")
+    if kind == "directory":
+        return str(tmp_path)
+    if kind == "too_big":
+        (tmp_path / "big").write_bytes(b"x" * (SECRET_FILE_MAX + 1))
+        return str(tmp_path / "big")
+    return "/dev/zero"  # endless: read() would fill memory
+
+
+SPECIAL_FILES = ["dev_zero", "fifo", "directory", "too_big"]
+
+
+class TestSecretFileKinds:
+    @pytest.mark.parametrize("kind", SPECIAL_FILES)
+    def test_refused_within_a_second(self, tmp_path: Path, kind: str) -> None:
+        """Only a regular file of bounded size is read; anything else is a problem at once."""
+        env = {
+            "DJANGO_ADMIN_USERNAME": "b",
+            "DJANGO_ADMIN_PASSWORD_FILE": special_file(tmp_path, kind),
+        }
+        outcome: list[tuple[AdminSeed | None, list[str]]] = []
+        worker = threading.Thread(target=lambda: outcome.append(read(env)), daemon=True)
+        worker.start()
+        worker.join(1.0)
+        assert outcome, f"reading a {kind} did not finish within a second"
+        [(seed, problems)] = outcome
+        assert seed is None
+        assert problems[0].startswith(
+            f"DJANGO_ADMIN_PASSWORD_FILE={env['DJANGO_ADMIN_PASSWORD_FILE']!r}"
+        )
+
+    def test_a_symlink_to_a_regular_file_is_read(self, tmp_path: Path) -> None:
+        """Kubernetes mounts each key as a symlink (..data/password): that is fine."""
+        (tmp_path / "real").write_text(SECRET + "\n")
+        (tmp_path / "link").symlink_to(tmp_path / "real")
+        seed, problems = read(
+            {"DJANGO_ADMIN_USERNAME": "b", "DJANGO_ADMIN_PASSWORD_FILE": str(tmp_path / "link")}
+        )
+        assert problems == []
+        assert seed is not None
+        assert seed.password == SECRET
+
+    @pytest.mark.parametrize("kind", SPECIAL_FILES)
+    def test_cli_exits_78(self, tmp_path: Path, kind: str) -> None:
+        """The real CLI: one config_invalid event, 78, no hang (the timeout would raise)."""
+        env = base_env(
+            ENTRYPOINT_STEPS="none",
+            DJANGO_ADMIN_USERNAME="b",
+            DJANGO_ADMIN_PASSWORD_FILE=special_file(tmp_path, kind),
+        )
+        result = run_cli(env=env, timeout=30)
+        assert result.returncode == 78
+        assert [e["event"] for e in result.events] == ["config_invalid"]
+        assert "DJANGO_ADMIN_PASSWORD_FILE" in result.last()["error"]
 
 
 class TestInSettings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import re
 import socket
 import string
 
@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from entrypoint import config
+from entrypoint.env_reader import YEAR
 from entrypoint.errors import ConfigError
 from tests.cli import base_env, run_cli
 
@@ -32,11 +33,14 @@ def problems(**env: str) -> tuple[str, ...]:
 
 
 def is_number(value: str, *, allow_zero: bool) -> bool:
-    try:
-        number = float(value)
-    except ValueError:
-        return not value.strip()  # empty means the default
-    return math.isfinite(number) and (number > 0 or (allow_zero and number == 0))
+    """The documented rule, written independently: ASCII digits, a year at most."""
+    value = value.strip()
+    if not value:
+        return True  # empty means the default
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", value, re.ASCII):
+        return False
+    number = float(value)
+    return number <= 365 * 24 * 3600 and (number > 0 or (allow_zero and number == 0))
 
 
 class TestDefaults:
@@ -135,6 +139,61 @@ class TestProblemsTogether:
         assert "dsn-pa55" not in repr(settings)
 
 
+class TestLimits:
+    @pytest.mark.parametrize(
+        "raw",
+        ["1e10", "1_000", "\u0661\u0662", "inf", "nan", "+5", "0x10", "31536000.5", "5.", ".5"],
+    )
+    def test_seconds_are_ascii_decimals_up_to_a_year(self, raw: str) -> None:
+        """float() takes all of these; the variables do not."""
+        [problem] = problems(ENTRYPOINT_WAIT_TIMEOUT=raw)
+        assert problem.startswith("ENTRYPOINT_WAIT_TIMEOUT=")
+        assert "from more than 0 to 31536000 (a year)" in problem
+
+    @pytest.mark.parametrize("raw", ["31536000", "0.5", " 30 ", "007"])
+    def test_seconds_accepted(self, raw: str) -> None:
+        assert load(ENTRYPOINT_WAIT_TIMEOUT=raw, ENTRYPOINT_WAIT_STABLE="0").wait_timeout == float(
+            raw
+        )
+
+    @pytest.mark.parametrize("raw", ["1_000", "+5", "\u0661", "9223372036854775808", "1.0"])
+    def test_lock_id_is_ascii_and_64_bit(self, raw: str) -> None:
+        [problem] = problems(ENTRYPOINT_MIGRATE_LOCK_ID=raw)
+        assert problem.startswith("ENTRYPOINT_MIGRATE_LOCK_ID=")
+
+    def test_lock_id_range_ends(self) -> None:
+        assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(-(2**63))).migrate_lock_id == -(2**63)
+        assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(2**63 - 1)).migrate_lock_id == 2**63 - 1
+
+    def test_error_output_is_bounded(self) -> None:
+        """10,000 bad targets: every problem is kept, 20 are shown, then how many more."""
+        targets = ",".join(f"app{i} 0001 extra{'x' * 100}" for i in range(10_000))
+        with pytest.raises(ConfigError) as info:
+            load(ENTRYPOINT_MIGRATE_TARGETS=targets)
+        assert len(info.value.problems) == 10_000
+        text = str(info.value)
+        assert text.endswith("; and 9980 more problems")
+        assert len(text) < 20 * 600
+
+    def test_a_long_problem_is_cut(self) -> None:
+        text = str(ConfigError("x" * 10_000))
+        assert len(text) == ConfigError.MAX_CHARS
+        assert text.endswith("...")
+
+
+class TestNames:
+    def test_miscased_names_are_a_warning_event(self) -> None:
+        """entrypoint_steps is not ENTRYPOINT_STEPS: it is ignored, and said so."""
+        env = base_env(
+            ENTRYPOINT_STEPS="none", entrypoint_steps="wait", Django_Admin_Username="boss"
+        )
+        result = run_cli(env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        [warning] = result.named("env_names_ignored")
+        assert warning["names"] == ["Django_Admin_Username", "entrypoint_steps"]
+        assert warning["level"] == "warning"
+
+
 NUMBER_VARS = {
     "ENTRYPOINT_WAIT_TIMEOUT": False,
     "ENTRYPOINT_WAIT_STABLE": True,
@@ -175,6 +234,17 @@ class TestGarbage:
         found = problems(**{name: value})
         assert len(found) == 1
         assert found[0].startswith(name)
+
+    @given(
+        name=st.sampled_from(sorted(NUMBER_VARS)),
+        seconds=st.floats(min_value=YEAR + 0.01, max_value=1e300),
+    )
+    def test_numbers_beyond_a_year_are_rejected(self, name: str, seconds: float) -> None:
+        """Written as plain decimals (1e10 is refused for its form already): out of range."""
+        found = problems(**{name: f"{seconds:.3f}", "ENTRYPOINT_STEPS": "none"})
+        assert len(found) == 1
+        assert found[0].startswith(name)
+        assert "to 31536000 (a year)" in found[0]
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(case=garbage(), other=st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=8))

@@ -6,11 +6,15 @@ import http.cookiejar
 import re
 import signal
 import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.cli import ROOT, base_env, parse_events
+import pytest
+import yaml
+
+from tests.cli import DEMO, ROOT, base_env, parse_events, run_cli
 from tests.services import free_port, wait_port
 
 
@@ -61,3 +65,73 @@ def test_demo_serves_the_admin(tmp_path: Path) -> None:
     assert names.index("migration_applied") < names.index("exec")
     assert "admin_created" in names
     assert password not in stderr
+
+
+# -- the examples as documented give no known login -----------------------------------------
+
+
+def demo_secret_key(data_dir: Path, **extra: str) -> str:
+    env = base_env(DJANGO_SETTINGS_MODULE="demo.settings", DEMO_DATA_DIR=str(data_dir), **extra)
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return proc.stdout.strip()
+
+
+def test_demo_secret_key_is_random_per_data_directory(tmp_path: Path) -> None:
+    """No key in the source for anyone to sign sessions with: one per data directory, kept."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    key = demo_secret_key(first)
+    assert len(key) >= 50
+    assert demo_secret_key(first) == key
+    assert demo_secret_key(second) != key
+    assert oct((first / "secret-key").stat().st_mode & 0o777) == "0o600"
+    assert demo_secret_key(second, DJANGO_SECRET_KEY="from-the-env") == "from-the-env"
+    assert key not in (DEMO / "demo" / "settings.py").read_text()
+
+
+def example_passwords() -> dict[str, str]:
+    """The admin passwords written in the README's Secret and in the plain manifests."""
+    readme = (ROOT / "README.md").read_text()
+    [inline] = re.findall(r'stringData: \{password: "([^"]*)"\}', readme)
+    docs = yaml.safe_load_all((ROOT / "chart-snippets/kubernetes/secret.yaml").read_text())
+    [admin] = [d for d in docs if d["metadata"]["name"] == "demo-admin"]
+    return {"README": inline, "secret.yaml": admin["stringData"]["password"]}
+
+
+@pytest.mark.parametrize("where", ["README", "secret.yaml"])
+def test_example_placeholder_passwords_are_refused(tmp_path: Path, where: str) -> None:
+    """Applied as documented, the placeholder is no login: the demo's validators refuse it."""
+    env = base_env(
+        DJANGO_SETTINGS_MODULE="demo.settings",
+        DEMO_DATA_DIR=str(tmp_path),
+        ENTRYPOINT_STEPS="migrate,admin",
+        DJANGO_ADMIN_USERNAME="admin",
+        DJANGO_ADMIN_PASSWORD=example_passwords()[where],
+    )
+    result = run_cli(env=env)
+    assert result.returncode == 78
+    assert "rejected by AUTH_PASSWORD_VALIDATORS" in result.last()["error"]
+    assert not result.named("step_started")
+
+
+def test_docs_create_secrets_without_client_side_apply() -> None:
+    """kubectl create secret generic, or apply --server-side: never a plain `kubectl apply` of a
+    Secret manifest (its stringData would land in last-applied-configuration)."""
+    texts = {
+        "README.md": (ROOT / "README.md").read_text(),
+        **{p.name: p.read_text() for p in (ROOT / "chart-snippets/kubernetes").glob("*.yaml")},
+    }
+    assert "kubectl create secret generic" in texts["README.md"]
+    assert "kubectl create secret generic" in texts["secret.yaml"]
+    for name, text in texts.items():
+        for command in re.findall(r"kubectl apply[^`#\n]*", text):
+            if "secret" in command.lower():
+                assert "--server-side" in command, (name, command)
+    assert not re.search(r"DJANGO_ADMIN_PASSWORD=[^\s_$]", texts["README.md"])

@@ -1,4 +1,4 @@
-"""exec of the app server: same PID, unchanged environment, signals delivered straight to it."""
+"""exec of the app server: same PID, default signals, the environment minus the steps' secrets."""
 
 from __future__ import annotations
 
@@ -79,6 +79,69 @@ class TestExec:
         assert result.stdout.strip() == "--steps x"
 
 
+def signal_set(status: str, field: str) -> set[int]:
+    """The signal numbers in a SigIgn/SigBlk line of /proc/PID/status (bit N-1 is signal N)."""
+    line = next(x for x in status.splitlines() if x.startswith(field + ":"))
+    mask = int(line.split()[1], 16)
+    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+
+
+def parent_blocks_usr2_and_ignores_hup() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+class TestServerStartsClean:
+    def test_signals_are_back_to_their_defaults(self) -> None:
+        """Python ignores SIGPIPE and SIGXFSZ, we handle SIGTERM and SIGINT: the server gets
+        the defaults and no blocked signal. What our parent ignored (nohup's SIGHUP) stays
+        ignored, as for a server started directly."""
+        proc = subprocess.run(
+            entrypoint_cmd("--", "cat", "/proc/self/status"),
+            env=no_steps(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            preexec_fn=parent_blocks_usr2_and_ignores_hup,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert signal_set(proc.stdout, "SigIgn") == {signal.SIGHUP}
+        assert signal_set(proc.stdout, "SigBlk") == set()
+        assert signal_set(proc.stdout, "SigCgt") == set()  # cat catches nothing itself
+
+    def test_broken_pipe_is_a_quiet_sigpipe(self) -> None:
+        """`yes | head -1` through the entrypoint ends as it does in a shell."""
+        result = run_cli("--", "sh", "-c", "yes | head -1", env=no_steps())
+        assert result.returncode == 0
+        assert result.stdout == "y\n"
+        assert "Broken pipe" not in result.stderr
+
+    def test_credentials_of_the_steps_are_not_in_the_servers_environment(self) -> None:
+        """The admin passwords and the DDL URL are for the steps only; DATABASE_URL stays."""
+        secrets = {
+            "DJANGO_ADMIN_USERNAME": "boss",
+            "DJANGO_ADMIN_PASSWORD": "admin-Pass-123",
+            "DJANGO_SUPERUSER_PASSWORD": "super-Pass-456",
+            "ENTRYPOINT_MIGRATE_DATABASE_URL": "postgres://ddl:ddl-Pass-789@db/app",
+            "DATABASE_URL": "postgres://app:app-pass@db/app",
+        }
+        result = run_cli("--", "cat", "/proc/self/environ", env=no_steps(**secrets))
+        assert result.returncode == 0, result.stderr
+        environ = dict(item.split("=", 1) for item in result.stdout.split("\0") if item)
+        for name in ("DJANGO_ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD"):
+            assert name not in environ
+        assert "ENTRYPOINT_MIGRATE_DATABASE_URL" not in environ
+        assert not {"admin-Pass-123", "super-Pass-456", "ddl-Pass-789"} & set(environ.values())
+        assert environ["DATABASE_URL"] == secrets["DATABASE_URL"]
+        assert environ["DJANGO_ADMIN_USERNAME"] == "boss"
+        assert result.named("exec")[0]["env_removed"] == [
+            "DJANGO_ADMIN_PASSWORD",
+            "DJANGO_SUPERUSER_PASSWORD",
+            "ENTRYPOINT_MIGRATE_DATABASE_URL",
+        ]
+
+
 class TestCommandErrors:
     def test_command_not_found_is_127_before_any_step(self, pg_url: str) -> None:
         env = base_env(DATABASE_URL=pg_url, ENTRYPOINT_STEPS="wait")
@@ -102,6 +165,36 @@ class TestCommandErrors:
         result = run_cli("--", str(script), env=no_steps())
         assert result.returncode == 126
         assert result.last()["event"] == "command_not_executable"
+
+    @pytest.mark.parametrize(
+        ("content", "code", "error"),
+        [
+            ("echo no shebang\n", 126, "neither a binary nor a script with a #! line"),
+            ("#!\n", 126, "names the interpreter ''"),
+            (
+                "#!/usr/bin/env no-such-interpreter-x\n",
+                127,
+                "'no-such-interpreter-x' is not on PATH",
+            ),
+        ],
+    )
+    def test_script_problems_are_found_before_any_step(
+        self, tmp_path: Path, pg_url: str, content: str, code: int, error: str
+    ) -> None:
+        """What execv would refuse after the steps is refused before them, nothing migrated."""
+        script = tmp_path / "server"
+        script.write_text(content)
+        script.chmod(0o755)
+        env = base_env(DATABASE_URL=pg_url, ENTRYPOINT_STEPS="wait,migrate")
+        result = run_cli("--", str(script), env=env)
+        assert result.returncode == code
+        assert error in result.last()["error"]
+        assert not result.named("step_started")
+
+    def test_empty_command_is_127(self) -> None:
+        result = run_cli("--", "", env=no_steps())
+        assert result.returncode == 127
+        assert "empty" in result.last()["error"]
 
 
 class TestUsage:

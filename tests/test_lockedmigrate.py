@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.cli import Result, base_env, run_django
 from tests.services import Postgres
 from tests.watch import applied, lock_held, recorded
@@ -81,3 +83,33 @@ def test_run_syncdb_is_delegated_under_the_lock(pg: Postgres) -> None:
     assert result.named("migration_lock_released")
     assert result.named("django_output")  # Django's own migrate printed, as log events
     assert len(recorded(pg, db)) >= 25
+
+
+def test_prune_without_an_app_is_a_usage_error_before_the_lock(pg: Postgres) -> None:
+    """As migrate says, 2 and not 70; the held lock is never waited for."""
+    url = pg.url(pg.create_database())
+    with lock_held(url):
+        result = manage(url, "--prune", ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="600")
+    assert result.returncode == 2, result.stderr
+    assert result.last()["event"] == "usage_error"
+    assert "--prune needs an app_label" in result.last()["error"]
+    assert not result.named("migration_lock_waiting")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("nosuchapp",), "the app_label/migration_name arguments names app 'nosuchapp'"),
+        (("blog", "0009"), "the app_label/migration_name arguments: app 'blog' has no migration"),
+    ],
+)
+def test_bad_arguments_are_named_as_arguments(
+    pg: Postgres, args: tuple[str, ...], error: str
+) -> None:
+    """Not blamed on ENTRYPOINT_MIGRATE_TARGETS, which is not even set; nothing touched."""
+    db = pg.create_database()
+    result = manage(pg.url(db), *args)
+    assert result.returncode == 2, result.stderr
+    assert error in result.last()["error"]
+    assert "ENTRYPOINT_MIGRATE_TARGETS" not in result.last()["error"]
+    assert tables(pg, db) == []

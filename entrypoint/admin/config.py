@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
+
+from entrypoint.env_reader import read_secret_file
 
 PREFIX = "DJANGO_ADMIN_"
 FALLBACK_PREFIX = "DJANGO_SUPERUSER_"  # Django's own createsuperuser --noinput names
@@ -30,15 +31,9 @@ def _value(env: Mapping[str, str], name: str, problems: list[str]) -> str | None
         return None
     if file_name not in env:
         return env.get(name)
-    path = env[file_name]
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        problems.append(f"{file_name}={path!r} cannot be read ({reason}): mount the secret there")
-        return None
+    text = read_secret_file(file_name, env[file_name], problems)
     # Secret volumes and `echo >` add one trailing newline; the value itself is kept as is.
-    return text.removesuffix("\n")
+    return None if text is None else text.removesuffix("\n")
 
 
 def _seed_value(env: Mapping[str, str], field_name: str, problems: list[str]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import dj_database_url
 
@@ -48,10 +49,8 @@ def read_lock_id(reader: Reader) -> int:
     raw = reader.env.get("ENTRYPOINT_MIGRATE_LOCK_ID", "").strip()
     if not raw:
         return default_lock_id()
-    try:
-        value = int(raw) if raw.lstrip("-").isascii() and raw.lstrip("-").isdigit() else 2**63
-    except ValueError:
-        value = 2**63
+    # ASCII digits only: int() also takes "1_000", "+5" and non-ASCII digits.
+    value = int(raw) if re.fullmatch(r"-?[0-9]{1,19}", raw, re.ASCII) else 2**63
     if not lock_id_in_range(value):
         reader.fail("ENTRYPOINT_MIGRATE_LOCK_ID", raw, LOCK_ID_RANGE)
         return default_lock_id()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
 
 Node = tuple[str, "str | None"]
+SOURCE = "ENTRYPOINT_MIGRATE_TARGETS"  # where targets come from, unless a caller says otherwise
 
 
 def label(migration: Migration) -> str:
@@ -35,7 +36,7 @@ def check_conflicts(loader: MigrationLoader) -> None:
 
 
 def _contradictions(
-    loader: MigrationLoader, nodes: dict[str, str | None], named: set[str]
+    loader: MigrationLoader, nodes: dict[str, str | None], named: set[str], source: str
 ) -> list[str]:
     """A named app sent backwards while another app's target still needs what it unapplies."""
     graph = loader.graph
@@ -50,7 +51,7 @@ def _contradictions(
             needed = sorted(beyond.intersection(graph.forwards_plan((other, node))))
             if needed:
                 problems.append(
-                    f"ENTRYPOINT_MIGRATE_TARGETS sends {app} to {target or 'zero'}, but {other} "
+                    f"{source} sends {app} to {target or 'zero'}, but {other} "
                     f"{node} needs {needed[0][0]} {needed[0][1]}: also name {other} with a "
                     "migration from before that dependency"
                 )
@@ -58,7 +59,11 @@ def _contradictions(
 
 
 def resolve_targets(
-    loader: MigrationLoader, targets: Sequence[Target], *, all_apps: bool = True
+    loader: MigrationLoader,
+    targets: Sequence[Target],
+    *,
+    all_apps: bool = True,
+    source: str = SOURCE,
 ) -> list[Node]:
     """Every app with migrations goes to its latest node, except the apps named in targets.
 
@@ -72,8 +77,7 @@ def resolve_targets(
     for app, name in targets:
         if app not in loader.migrated_apps:
             problems.append(
-                f"ENTRYPOINT_MIGRATE_TARGETS names app {app!r}, which has no migrations: "
-                "use an installed app label"
+                f"{source} names app {app!r}, which has no migrations: use an installed app label"
             )
         elif name is None:
             continue
@@ -84,24 +88,26 @@ def resolve_targets(
                 nodes[app] = loader.get_migration_by_prefix(app, name).name
             except AmbiguityError:
                 problems.append(
-                    f"ENTRYPOINT_MIGRATE_TARGETS: {app} {name!r} matches several migrations: "
-                    "give more of the name"
+                    f"{source}: {app} {name!r} matches several migrations: give more of the name"
                 )
             except KeyError:
                 problems.append(
-                    f"ENTRYPOINT_MIGRATE_TARGETS: app {app!r} has no migration {name!r}: "
+                    f"{source}: app {app!r} has no migration {name!r}: "
                     "use a migration name, a unique prefix of one, or zero"
                 )
     if not problems:
-        problems = _contradictions(loader, nodes, {app for app, name in targets if name})
+        problems = _contradictions(loader, nodes, {app for app, name in targets if name}, source)
     if problems:
         raise ConfigError(*problems)
     return sorted(nodes.items())
 
 
-def check_targets(targets: Sequence[Target]) -> None:
+def check_targets(
+    targets: Sequence[Target], *, all_apps: bool = True, source: str = SOURCE
+) -> None:
     """Validate targets against the graph on disk, without a database connection."""
-    resolve_targets(MigrationLoader(None, ignore_no_migrations=True), targets)
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    resolve_targets(loader, targets, all_apps=all_apps, source=source)
 
 
 def migration_plan(

@@ -11,11 +11,14 @@ from django.db import DEFAULT_DB_ALIAS
 
 from entrypoint import checks, log, project
 from entrypoint.config import Settings, Target
-from entrypoint.errors import ConfigError
+from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
 from entrypoint.migrate import step as migrate
 from entrypoint.migrate.config import LOCK_ID_RANGE, lock_id_in_range
 from entrypoint.migrate.lock import LockOptions
+from entrypoint.migrate.plan import check_targets
+
+ARGUMENTS = "the app_label/migration_name arguments"
 
 
 class Command(StepCommand):
@@ -50,10 +53,15 @@ class Command(StepCommand):
             raise ConfigError(
                 f"lockedmigrate -L/--lock-id {lock_id} is invalid: expected {LOCK_ID_RANGE}"
             )
-        (alias,) = project.resolve_aliases((options["database"],))
+        if options["prune"] and not options["app_label"]:
+            # What migrate says, as a usage error before any lock or database.
+            raise UsageError("--prune needs an app_label: lockedmigrate APP --prune")
+        (alias,) = project.resolve_aliases((options["database"],), "--database")
         targets: tuple[Target, ...] = settings.migrate_targets
         if options["app_label"]:
             targets = ((options["app_label"], options["migration_name"]),)
+            if not options["run_syncdb"]:  # --run-syncdb takes apps *without* migrations
+                _check_arguments(targets)
         lock_options = LockOptions.from_settings(settings, lock_id=lock_id)
         with redirect_stdout(log.LogStream()):
             if not options["skip_checks"]:
@@ -84,6 +92,14 @@ class Command(StepCommand):
                     fake=options["fake"],
                     fake_initial=options["fake_initial"],
                 )
+
+
+def _check_arguments(targets: tuple[Target, ...]) -> None:
+    """Bad positional arguments are a usage error (2) naming them, before any lock."""
+    try:
+        check_targets(targets, all_apps=False, source=ARGUMENTS)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _report_plan(

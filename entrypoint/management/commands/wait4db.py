@@ -17,8 +17,8 @@ def seconds(*, allow_zero: bool) -> Any:
     def parse(raw: str) -> float:
         value = config.seconds(raw, allow_zero=allow_zero)
         if value is None:
-            bound = ">= 0" if allow_zero else "> 0"
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds {bound}")
+            expected = config.seconds_range(allow_zero=allow_zero)
+            raise argparse.ArgumentTypeError(f"{raw[:60]!r} is invalid: expected {expected}")
         return value
 
     return parse
