@@ -59,6 +59,14 @@ class MigrationConflict(StepFailed):
     event = "migration_conflict"
 
 
+class ManageCommandFailed(StepFailed):
+    event = "manage_command_failed"
+
+
+class HookFailed(StepFailed):
+    event = "hook_failed"
+
+
 class CommandNotExecutable(EntrypointError):
     exit_code = 126
     event = "command_not_executable"

@@ -13,7 +13,7 @@ from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrat
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ModelState, ProjectState
 
-from entrypoint import log
+from entrypoint import heartbeat, log
 from entrypoint.config import Target
 from entrypoint.errors import EntrypointError, Interrupted, LockLost, MigrationFailed
 from entrypoint.migrate.lock import Lock
@@ -35,11 +35,13 @@ class Progress:
 
     def __init__(self, lock: Lock, alias: str) -> None:
         self.lock = lock
+        self.alias = alias
         self.log = log.get().bind(alias=alias)
         self.done = 0
         self.total = 0
         self.current: Migration | None = None
         self.started = 0.0
+        self.beat: heartbeat.Heartbeat | None = None
 
     def fields(self) -> dict[str, object]:
         assert self.current is not None
@@ -59,15 +61,24 @@ class Progress:
                     "could start: stopped so as not to migrate unprotected; run again"
                 )
             self.current, self.started = migration, time.perf_counter()
+            self.beat = heartbeat.Heartbeat(
+                "migration_running", alias=self.alias, **self.fields()
+            ).start()
             self.log.debug(
                 "migration_started", backwards=action == "unapply_start", **self.fields()
             )
         elif action in ("apply_success", "unapply_success") and self.current is not None:
             event = "migration_applied" if action == "apply_success" else "migration_unapplied"
             duration = round(time.perf_counter() - self.started, 3)
+            self.stop_heartbeat()
             self.log.info(event, duration_s=duration, fake=fake, **self.fields())
             self.done += 1
             self.current = None
+
+    def stop_heartbeat(self) -> None:
+        if self.beat is not None:
+            self.beat.stop()
+            self.beat = None
 
 
 def _post_migrate_apps(state: ProjectState) -> Any:
@@ -155,6 +166,8 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
         raise MigrationFailed(
             f"migration {where} failed: {type(exc).__name__}: {str(exc).strip()[:500]}"
         ) from exc
+    finally:
+        progress.stop_heartbeat()
     emit_post_migrate_signal(
         verbosity=1,
         interactive=False,

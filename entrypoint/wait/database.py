@@ -16,7 +16,6 @@ from typing import TypeVar
 from entrypoint import log
 from entrypoint.config import Settings, Target
 from entrypoint.errors import DatabaseUnavailable, EntrypointError
-from entrypoint.wait.service_wait import ServiceWait
 from entrypoint.wait.probe import (
     MAX_CONNECT_TIMEOUT,
     CheckTimedOut,
@@ -25,6 +24,7 @@ from entrypoint.wait.probe import (
     pending_migrations,
     select_one,
 )
+from entrypoint.wait.service_wait import ServiceWait
 
 PROGRESS_EVERY = 10.0
 T = TypeVar("T")

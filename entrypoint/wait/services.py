@@ -163,7 +163,7 @@ def _http(service: Service, timeout: float) -> None:
         status = response.status
     finally:
         conn.close()
-    if not 200 <= status < 400:  # noqa: PLR2004 - 2xx and 3xx (redirects are not followed)
+    if not 200 <= status < 400:  # 2xx and 3xx (redirects are not followed)
         raise NotReady(f"http_{status}", f"HTTP {status} {response.reason}")
 
 
