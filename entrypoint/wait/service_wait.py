@@ -17,7 +17,8 @@ from functools import partial
 from entrypoint import log
 from entrypoint.errors import ServiceUnavailable
 from entrypoint.wait.probe import MAX_CONNECT_TIMEOUT, CheckTimedOut, bounded
-from entrypoint.wait.services import NotReady, Service, check
+from entrypoint.wait.protocols import check
+from entrypoint.wait.services import NotReady, Service
 
 PROGRESS_EVERY = 10.0
 UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH}
