@@ -22,10 +22,12 @@ REDIS_PASSWORD = "r3dis-Pa55-w0rd"
 
 def wait_env(services: str, **extra: str) -> dict[str, str]:
     """The wait step alone, on the tests' in-memory SQLite database (always answering)."""
-    defaults = {"ENTRYPOINT_WAIT_TIMEOUT": "30", "ENTRYPOINT_LOG_LEVEL": "debug"}
-    return base_env(
-        ENTRYPOINT_STEPS="wait", ENTRYPOINT_WAIT_SERVICES=services, **{**defaults, **extra}
-    )
+    defaults = {
+        "ENTRYPOINT_STEPS": "wait",
+        "ENTRYPOINT_WAIT_TIMEOUT": "30",
+        "ENTRYPOINT_LOG_LEVEL": "debug",
+    }
+    return base_env(ENTRYPOINT_WAIT_SERVICES=services, **{**defaults, **extra})
 
 
 def wait(services: str, **extra: str) -> Result:
@@ -272,3 +274,21 @@ class TestAlongsideTheDatabase:
         assert result.returncode == 0, result.stderr
         order = [e["event"] for e in result.events if e["event"] in ("service_ready", "db_ready")]
         assert order == ["service_ready", "db_ready"]
+
+
+class TestSecrets:
+    def test_credentials_are_scrubbed_wherever_they_appear(
+        self, redis_pw: Redis, tmp_path: Path
+    ) -> None:
+        """A hook that prints the variable: the whole URL and its password come out as ***."""
+        url = redis_pw.url()
+        hook = tmp_path / "1-echo"
+        hook.write_text(
+            f'#!/bin/sh\necho "$ENTRYPOINT_WAIT_SERVICES"\necho "pw={REDIS_PASSWORD}"\n'
+        )
+        hook.chmod(0o755)
+        env = wait_env(url, ENTRYPOINT_STEPS="wait,hooks", ENTRYPOINT_HOOKS_DIR=str(tmp_path))
+        result = run_cli(env=env)
+        assert result.returncode == 0, result.stderr
+        assert [e["line"] for e in result.named("hook_output")] == ["***", "pw=***"]
+        assert REDIS_PASSWORD not in result.stderr
