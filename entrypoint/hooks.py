@@ -82,6 +82,18 @@ def _forward(stream: IO[bytes], name: str) -> None:
     stream.close()
 
 
+def _start_readers(proc: subprocess.Popen[bytes]) -> list[threading.Thread]:
+    readers = [
+        threading.Thread(
+            target=contextvars.copy_context().run, args=(_forward, pipe, name), daemon=True
+        )
+        for pipe, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
+    ]
+    for reader in readers:
+        reader.start()
+    return readers
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the hook's process group, SIGKILL when it is still there after the grace."""
     for signum, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, None)):
@@ -108,15 +120,9 @@ def run_hook(path: Path, *, timeout: float, position: str) -> None:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        readers = [
-            threading.Thread(
-                target=contextvars.copy_context().run, args=(_forward, pipe, name), daemon=True
-            )
-            for pipe, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
-        ]
-        for reader in readers:
-            reader.start()
-        try:
+        readers: list[threading.Thread] = []
+        try:  # from here on, however we leave (SIGTERM included), the hook does not outlive us
+            readers = _start_readers(proc)
             with heartbeat.running("hook_running", hook=path.name):
                 code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
