@@ -53,7 +53,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 app \
     && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home \
-        --shell /usr/sbin/nologin app
+        --shell /usr/sbin/nologin app \
+    && install -d -o root -g root -m 0755 /etc/django-entrypoint/hooks.d
 
 # The venv, built above from wheels on the same base image (so its interpreter path holds): no
 # compiler, wheel or build tool reaches this stage. COPY --from is cached by content.

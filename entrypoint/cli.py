@@ -14,20 +14,23 @@ import traceback
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from entrypoint import __version__, config, env_reader, log
+from entrypoint import __version__, config, env_reader, heartbeat, log
 from entrypoint.config import Settings
 from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
 HELP_EPILOG = """\
 environment variables:
   DJANGO_SETTINGS_MODULE           settings module (required unless --settings is given)
-  ENTRYPOINT_STEPS                 wait,migrate,admin   comma list; 'none' or empty: no steps
+  ENTRYPOINT_STEPS                 wait,migrate,admin,manage,hooks
+                                                       comma list; 'none' or empty: no steps
   ENTRYPOINT_DATABASES             default              comma list of aliases, or 'all'
   ENTRYPOINT_WAIT_TIMEOUT          180                  seconds before giving up (> 0)
-  ENTRYPOINT_WAIT_STABLE           5                    seconds the database must keep answering
+  ENTRYPOINT_WAIT_STABLE           5                    seconds each must keep answering
   ENTRYPOINT_WAIT_INTERVAL         1                    seconds between checks (> 0)
                                    (seconds: ASCII digits, optional decimals, at most 31536000)
   ENTRYPOINT_WAIT_FOR              connection           or 'migrations': also wait for no pending
+  ENTRYPOINT_WAIT_SERVICES         (empty)              URLs to wait for, comma or newline list:
+                                                       tcp:// http(s):// redis(s):// amqp(s):// file://
   ENTRYPOINT_LOG_FORMAT            auto                 auto (JSON unless a TTY), json, console
   ENTRYPOINT_LOG_LEVEL             info                 debug, info, warning, error
   ENTRYPOINT_MIGRATE_TARGETS       (empty)              'app [migration]' per line or comma
@@ -44,9 +47,16 @@ environment variables:
   DJANGO_ADMIN_<FIELD>                                 another field of the user model
   DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL       Django's own names, used as fallbacks
   ENTRYPOINT_ADMIN_UPDATE          false                true: bring an existing admin in line
+  ENTRYPOINT_MANAGE                (empty)              management commands, one per line
+  ENTRYPOINT_MANAGE_LOCKED         false                true: run them under the migration lock
+  ENTRYPOINT_HOOKS_DIR             /etc/django-entrypoint/hooks.d
+                                                       executables run in version order
+  ENTRYPOINT_HOOK_TIMEOUT          300                  seconds each hook may run (> 0)
+  ENTRYPOINT_HEARTBEAT_INTERVAL    30                   seconds between *_running events (0: off)
 
 exit codes:
-  0 success, 2 usage, 69 database unavailable (wait timed out), 70 a step failed,
+  0 success, 2 usage, 69 database or service unavailable (wait timed out),
+  70 a step failed (migration, management command, hook),
   75 migration lock (or, after the retries, a table lock) not acquired in time,
   78 configuration error,
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
@@ -59,8 +69,8 @@ DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL in its environment
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="django-entrypoint",
-        description="Wait for the database, migrate under a lock, ensure an admin, "
-        "then exec COMMAND (or exit 0 when there is none).",
+        description="Wait for the database and services, migrate under a lock, ensure an "
+        "admin, run management commands and hooks, then exec COMMAND (or exit 0 without one).",
         epilog=HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -85,8 +95,10 @@ def load_settings(**overrides: str | None) -> Settings:
             names=miscased,
             hint="variable names are case-sensitive: write them in upper case",
         )
+    heartbeat.configure(settings.heartbeat_interval)
     if settings.admin:
         log.add_secrets([settings.admin.password])
+    log.add_secrets(secret for service in settings.wait_services for secret in service.secrets())
     if settings.migrate_database_url:
         log.add_url_secrets(settings.migrate_database_url)
     return settings

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from entrypoint.admin.config import AdminSeed, read_admin_seed
 from entrypoint.env_reader import Reader, seconds, seconds_range, split
 from entrypoint.errors import ConfigError
+from entrypoint.manage.config import Command, read_commands, read_locked
 from entrypoint.migrate.config import (
     Target,
     default_lock_id,
@@ -19,6 +20,7 @@ from entrypoint.migrate.config import (
     read_migrate_url,
     read_targets,
 )
+from entrypoint.wait.services import Service, read_services
 
 __all__ = [
     "KNOWN_VARIABLES",
@@ -30,7 +32,8 @@ __all__ = [
     "seconds_range",
 ]
 
-STEPS = ("wait", "migrate", "admin")
+STEPS = ("wait", "migrate", "admin", "manage", "hooks")
+HOOKS_DIR = "/etc/django-entrypoint/hooks.d"
 
 KNOWN_VARIABLES = frozenset(
     {
@@ -50,6 +53,12 @@ KNOWN_VARIABLES = frozenset(
         "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT",
         "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT",
         "ENTRYPOINT_ADMIN_UPDATE",
+        "ENTRYPOINT_WAIT_SERVICES",
+        "ENTRYPOINT_MANAGE",
+        "ENTRYPOINT_MANAGE_LOCKED",
+        "ENTRYPOINT_HOOKS_DIR",
+        "ENTRYPOINT_HOOK_TIMEOUT",
+        "ENTRYPOINT_HEARTBEAT_INTERVAL",
     }
 )
 
@@ -73,6 +82,12 @@ class Settings:
     migrate_table_lock_timeout: float = 2.0
     migrate_retry_timeout: float = 600.0
     admin: AdminSeed | None = None
+    wait_services: tuple[Service, ...] = field(default=(), repr=False)
+    manage: tuple[Command, ...] = ()
+    manage_locked: bool = False
+    hooks_dir: str = HOOKS_DIR
+    hook_timeout: float = 300.0
+    heartbeat_interval: float = 30.0
 
 
 def _steps(reader: Reader, override: str | None) -> tuple[str, ...]:
@@ -83,7 +98,7 @@ def _steps(reader: Reader, override: str | None) -> tuple[str, ...]:
         return ()
     unknown = [s for s in chosen if s not in STEPS]
     if unknown:
-        reader.fail(name, raw, "a comma list of wait, migrate, admin (or none)")
+        reader.fail(name, raw, f"a comma list of {', '.join(STEPS)} (or none)")
         return ()
     return tuple(s for s in STEPS if s in chosen)  # always run in the documented order
 
@@ -150,6 +165,12 @@ def load(
             "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT", 600.0, allow_zero=True
         ),
         admin=read_admin_seed(env, reader.problems),
+        wait_services=read_services(reader),
+        manage=read_commands(reader),
+        manage_locked=read_locked(reader),
+        hooks_dir=env.get("ENTRYPOINT_HOOKS_DIR", "").strip() or HOOKS_DIR,
+        hook_timeout=reader.number("ENTRYPOINT_HOOK_TIMEOUT", 300.0, allow_zero=False),
+        heartbeat_interval=reader.number("ENTRYPOINT_HEARTBEAT_INTERVAL", 30.0, allow_zero=True),
     )
     if "wait" in settings.steps and settings.wait_stable >= settings.wait_timeout:
         reader.problems.append(

@@ -40,6 +40,13 @@ class DatabaseUnavailable(EntrypointError):
     event = "db_unavailable_timeout"
 
 
+class ServiceUnavailable(EntrypointError):
+    """A service in ENTRYPOINT_WAIT_SERVICES was not ready within the wait's deadline."""
+
+    exit_code = 69
+    event = "service_unavailable_timeout"
+
+
 class LockTimeout(EntrypointError):
     exit_code = 75
     event = "migration_lock_timeout"
@@ -76,6 +83,14 @@ class UsageError(EntrypointError):
 
     exit_code = 2
     event = "usage_error"
+
+
+class ManageCommandFailed(StepFailed):
+    event = "manage_command_failed"
+
+
+class HookFailed(StepFailed):
+    event = "hook_failed"
 
 
 class CommandNotExecutable(EntrypointError):

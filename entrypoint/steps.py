@@ -8,15 +8,22 @@ from contextlib import redirect_stdout
 
 import structlog
 
-from entrypoint import log
+from entrypoint import hooks, log
 from entrypoint.admin import ensure as admin
 from entrypoint.config import Settings
+from entrypoint.manage import step as manage
 from entrypoint.migrate import plan
 from entrypoint.migrate import step as migrate
 from entrypoint.wait import database as wait
 
 Step = Callable[[Settings, Sequence[str]], None]
-STEP_FUNCTIONS: dict[str, Step] = {"wait": wait.run, "migrate": migrate.run, "admin": admin.run}
+STEP_FUNCTIONS: dict[str, Step] = {
+    "wait": wait.run,
+    "migrate": migrate.run,
+    "admin": admin.run,
+    "manage": manage.run,
+    "hooks": hooks.run,
+}
 
 
 def validate(settings: Settings, aliases: Sequence[str]) -> None:
@@ -28,6 +35,10 @@ def validate(settings: Settings, aliases: Sequence[str]) -> None:
         plan.check_targets(settings.migrate_targets)
     if "admin" in settings.steps and settings.admin:
         admin.check(settings.admin, aliases)
+    if "manage" in settings.steps:
+        manage.validate(settings.manage)
+    if "hooks" in settings.steps:
+        hooks.validate(settings)
 
 
 def run_steps(settings: Settings, aliases: Sequence[str]) -> dict[str, float]:

@@ -46,12 +46,15 @@ def is_number(value: str, *, allow_zero: bool) -> bool:
 class TestDefaults:
     def test_defaults(self) -> None:
         settings = load()
-        assert settings.steps == ("wait", "migrate", "admin")
+        assert settings.steps == ("wait", "migrate", "admin", "manage", "hooks")
         assert settings.databases == ("default",)
         assert (settings.wait_timeout, settings.wait_stable, settings.wait_interval) == (180, 5, 1)
         assert settings.migrate_lock_id == config.default_lock_id()
         assert -(2**63) <= settings.migrate_lock_id < 2**63
         assert settings.admin is None
+        assert (settings.wait_services, settings.manage, settings.manage_locked) == ((), (), False)
+        assert settings.hooks_dir == "/etc/django-entrypoint/hooks.d"
+        assert (settings.hook_timeout, settings.heartbeat_interval) == (300, 30)
 
     def test_settings_module_is_required(self) -> None:
         with pytest.raises(ConfigError, match="DJANGO_SETTINGS_MODULE is not set"):
@@ -66,6 +69,7 @@ class TestSteps:
         ("raw", "steps"),
         [
             ("admin, wait", ("wait", "admin")),
+            ("hooks,manage,wait", ("wait", "manage", "hooks")),
             ("migrate,wait,migrate", ("wait", "migrate")),
             ("none", ()),
             ("", ()),
@@ -91,6 +95,32 @@ class TestTargets:
     @pytest.mark.parametrize("raw", ["main 0001 extra", "main 0001, main 0002", "9x 0001"])
     def test_malformed(self, raw: str) -> None:
         assert "ENTRYPOINT_MIGRATE_TARGETS" in problems(ENTRYPOINT_MIGRATE_TARGETS=raw)[0]
+
+
+class TestNewSteps:
+    def test_manage_lines_are_split_like_a_shell_would(self) -> None:
+        settings = load(ENTRYPOINT_MANAGE="collectstatic --noinput\n\n# x\nsay 'a b' c  # d")
+        assert settings.manage == (("collectstatic", "--noinput"), ("say", "a b", "c"))
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({"ENTRYPOINT_MANAGE": "ok\nsay 'open"}, "ENTRYPOINT_MANAGE line 2"),
+            ({"ENTRYPOINT_MANAGE": "--settings x"}, "starts with an option"),
+            ({"ENTRYPOINT_MANAGE_LOCKED": "sure"}, "ENTRYPOINT_MANAGE_LOCKED"),
+            ({"ENTRYPOINT_HOOK_TIMEOUT": "0"}, "ENTRYPOINT_HOOK_TIMEOUT"),
+            ({"ENTRYPOINT_HEARTBEAT_INTERVAL": "-1"}, "ENTRYPOINT_HEARTBEAT_INTERVAL"),
+            ({"ENTRYPOINT_WAIT_SERVICES": "gopher://x"}, "ENTRYPOINT_WAIT_SERVICES"),
+        ],
+    )
+    def test_malformed(self, env: dict[str, str], expected: str) -> None:
+        (problem,) = problems(**env)
+        assert expected in problem
+
+    def test_service_passwords_not_in_repr(self) -> None:
+        settings = load(ENTRYPOINT_WAIT_SERVICES="redis://:svc-pa55@cache:6379")
+        assert settings.wait_services[0].password == "svc-pa55"
+        assert "svc-pa55" not in repr(settings)
 
 
 class TestProblemsTogether:
@@ -199,6 +229,8 @@ NUMBER_VARS = {
     "ENTRYPOINT_WAIT_STABLE": True,
     "ENTRYPOINT_WAIT_INTERVAL": False,
     "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT": True,
+    "ENTRYPOINT_HOOK_TIMEOUT": False,
+    "ENTRYPOINT_HEARTBEAT_INTERVAL": True,
 }
 CHOICE_VARS = {
     "ENTRYPOINT_WAIT_FOR": ("connection", "migrations"),
@@ -219,9 +251,7 @@ def garbage(draw: st.DrawFn) -> tuple[str, str]:
     else:
         value = draw(
             env_text.filter(
-                lambda v: any(
-                    p.strip() not in ("wait", "migrate", "admin", "none", "") for p in v.split(",")
-                )
+                lambda v: any(p.strip() not in (*config.STEPS, "none", "") for p in v.split(","))
             )
         )
     return name, value

@@ -226,6 +226,21 @@ class TestBaseImage:
                      "gunicorn", "django-entrypoint"):  # fmt: skip
             assert name in dists
 
+    def test_has_an_empty_root_owned_hooks_directory(self, engine: Engine) -> None:
+        """/etc/django-entrypoint/hooks.d: there for downstream images, not writable by 10001."""
+        script = (
+            "import json, os\n"
+            "p = '/etc/django-entrypoint/hooks.d'\n"
+            "s = os.stat(p)\n"
+            "print(json.dumps([s.st_uid, s.st_gid, oct(s.st_mode & 0o7777), os.listdir(p),"
+            " os.access(p, os.W_OK)]))"
+        )
+        out = engine.podman(
+            "run", "--rm", "--network", "host", "--pull", "never",
+            "--entrypoint", "python3", BASE_IMAGE, "-c", script,
+        )  # fmt: skip
+        assert json.loads(out) == [0, 0, "0o755", [], False]
+
     def test_holds_the_source_it_was_built_from(self, engine: Engine) -> None:
         """The installed package is the build context's, file for file (a build cache that
         ignored a change would fail here)."""
@@ -421,7 +436,7 @@ class TestFullStart:
         assert ADMIN_PASSWORD not in container.logs()
         assert images.admin_login(port, "admin", ADMIN_PASSWORD)
         summary = container.named("startup_summary")[0]
-        assert summary["steps"] == ["wait", "migrate", "admin"]
+        assert summary["steps"] == ["wait", "migrate", "admin", "manage", "hooks"]
         dbname = pg_url.rsplit("/", 1)[1]
         assert pg.execute(
             "SELECT is_superuser FROM auth_user WHERE username = 'admin'", dbname

@@ -100,6 +100,7 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
                 raise _failed(progress, exc) from exc
             # Rolled back (an atomic migration): the app's queries flow while we back off.
             retries.contended(progress.current, guard.timeouts.blockers())
+        progress.stop_heartbeat()
         progress.current = guard.current = None
         executor = _executor(executor.connection, progress)
         plan = executor.migration_plan(nodes)
@@ -145,7 +146,12 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
         plan=plan,
     )
     retries = Retries(connection.alias, retry_timeout)
-    state = _apply(executor, nodes, plan, progress, pre_state.clone(), retries, fake, fake_initial)
+    try:
+        state = _apply(
+            executor, nodes, plan, progress, pre_state.clone(), retries, fake, fake_initial
+        )
+    finally:
+        progress.stop_heartbeat()
     emit_post_migrate_signal(
         verbosity=1,
         interactive=False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from entrypoint import log
+from entrypoint import heartbeat, log
 from entrypoint.errors import LockLost
 from entrypoint.migrate.guard import Guard
 from entrypoint.migrate.plan import label
@@ -19,6 +19,8 @@ class Progress:
 
     def __init__(self, guard: Guard, alias: str) -> None:
         self.guard = guard
+        self.alias = alias
+        self.beat: heartbeat.Heartbeat | None = None
         self.log = log.get().bind(alias=alias)
         self.done = 0
         self.total = 0
@@ -45,15 +47,24 @@ class Progress:
                 )
             self.guard.current = (migration, action == "unapply_start")
             self.current, self.started = migration, time.perf_counter()
+            self.beat = heartbeat.Heartbeat(
+                "migration_running", alias=self.alias, **self.fields()
+            ).start()
             self.log.debug(
                 "migration_started", backwards=action == "unapply_start", **self.fields()
             )
         elif action in ("apply_success", "unapply_success") and self.current is not None:
             event = "migration_applied" if action == "apply_success" else "migration_unapplied"
             duration = round(time.perf_counter() - self.started, 3)
+            self.stop_heartbeat()
             self.log.info(event, duration_s=duration, fake=fake, **self.fields())
             self.done += 1
             self.current = self.guard.current = None
+
+    def stop_heartbeat(self) -> None:
+        if self.beat is not None:
+            self.beat.stop()
+            self.beat = None
 
 
 def interrupted(progress: Progress) -> dict[str, object]:

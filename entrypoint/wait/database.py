@@ -24,6 +24,7 @@ from entrypoint.wait.probe import (
     pending_migrations,
     select_one,
 )
+from entrypoint.wait.service_wait import ServiceWait
 
 PROGRESS_EVERY = 10.0
 T = TypeVar("T")
@@ -32,8 +33,9 @@ T = TypeVar("T")
 class _Waiter:
     """The state of one wait: attempts, the last reason, when the stable run began."""
 
-    def __init__(self, alias: str, timeout: float) -> None:
+    def __init__(self, alias: str, timeout: float, meanwhile: Callable[[], None]) -> None:
         self.alias = alias
+        self.meanwhile = meanwhile
         self.started = time.monotonic()
         self.deadline = self.started + timeout
         self.timeout = timeout
@@ -78,6 +80,9 @@ class _Waiter:
             )
 
     def pause(self, interval: float) -> None:
+        paused = time.monotonic()
+        self.meanwhile()  # the other services' checks, part of this interval
+        interval -= time.monotonic() - paused
         left = self.left()
         if left <= 0:
             raise DatabaseUnavailable(
@@ -85,7 +90,7 @@ class _Waiter:
                 f"(last reason: {self.reason or 'unknown'}); check that it runs and is reachable, "
                 "or raise ENTRYPOINT_WAIT_TIMEOUT"
             )
-        time.sleep(min(interval, left))
+        time.sleep(max(min(interval, left), 0))
 
 
 def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
@@ -96,8 +101,9 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     interval: float,
     until_migrated: bool = False,
     targets: Sequence[Target] = (),
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> None:
-    waiter = _Waiter(alias, timeout)
+    waiter = _Waiter(alias, timeout, meanwhile)
     stable_since: float | None = None
     while True:
         connect_timeout = max(1, min(MAX_CONNECT_TIMEOUT, math.ceil(waiter.left())))
@@ -145,8 +151,14 @@ def _wait_until_migrated(waiter: _Waiter, interval: float, targets: Sequence[Tar
 
 
 def run(settings: Settings, aliases: Sequence[str]) -> None:
-    """The wait step: every alias within one shared deadline."""
+    """The wait step: every alias and every service within one shared deadline."""
     deadline = time.monotonic() + settings.wait_timeout
+    services = ServiceWait(
+        settings.wait_services,
+        deadline=deadline,
+        timeout=settings.wait_timeout,
+        stable=settings.wait_stable,
+    )
     for alias in aliases:
         wait_for_database(
             alias,
@@ -155,4 +167,6 @@ def run(settings: Settings, aliases: Sequence[str]) -> None:
             interval=settings.wait_interval,
             until_migrated=settings.wait_for == "migrations",
             targets=settings.migrate_targets,
+            meanwhile=services.round,
         )
+    services.until_ready(settings.wait_interval)

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "entrypoint",
     "main",
+    "opscmds",  # management commands for the manage step's tests
 ]
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))}
 if os.environ.get("OTHER_DATABASE_URL"):

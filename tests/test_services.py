@@ -1,0 +1,294 @@
+"""ENTRYPOINT_WAIT_SERVICES: real Redis and RabbitMQ servers, HTTP and TCP listeners, files."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from entrypoint.env_reader import Reader
+from entrypoint.wait.services import Service, parse, read_services
+from tests.brokers import FlakyHTTP, Greeter, LateListener, RabbitMQ, Redis
+from tests.cli import Result, base_env, finish, run_cli, start_cli
+from tests.services import Postgres, free_port
+from tests.test_wait import finish_with, read_until, seconds_between
+
+REDIS_PASSWORD = "r3dis-Pa55-w0rd"
+
+
+def wait_env(services: str, **extra: str) -> dict[str, str]:
+    """The wait step alone, on the tests' in-memory SQLite database (always answering)."""
+    defaults = {
+        "ENTRYPOINT_STEPS": "wait",
+        "ENTRYPOINT_WAIT_TIMEOUT": "30",
+        "ENTRYPOINT_LOG_LEVEL": "debug",
+    }
+    return base_env(ENTRYPOINT_WAIT_SERVICES=services, **{**defaults, **extra})
+
+
+def wait(services: str, **extra: str) -> Result:
+    return run_cli(env=wait_env(services, **extra), timeout=60)
+
+
+def reasons(result: Result) -> list[str]:
+    return [e["reason"] for e in result.named("service_check_failed")]
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[Redis]:
+    server = Redis()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_pw() -> Iterator[Redis]:
+    server = Redis(password=REDIS_PASSWORD)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rabbitmq() -> Iterator[RabbitMQ]:
+    broker = RabbitMQ()
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """A TCP listener that completes handshakes and never says a word."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield int(sock.getsockname()[1])
+
+
+class TestParse:
+    @pytest.mark.parametrize(
+        ("url", "name", "port"),
+        [
+            ("tcp://db:5432", "tcp://db:5432", 5432),
+            ("http://api/health?token=x", "http://api:80/health", 80),
+            ("https://[::1]:8443/", "https://[::1]:8443/", 8443),
+            ("redis://:pw@cache/0", "redis://cache:6379", 6379),
+            ("rediss://user:pw@cache:6380", "rediss://cache:6380", 6380),
+            ("amqp://guest:guest@mq/vhost", "amqp://mq:5672", 5672),
+            ("amqps://mq", "amqps://mq:5671", 5671),
+            ("file:///run/ready%20flag", "file:///run/ready flag", 0),
+        ],
+    )
+    def test_names_carry_no_credentials(self, url: str, name: str, port: int) -> None:
+        service = parse(url)
+        assert (service.name, service.port) == (name, port)
+        assert "pw" not in repr(service)
+
+    def test_percent_encoded_password_is_decoded_and_secret(self) -> None:
+        service = parse("redis://:p%40ss%2Fw0rd@cache")
+        assert service.password == "p@ss/w0rd"
+        assert {"p@ss/w0rd", "redis://:p%40ss%2Fw0rd@cache"} <= set(service.secrets())
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ("ftp://host", "unknown scheme 'ftp'"),
+            ("localhost:6379", "unknown scheme 'localhost'"),
+            ("tcp://host", "tcp://HOST:PORT"),
+            ("tcp://:80", "tcp://HOST:PORT"),
+            ("redis://:s3cret@host:notaport", "Port could not be cast"),
+            ("redis://host/zero", "database number"),
+            ("file://relative/path", "file:///absolute/path"),
+            ("http://host/a b", "white space"),
+        ],
+    )
+    def test_malformed(self, raw: str, expected: str) -> None:
+        reader = Reader({"ENTRYPOINT_WAIT_SERVICES": f"tcp://ok:1\n{raw}"})
+        assert len(read_services(reader)) == 1
+        (problem,) = reader.problems
+        assert expected in problem
+        assert "s3cret" not in problem
+
+    def test_commas_and_newlines_separate_duplicates_collapse(self) -> None:
+        reader = Reader({"ENTRYPOINT_WAIT_SERVICES": "tcp://a:1, tcp://b:2\n\ntcp://a:1,"})
+        services: tuple[Service, ...] = read_services(reader)
+        assert [s.name for s in services] == ["tcp://a:1", "tcp://b:2"]
+
+
+class TestBadConfiguration:
+    def test_unknown_scheme_exits_78_naming_it(self) -> None:
+        result = wait("tcp://127.0.0.1:1,mysql://root:S3cret-pw@db:3306/app")
+        assert result.returncode == 78
+        error = result.last()["error"]
+        assert "unknown scheme 'mysql'" in error
+        assert "mysql://***@db:3306/app" in error
+        assert "S3cret-pw" not in result.stderr
+        assert not result.named("step_started")
+
+
+class TestTcpAndHttp:
+    def test_listener_that_comes_up_late(self) -> None:
+        listener = LateListener(delay=2)
+        try:
+            result = wait(f"tcp://127.0.0.1:{listener.port}")
+        finally:
+            listener.close()
+        assert result.returncode == 0, result.stderr
+        assert reasons(result) == ["connection_refused"]  # once, not per check
+        ready = result.named("service_ready")[0]
+        assert ready["service"] == f"tcp://127.0.0.1:{listener.port}"
+        assert ready["attempts"] > 3
+
+    def test_http_503_then_200(self) -> None:
+        server = FlakyHTTP([503, 503, 200])
+        url = f"http://ops:H77p-pa55@127.0.0.1:{server.port}/health?token=T0ken-abc123"
+        try:
+            result = wait(url)
+        finally:
+            server.close()
+        assert result.returncode == 0, result.stderr
+        assert reasons(result) == ["http_503"]
+        assert result.named("service_ready")[0]["attempts"] == 3
+        assert server.requests[-1]["path"] == "/health?token=T0ken-abc123"
+        assert server.requests[-1]["Authorization"].startswith("Basic ")
+        for secret in ("H77p-pa55", "T0ken-abc123"):
+            assert secret not in result.stderr + result.stdout
+
+    def test_redirect_counts_as_ready_server_error_does_not(self) -> None:
+        ok, bad = FlakyHTTP([302]), FlakyHTTP([500])
+        try:
+            result = wait(
+                f"http://127.0.0.1:{ok.port}/,http://127.0.0.1:{bad.port}/x",
+                ENTRYPOINT_WAIT_TIMEOUT="2",
+            )
+        finally:
+            ok.close()
+            bad.close()
+        assert result.returncode == 69
+        assert [e["service"] for e in result.named("service_ready")] == [
+            f"http://127.0.0.1:{ok.port}/"
+        ]
+        error = result.last()
+        assert error["event"] == "service_unavailable_timeout"
+        assert f"http://127.0.0.1:{bad.port}/x (http_500)" in error["error"]
+
+
+class TestRedis:
+    def test_without_password(self, redis: Redis) -> None:
+        result = wait(redis.url())
+        assert result.returncode == 0, result.stderr
+        assert result.named("service_ready")[0]["service"] == f"redis://127.0.0.1:{redis.port}"
+
+    def test_with_password(self, redis_pw: Redis) -> None:
+        result = wait(redis_pw.url())
+        assert result.returncode == 0, result.stderr
+        assert not result.named("service_check_failed")
+        assert REDIS_PASSWORD not in result.stderr + result.stdout
+
+    def test_wrong_password_is_69_and_never_logged(self, redis_pw: Redis) -> None:
+        result = wait(redis_pw.url("Wr0ng-r3dis-pw"), ENTRYPOINT_WAIT_TIMEOUT="1.5")
+        assert result.returncode == 69
+        assert reasons(result) == ["authentication_failed"]
+        assert "authentication_failed" in result.last()["error"]
+        for secret in ("Wr0ng-r3dis-pw", REDIS_PASSWORD):
+            assert secret not in result.stderr + result.stdout
+
+    def test_missing_password_is_named(self, redis_pw: Redis) -> None:
+        result = wait(redis_pw.url(""), ENTRYPOINT_WAIT_TIMEOUT="1")
+        assert result.returncode == 69
+        assert reasons(result) == ["authentication_required"]
+
+
+class TestAmqp:
+    def test_real_broker_answers_the_header(self, rabbitmq: RabbitMQ) -> None:
+        result = wait(f"amqp://guest:Gu3st-pw-x@127.0.0.1:{rabbitmq.port}/")
+        assert result.returncode == 0, result.stderr
+        assert result.named("service_ready")[0]["service"] == f"amqp://127.0.0.1:{rabbitmq.port}"
+        assert "Gu3st-pw-x" not in result.stderr
+
+    def test_something_else_on_the_port_is_not_a_broker(self) -> None:
+        server = Greeter()
+        try:
+            result = wait(f"amqp://127.0.0.1:{server.port}", ENTRYPOINT_WAIT_TIMEOUT="1")
+        finally:
+            server.close()
+        assert result.returncode == 69
+        assert reasons(result) == ["unexpected_reply"]
+
+
+class TestDeadline:
+    def test_service_never_up_exits_69_within_the_deadline(self) -> None:
+        port = free_port()
+        result = wait(
+            f"tcp://127.0.0.1:{port},file:///nonexistent/flag", ENTRYPOINT_WAIT_TIMEOUT="2"
+        )
+        assert result.returncode == 69
+        error = result.last()
+        assert error["event"] == "service_unavailable_timeout"
+        assert f"tcp://127.0.0.1:{port} (connection_refused)" in error["error"]
+        assert "file:///nonexistent/flag (file_missing)" in error["error"]
+        assert seconds_between(result.named("step_started")[0], error) <= 2 + 1
+
+    def test_silent_server_cannot_hold_the_deadline(self, black_hole: int) -> None:
+        """A listener that never answers the PING: each check is bounded by the time left."""
+        result = wait(f"redis://127.0.0.1:{black_hole}", ENTRYPOINT_WAIT_TIMEOUT="3")
+        assert result.returncode == 69
+        assert reasons(result) == ["timed_out"]
+        assert seconds_between(result.named("step_started")[0], result.last()) <= 3 + 1
+
+    def test_sigterm_during_a_hanging_check(self, black_hole: int) -> None:
+        proc = start_cli(env=wait_env(f"amqp://127.0.0.1:{black_hole}"))
+        lines: list[str] = []
+        read_until(proc, "db_ready", lines)
+        time.sleep(1)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        result = finish_with(proc, lines, timeout=10)
+        assert time.monotonic() - sent < 1
+        assert result.returncode == 143
+
+
+class TestAlongsideTheDatabase:
+    def test_services_are_checked_while_the_database_is_awaited(
+        self, own_pg: Postgres, tmp_path: Path
+    ) -> None:
+        """One deadline and one stable period for all: the file is ready before the database."""
+        flag = tmp_path / "ready"
+        flag.touch()
+        env = wait_env(
+            f"file://{flag}",
+            DATABASE_URL=own_pg.url(),
+            ENTRYPOINT_WAIT_STABLE="1",
+            ENTRYPOINT_WAIT_TIMEOUT="60",
+        )
+        proc = start_cli(env=env)
+        time.sleep(3)
+        own_pg.start()
+        result = finish(proc)
+        assert result.returncode == 0, result.stderr
+        order = [e["event"] for e in result.events if e["event"] in ("service_ready", "db_ready")]
+        assert order == ["service_ready", "db_ready"]
+
+
+class TestSecrets:
+    def test_credentials_are_scrubbed_wherever_they_appear(
+        self, redis_pw: Redis, tmp_path: Path
+    ) -> None:
+        """A hook that prints the variable: the whole URL and its password come out as ***."""
+        url = redis_pw.url()
+        hook = tmp_path / "1-echo"
+        hook.write_text(
+            f'#!/bin/sh\necho "$ENTRYPOINT_WAIT_SERVICES"\necho "pw={REDIS_PASSWORD}"\n'
+        )
+        hook.chmod(0o755)
+        env = wait_env(url, ENTRYPOINT_STEPS="wait,hooks", ENTRYPOINT_HOOKS_DIR=str(tmp_path))
+        result = run_cli(env=env)
+        assert result.returncode == 0, result.stderr
+        assert [e["line"] for e in result.named("hook_output")] == ["***", "pw=***"]
+        assert REDIS_PASSWORD not in result.stderr
