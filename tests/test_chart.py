@@ -204,7 +204,7 @@ class TestRenderedManifests:
             assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
     def test_invalid_mode_fails_with_a_clear_message(self, chart_dir: Path) -> None:
-        with pytest.raises(helm.HelmRenderError, match="expected initContainer or job"):
+        with pytest.raises(helm.HelmRenderError, match="expected initContainer, job or revisionJob"):
             render(chart_dir, {"djangoEntrypoint": {"migrations": {"mode": "sidecar"}}})
 
     def test_replicas(self, chart_dir: Path) -> None:
