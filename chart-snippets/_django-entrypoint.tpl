@@ -4,21 +4,26 @@ base image. Copy this file into your chart's templates/ and merge values.yaml (n
 your chart's values. The image is read from .Values.image (repository, tag, pullPolicy), as laid
 out by `helm create`.
 
-  spec.template.spec.securityContext  include "django-entrypoint.podSecurityContext"
+  spec.template.spec                   include "django-entrypoint.podDefaults"
+                                       (automountServiceAccountToken: false, the securityContext)
   initContainers:                      include "django-entrypoint.initContainer"
   the app container's env:             include "django-entrypoint.appEnv"
-  the app container's securityContext include "django-entrypoint.containerSecurityContext"
+  the app container's securityContext  include "django-entrypoint.containerSecurityContext"
   the app container's volumeMounts     include "django-entrypoint.appVolumeMounts"
   spec.template.spec.volumes           include "django-entrypoint.volumes"
-  a template of its own:               include "django-entrypoint.migrationJob" (job mode only)
+  a template of its own:               include "django-entrypoint.migrationJob" (job, revisionJob)
   a template of its own:               include "django-entrypoint.secrets" (secret.create only)
 
-migrations.mode:
+migrations.mode (values.yaml and the README say which to pick when):
   initContainer  every pod's initContainer waits, migrates under the entrypoint's lock and
                  ensures the admin; replicas started together migrate once.
   job            a pre-install/pre-upgrade hook Job does that once per release; every pod's
                  initContainer only waits until no migration is pending. The Job runs before
                  the Deployment changes, so `helm upgrade --wait` cannot deadlock on it.
+                 phases: true splits it: the hook Job applies the pre phase, pods wait for that
+                 phase only, a post-install/post-upgrade hook Job applies the rest.
+  revisionJob    a plain Job of the release, named per revision, migrates while every pod's
+                 initContainer waits for it: no hook (Argo CD, a database of the same release).
 */}}
 
 {{- define "django-entrypoint.fullname" -}}
@@ -62,10 +67,20 @@ app.kubernetes.io/component: migrations
 
 {{- define "django-entrypoint.mode" -}}
 {{- $mode := .Values.djangoEntrypoint.migrations.mode -}}
-{{- if not (has $mode (list "initContainer" "job")) -}}
-{{- fail (printf "djangoEntrypoint.migrations.mode=%q is invalid: expected initContainer or job" $mode) -}}
+{{- if not (has $mode (list "initContainer" "job" "revisionJob")) -}}
+{{- fail (printf "djangoEntrypoint.migrations.mode=%q is invalid: expected initContainer, job or revisionJob" $mode) -}}
+{{- end -}}
+{{- if and .Values.djangoEntrypoint.migrations.phases (ne $mode "job") -}}
+{{- fail (printf "djangoEntrypoint.migrations.phases=true needs migrations.mode=job, not %s: the post phase is a post-install/post-upgrade hook Job" $mode) -}}
 {{- end -}}
 {{- $mode -}}
+{{- end -}}
+
+{{/* "true" when the job mode runs the two deploy phases (django-safemigrate), else empty. */}}
+{{- define "django-entrypoint.phases" -}}
+{{- if and (eq (include "django-entrypoint.mode" .) "job") .Values.djangoEntrypoint.migrations.phases -}}
+true
+{{- end -}}
 {{- end -}}
 
 {{/* Pod-level security defaults: the image's fixed non-root uid/gid, RuntimeDefault seccomp. */}}
@@ -76,6 +91,14 @@ runAsGroup: 10001
 fsGroup: 10001
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/* Pod-level settings of every pod here: no service-account token (neither the steps nor a
+     Django app need the Kubernetes API) and the securityContext above. */}}
+{{- define "django-entrypoint.podDefaults" -}}
+automountServiceAccountToken: false
+securityContext:
+  {{- include "django-entrypoint.podSecurityContext" . | nindent 2 }}
 {{- end -}}
 
 {{- define "django-entrypoint.containerSecurityContext" -}}
@@ -122,14 +145,19 @@ seccompProfile:
 {{- end }}
 {{- end -}}
 
-{{/* The container that migrates and ensures the admin: the initContainer or the Job's. */}}
+{{/* The container that migrates: the initContainer or a Job's. .root: the chart's context;
+     .admin: it also ensures the admin; .phase: pre, post or empty (everything). */}}
 {{- define "django-entrypoint.stepsEnv" -}}
-{{- $v := .Values.djangoEntrypoint -}}
+{{- $v := .root.Values.djangoEntrypoint -}}
 - name: ENTRYPOINT_STEPS
-  value: {{ ternary "wait,migrate,admin" "wait,migrate" $v.admin.enabled }}
+  value: {{ ternary "wait,migrate,admin" "wait,migrate" .admin }}
 - name: ENTRYPOINT_MIGRATE_LOCK_TIMEOUT
   value: {{ $v.migrations.lockTimeout | quote }}
-{{- if $v.admin.enabled }}
+{{- with .phase }}
+- name: ENTRYPOINT_MIGRATE_PHASE
+  value: {{ . }}
+{{- end }}
+{{- if .admin }}
 - name: DJANGO_ADMIN_USERNAME
   value: {{ required "djangoEntrypoint.admin.username is required when admin.enabled" $v.admin.username | quote }}
 {{- with $v.admin.email }}
@@ -190,89 +218,147 @@ seccompProfile:
 
 {{- define "django-entrypoint.initContainer" -}}
 {{- $v := .Values.djangoEntrypoint -}}
-{{- $mode := include "django-entrypoint.mode" . -}}
+{{- $migrates := eq (include "django-entrypoint.mode" .) "initContainer" -}}
 - name: django-entrypoint
   image: {{ include "django-entrypoint.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
   # A command and no args: the image's CMD (the server) is not run here, only the steps.
   command: ["tini", "--", "django-entrypoint"]
   env:
-    {{- if eq $mode "job" }}
+    {{- if $migrates }}
+    {{- include "django-entrypoint.stepsEnv" (dict "root" . "admin" $v.admin.enabled "phase" "") | nindent 4 }}
+    {{- else }}
     - name: ENTRYPOINT_STEPS
       value: wait
     - name: ENTRYPOINT_WAIT_FOR
       value: migrations
-    {{- else }}
-    {{- include "django-entrypoint.stepsEnv" . | nindent 4 }}
+    {{- if include "django-entrypoint.phases" . }}
+    # Only for the pre phase: the post phase runs once these pods are ready (helm --wait).
+    - name: ENTRYPOINT_MIGRATE_PHASE
+      value: pre
+    {{- end }}
     {{- end }}
     {{- include "django-entrypoint.migrateEnv" . | nindent 4 }}
     {{- include "django-entrypoint.commonEnv" . | nindent 4 }}
+    {{- if $migrates }}
+    {{- with $v.migrateExtraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- end }}
   securityContext:
     {{- include "django-entrypoint.containerSecurityContext" . | nindent 4 }}
   resources:
     {{- include "django-entrypoint.resources" . | nindent 4 }}
   volumeMounts:
-    {{- if eq $mode "job" }}
-    {{- include "django-entrypoint.appVolumeMounts" . | nindent 4 }}
-    {{- else }}
+    {{- if $migrates }}
     {{- include "django-entrypoint.stepsVolumeMounts" . | nindent 4 }}
+    {{- else }}
+    {{- include "django-entrypoint.appVolumeMounts" . | nindent 4 }}
     {{- end }}
 {{- end -}}
 
+{{/* The Jobs of the job and revisionJob modes; nothing in initContainer mode. */}}
 {{- define "django-entrypoint.migrationJob" -}}
-{{- $v := .Values.djangoEntrypoint -}}
-{{- if eq (include "django-entrypoint.mode" .) "job" }}
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {{ include "django-entrypoint.fullname" . | trunc 55 | trimSuffix "-" }}-migrate
-  labels:
-    {{- include "django-entrypoint.migrationLabels" . | nindent 4 }}
-    app.kubernetes.io/managed-by: {{ .Release.Service }}
-  annotations:
-    # Runs, and must succeed, before the release's other resources are installed or upgraded.
-    helm.sh/hook: pre-install,pre-upgrade
-    helm.sh/hook-weight: "0"
-    helm.sh/hook-delete-policy: before-hook-creation
-spec:
-  backoffLimit: {{ $v.migrations.job.backoffLimit }}
-  activeDeadlineSeconds: {{ $v.migrations.job.activeDeadlineSeconds }}
-  template:
-    metadata:
-      labels:
-        {{- include "django-entrypoint.migrationLabels" . | nindent 8 }}
-    spec:
-      restartPolicy: Never
-      automountServiceAccountToken: false
-      securityContext:
-        {{- include "django-entrypoint.podSecurityContext" . | nindent 8 }}
-      containers:
-        - name: migrate
-          image: {{ include "django-entrypoint.image" . }}
-          imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
-          command: ["tini", "--", "django-entrypoint"]
-          env:
-            {{- include "django-entrypoint.stepsEnv" . | nindent 12 }}
-            {{- include "django-entrypoint.migrateEnv" . | nindent 12 }}
-            {{- include "django-entrypoint.commonEnv" . | nindent 12 }}
-          securityContext:
-            {{- include "django-entrypoint.containerSecurityContext" . | nindent 12 }}
-          resources:
-            {{- include "django-entrypoint.resources" . | nindent 12 }}
-          volumeMounts:
-            {{- include "django-entrypoint.stepsVolumeMounts" . | nindent 12 }}
-      volumes:
-        - name: tmp
-          emptyDir:
-            sizeLimit: {{ $v.tmpSizeLimit }}
-        {{- if $v.admin.enabled }}
-        {{- include "django-entrypoint.adminVolume" . | nindent 8 }}
-        {{- end }}
+{{- $mode := include "django-entrypoint.mode" . -}}
+{{- $fullname := include "django-entrypoint.fullname" . -}}
+{{- if eq $mode "job" }}
+{{- $phases := include "django-entrypoint.phases" . }}
+{{- $pre := dict "root" . "phase" (ternary "pre" "" (eq $phases "true")) "hook" "pre-install,pre-upgrade" }}
+{{- $_ := set $pre "name" (printf "%s-migrate" ($fullname | trunc 55 | trimSuffix "-")) }}
+{{ include "django-entrypoint.job" $pre }}
+{{- if $phases }}
+---
+{{- $post := dict "root" . "phase" "post" "hook" "post-install,post-upgrade" }}
+{{- $_ := set $post "name" (printf "%s-migrate-post" ($fullname | trunc 50 | trimSuffix "-")) }}
+{{ include "django-entrypoint.job" $post }}
+{{- end }}
+{{- else if eq $mode "revisionJob" }}
+{{- /* A Job's pod template cannot change: each revision gets a Job of its own. Argo CD renders
+       every revision as 1, so the name also carries a hash of the Job's spec. */}}
+{{- $job := dict "root" . "phase" "" "hook" "" }}
+{{- $hash := include "django-entrypoint.jobSpec" $job | sha256sum | trunc 8 }}
+{{- $suffix := printf "-migrate-%d-%s" (int .Release.Revision) $hash }}
+{{- $prefix := $fullname | trunc (sub 63 (len $suffix) | int) | trimSuffix "-" }}
+{{- $_ := set $job "name" (printf "%s%s" $prefix $suffix) }}
+{{ include "django-entrypoint.job" $job }}
 {{- end }}
 {{- end -}}
 
+{{/* One migration Job. .root: the chart's context; .name; .phase: pre, post or empty
+     (everything); .hook: its helm.sh/hook events, empty for a plain Job of the release. */}}
+{{- define "django-entrypoint.job" -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "django-entrypoint.migrationLabels" .root | nindent 4 }}
+    app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+  {{- with .hook }}
+  annotations:
+    helm.sh/hook: {{ . }}
+    helm.sh/hook-weight: "0"
+    # Kept when it fails (its logs), replaced at the next release; ttlSecondsAfterFinished
+    # removes it, helm uninstall does not (hooks are not resources of the release).
+    helm.sh/hook-delete-policy: before-hook-creation
+  {{- end }}
+spec:
+  {{- include "django-entrypoint.jobSpec" . | nindent 2 }}
+{{- end -}}
+
+{{- define "django-entrypoint.jobSpec" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values.djangoEntrypoint -}}
+{{- $admin := and $v.admin.enabled (ne .phase "post") -}}
+{{- $ttl := $v.migrations.job.ttlSecondsAfterFinished -}}
+backoffLimit: {{ $v.migrations.job.backoffLimit }}
+activeDeadlineSeconds: {{ $v.migrations.job.activeDeadlineSeconds }}
+{{- /* Hook Jobs only: a plain Job goes with its revision, and Argo CD would run it again if a
+       TTL deleted it. */}}
+{{- if and .hook (not (kindIs "invalid" $ttl)) }}
+ttlSecondsAfterFinished: {{ $ttl }}
+{{- end }}
+template:
+  metadata:
+    labels:
+      {{- include "django-entrypoint.migrationLabels" $root | nindent 6 }}
+  spec:
+    restartPolicy: Never
+    {{- include "django-entrypoint.podDefaults" $root | nindent 4 }}
+    containers:
+      - name: migrate
+        image: {{ include "django-entrypoint.image" $root }}
+        imagePullPolicy: {{ $root.Values.image.pullPolicy | default "IfNotPresent" }}
+        command: ["tini", "--", "django-entrypoint"]
+        env:
+          {{- include "django-entrypoint.stepsEnv" (dict "root" $root "admin" $admin "phase" .phase) | nindent 10 }}
+          {{- include "django-entrypoint.migrateEnv" $root | nindent 10 }}
+          {{- include "django-entrypoint.commonEnv" $root | nindent 10 }}
+          {{- with $v.migrateExtraEnv }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
+        securityContext:
+          {{- include "django-entrypoint.containerSecurityContext" $root | nindent 10 }}
+        resources:
+          {{- include "django-entrypoint.resources" $root | nindent 10 }}
+        volumeMounts:
+          {{- if $admin }}
+          {{- include "django-entrypoint.stepsVolumeMounts" $root | nindent 10 }}
+          {{- else }}
+          {{- include "django-entrypoint.appVolumeMounts" $root | nindent 10 }}
+          {{- end }}
+    volumes:
+      - name: tmp
+        emptyDir:
+          sizeLimit: {{ $v.tmpSizeLimit }}
+      {{- if $admin }}
+      {{- include "django-entrypoint.adminVolume" $root | nindent 6 }}
+      {{- end }}
+{{- end -}}
+
 {{/* Secrets made from values: for development. In job mode they are hooks too (weight -10), or
-     the pre-install Job would start before they exist. */}}
+     the pre-install Job would start before they exist. The pods (and a post Job) read them
+     after the hooks, so no hook-succeeded: helm uninstall leaves them behind (see the README). */}}
 {{- define "django-entrypoint.secrets" -}}
 {{- $v := .Values.djangoEntrypoint -}}
 {{- if $v.secret.create }}
