@@ -1,10 +1,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests import matrix
 from tests.services import Postgres
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m django`` (the other Python/Django combinations, see tests/matrix.py) modules
+    without a selected test are not imported: their tools are not installed there."""
+    if config.getoption("markexpr") != matrix.MARKER or collection_path.suffix != ".py":
+        return None
+    relative = collection_path.relative_to(config.rootpath).as_posix()
+    return relative.startswith("tests/test_") and not matrix.selects_file(relative)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if matrix.selected(item.nodeid):
+            item.add_marker(matrix.MARKER)
 
 
 @pytest.fixture(scope="session")
