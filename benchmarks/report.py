@@ -108,6 +108,25 @@ def _graph(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _image(results: dict[str, Any]) -> list[str]:
+    sizes = results.get("image_size") or {}
+    budget = sizes.get("budget_bytes", 80_000_000)
+    lines = [
+        "",
+        "## 4. Image: layers added on top of the base (uncompressed)",
+        "",
+        f"| platform | MB | budget ≤ {budget / 1e6:.0f} MB |",
+        "|---|---|---|",
+    ]
+    for arch in ("amd64", "arm64"):
+        if arch in sizes:
+            added = sizes[arch]["added_bytes"]
+            lines.append(f"| {arch} | {added / 1e6:.1f} | {_verdict(added <= budget)} |")
+        else:
+            lines.append(f"| {arch} | not measured (no image built by scripts/test) | |")
+    return lines
+
+
 def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
     steady = _steady(results)
     head = [
@@ -120,7 +139,9 @@ def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
         ),
         "",
     ]
-    markdown.write_text("\n".join(head + steady + _fleet(results) + _graph(results)) + "\n")
+    markdown.write_text(
+        "\n".join(head + steady + _fleet(results) + _graph(results) + _image(results)) + "\n"
+    )
     _plot(results, picture)
 
 
