@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from benchmarks import report
+from benchmarks import image_size, report
 from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
 from benchmarks.measure import ENTRYPOINT, FLOOR_CMD, Sample, Stats, django, run_fleet, run_sequence
@@ -192,6 +192,7 @@ def main() -> None:
             results["contended"] = contended_alter(pg, args.contended_repeats)
     finally:
         pg.remove()
+    results["image_size"] = image_size.measure()
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(results, HERE / "results.md", HERE / "results.png")
     print((HERE / "results.md").read_text())

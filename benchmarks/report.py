@@ -152,6 +152,25 @@ def _median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+def _image(results: dict[str, Any]) -> list[str]:
+    sizes = results.get("image_size") or {}
+    budget = sizes.get("budget_bytes", 80_000_000)
+    lines = [
+        "",
+        "## 5. Image: layers added on top of the base (uncompressed)",
+        "",
+        f"| platform | MB | budget ≤ {budget / 1e6:.0f} MB |",
+        "|---|---|---|",
+    ]
+    for arch in ("amd64", "arm64"):
+        if arch in sizes:
+            added = sizes[arch]["added_bytes"]
+            lines.append(f"| {arch} | {added / 1e6:.1f} | {_verdict(added <= budget)} |")
+        else:
+            lines.append(f"| {arch} | not measured (no image built by scripts/test) | |")
+    return lines
+
+
 def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
     steady = _steady(results)
     head = [
@@ -164,7 +183,7 @@ def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
         ),
         "",
     ]
-    body = steady + _fleet(results) + _graph(results) + _contended(results)
+    body = steady + _fleet(results) + _graph(results) + _contended(results) + _image(results)
     markdown.write_text("\n".join(head + body) + "\n")
     _plot(results, picture)
 

@@ -1,10 +1,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests import matrix
 from tests.services import Postgres
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m django`` (the other Python/Django combinations, see tests/matrix.py) modules
+    without a selected test are not imported: their tools are not installed there."""
+    if config.getoption("markexpr") != matrix.MARKER or collection_path.suffix != ".py":
+        return None
+    relative = collection_path.relative_to(config.rootpath).as_posix()
+    return relative.startswith("tests/test_") and not matrix.selects_file(relative)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if matrix.selected(item.nodeid):
+            item.add_marker(matrix.MARKER)
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +49,19 @@ def own_pg() -> Iterator[Postgres]:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    """How long the image builds took (seconds), when the image tests ran."""
-    from tests.images import TIMINGS_KEY  # noqa: PLC0415
+    """How long the image builds took (seconds) and what the image adds to its base, when the
+    image tests ran."""
+    from tests.images import SIZE_BUDGET_BYTES, SIZES_KEY, TIMINGS_KEY  # noqa: PLC0415
 
     timings = config.stash.get(TIMINGS_KEY, None)
     if timings:
         terminalreporter.write_line(
             "image builds (s): " + ", ".join(f"{k}={v}" for k, v in timings.items())
+        )
+    sizes = config.stash.get(SIZES_KEY, None)
+    if sizes:
+        terminalreporter.write_line(
+            "image layers added on top of the base, uncompressed (budget "
+            f"{SIZE_BUDGET_BYTES / 1e6:.0f} MB): "
+            + ", ".join(f"{arch} {size / 1e6:.1f} MB" for arch, size in sizes.items())
         )

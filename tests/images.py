@@ -1,10 +1,12 @@
 """Build and run the real images without a Docker engine: debootstrap, buildah, podman.
 
-No registry can be pulled from, so the base OS is a Debian rootfs made with debootstrap and
-committed as a local image; the project's Dockerfile is built on it with ``BASE_IMAGE``. Everything
-lives under one cache directory that survives test runs (the rootfs takes ~70 s to make, and the
-overlay storage keeps buildah's layers): /var/cache/django-entrypoint for root, or
-``$DJANGO_ENTRYPOINT_TEST_CACHE``. Containers run with host networking only.
+No registry can be pulled from, so the base OS is a Debian rootfs made with debootstrap (the
+release and Python minor of the default BASE_IMAGE, python:3.13-slim-trixie: trixie has 3.13) and
+committed as a local image per platform; image/build.py builds the project's Dockerfile on it.
+Everything lives under one cache directory that survives test runs (a rootfs takes ~40 s to make
+for amd64, minutes for arm64 under qemu, and the overlay storage keeps buildah's layers):
+/var/cache/django-entrypoint for root, or ``$DJANGO_ENTRYPOINT_TEST_CACHE``. Containers run with
+host networking only.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -27,17 +30,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 
 from tests.cli import ROOT
 
-SUITE = "bookworm"
+SUITE = "trixie"
+PYTHON = "3.13"  # trixie's python3, the minor of the default BASE_IMAGE
+DJANGO = "5.2"
 MIRROR = "http://deb.debian.org/debian"
-OS_IMAGE = f"localhost/django-entrypoint-test-os:{SUITE}"
+OS_IMAGE = f"localhost/django-entrypoint-test-os:{SUITE}-{{arch}}"
+BUILT = "localhost/django-entrypoint-test"  # image/build.py --name: its per-platform images
 BASE_IMAGE = "localhost/django-entrypoint:test"
 DEMO_IMAGE = "localhost/django-entrypoint-demo:test"
 LABEL = "django-entrypoint-test"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 TIMINGS_KEY = pytest.StashKey[dict[str, float]]()
+SIZES_KEY = pytest.StashKey[dict[str, int]]()
+SIZE_BUDGET_BYTES = 80_000_000
+
+
+def version() -> str:
+    project: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["version"]
 
 
 def cache_dir() -> Path:
@@ -145,34 +159,58 @@ class Engine:
 
     # -- building ---------------------------------------------------------------------------
 
-    def ensure_os_image(self, cache: Path) -> None:
+    def ensure_os_image(self, cache: Path, arch: str = "amd64") -> str:
         """A Debian base with python3 and python3-venv, as if pulled from a registry."""
-        rootfs = cache / f"rootfs-{SUITE}"
+        image = OS_IMAGE.format(arch=arch)
+        rootfs = cache / (f"rootfs-{SUITE}" if arch == "amd64" else f"rootfs-{SUITE}-{arch}")
         if not (rootfs / "usr" / "bin" / "python3").exists():
-            partial = cache / f"rootfs-{SUITE}.partial"
+            partial = rootfs.with_name(rootfs.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             started = time.monotonic()
             self.run(
                 _which("debootstrap") or "debootstrap",
+                f"--arch={arch}",
                 "--variant=minbase",
                 "--include=python3,python3-venv,ca-certificates",
                 SUITE,
                 str(partial),
                 MIRROR,
-                timeout=900,
+                timeout=1800,
             )
             partial.rename(rootfs)
-            self.timings["debootstrap"] = round(time.monotonic() - started, 1)
-        if self.image_exists(OS_IMAGE):
-            return
+            self.timings[f"debootstrap_{arch}"] = round(time.monotonic() - started, 1)
+        if self.image_exists(image):
+            return image
         started = time.monotonic()
         container = self.buildah("from", "scratch").strip()
         try:
             self.buildah("copy", "--quiet", container, f"{rootfs}/", "/", timeout=300)
-            self.buildah("commit", "--quiet", container, OS_IMAGE, timeout=300)
+            self.buildah("config", "--arch", arch, container)
+            self.buildah("commit", "--quiet", container, image, timeout=300)
         finally:
             self.run("buildah", "rm", container, check=False)
-        self.timings["os_image"] = round(time.monotonic() - started, 1)
+        self.timings[f"os_image_{arch}"] = round(time.monotonic() - started, 1)
+        return image
+
+    def build_with_script(self, arch: str, out: Path) -> str:
+        """image/build.py, as a release would run it, for one platform on the local base."""
+        started = time.monotonic()
+        self.run(
+            sys.executable,
+            str(ROOT / "image" / "build.py"),
+            "build",
+            "--python", PYTHON,
+            "--django", DJANGO,
+            "--platform", f"linux/{arch}",
+            "--base", OS_IMAGE,
+            "--pull", "never",
+            "--name", BUILT,
+            "--out", str(out),
+            *(["--pip-ca", str(HOST_CA)] if HOST_CA.exists() else []),
+            timeout=3600,
+        )  # fmt: skip
+        self.timings[f"image_build_{arch}"] = round(time.monotonic() - started, 1)
+        return f"{BUILT}:{version()}-py{PYTHON}-django{DJANGO}-{arch}"
 
     def build(self, tag: str, *args: str) -> None:
         cert = (
@@ -196,6 +234,14 @@ class Engine:
             str(ROOT),
             timeout=900,
         )
+
+    def inspect(self, image: str) -> dict[str, Any]:
+        [found] = json.loads(self.podman("image", "inspect", image))
+        return dict(found)
+
+    def added_bytes(self, image: str, base: str) -> int:
+        """What the image's own layers add on top of its base (uncompressed)."""
+        return int(self.inspect(image)["Size"]) - int(self.inspect(base)["Size"])
 
     # -- running ----------------------------------------------------------------------------
 

@@ -182,7 +182,7 @@ class MariaDB:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         user = ["--user=mysql"] if os.geteuid() == 0 else []
-        subprocess.run(
+        proc = subprocess.run(
             [
                 sbin_tool("mariadb-install-db"),
                 *user,
@@ -190,9 +190,12 @@ class MariaDB:
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if proc.returncode != 0:  # say why: it failed once under heavy load, silently
+            raise RuntimeError(f"mariadb-install-db exited {proc.returncode}:\n{proc.stderr}")
 
     def start(self) -> None:
         user = ["--user=mysql"] if os.geteuid() == 0 else []

@@ -231,30 +231,6 @@ class TestDefaultUserModel:
         assert error in result.last()["error"]
         assert db.users() == 0
 
-
-class TestSeedCheckedBeforeAnyStep:
-    @pytest.mark.parametrize(
-        ("changes", "error"),
-        [
-            ({"DJANGO_ADMIN_PASSWORD": WEAK_PASSWORD}, "too common"),
-            ({"DJANGO_ADMIN_PASSWORD": "boss-example"}, "too similar to the"),
-            ({"DJANGO_ADMIN_USERNAME": "no spaces allowed"}, "DJANGO_ADMIN_USERNAME='no spaces"),
-            ({"DJANGO_ADMIN_USERNAME": "x" * 151}, "at most 150 characters"),
-            ({"DJANGO_ADMIN_EMIAL": "boss@example.org"}, "DJANGO_ADMIN_EMIAL is neither"),
-        ],
-    )
-    def test_bad_seed_exits_78_with_nothing_migrated(
-        self, pg: Postgres, changes: dict[str, str], error: str
-    ) -> None:
-        """All three steps on an empty database: the seed fails first, no table is created."""
-        name = pg.create_database()
-        env = admin_env(pg.url(name), ENTRYPOINT_STEPS="wait,migrate,admin", **changes)
-        result = run(env)
-        assert result.returncode == 78, result.stderr
-        assert error in result.last()["error"]
-        assert not result.named("step_started")
-        assert pg.execute("SELECT to_regclass('django_migrations')", name) == [(None,)]
-
     @pytest.mark.parametrize("newline", ["\n", ""])
     def test_file_secret(self, db: Db, tmp_path: Path, newline: str) -> None:
         """A mounted secret, with or without its trailing newline, is the same password."""
@@ -379,6 +355,30 @@ class TestSeedCheckedBeforeAnyStep:
         assert result.returncode == 0, result.stderr
         assert result.named("admin_created")[0]["database"] == "other"
         assert (default.users(), other.users()) == (0, 1)
+
+
+class TestSeedCheckedBeforeAnyStep:
+    @pytest.mark.parametrize(
+        ("changes", "error"),
+        [
+            ({"DJANGO_ADMIN_PASSWORD": WEAK_PASSWORD}, "too common"),
+            ({"DJANGO_ADMIN_PASSWORD": "boss-example"}, "too similar to the"),
+            ({"DJANGO_ADMIN_USERNAME": "no spaces allowed"}, "DJANGO_ADMIN_USERNAME='no spaces"),
+            ({"DJANGO_ADMIN_USERNAME": "x" * 151}, "at most 150 characters"),
+            ({"DJANGO_ADMIN_EMIAL": "boss@example.org"}, "DJANGO_ADMIN_EMIAL is neither"),
+        ],
+    )
+    def test_bad_seed_exits_78_with_nothing_migrated(
+        self, pg: Postgres, changes: dict[str, str], error: str
+    ) -> None:
+        """All three steps on an empty database: the seed fails first, no table is created."""
+        name = pg.create_database()
+        env = admin_env(pg.url(name), ENTRYPOINT_STEPS="wait,migrate,admin", **changes)
+        result = run(env)
+        assert result.returncode == 78, result.stderr
+        assert error in result.last()["error"]
+        assert not result.named("step_started")
+        assert pg.execute("SELECT to_regclass('django_migrations')", name) == [(None,)]
 
 
 class TestCustomUserModel:
