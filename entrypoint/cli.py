@@ -34,6 +34,8 @@ environment variables:
   ENTRYPOINT_MIGRATE_LOCK_TIMEOUT  600                  seconds to wait for the lock (0: no wait)
   ENTRYPOINT_MIGRATE_LOCK_MODE     auto                 auto, session, none
   ENTRYPOINT_MIGRATE_DATABASE_URL  (empty)              direct DSN for lock and migrations
+  ENTRYPOINT_MIGRATE_PHASE         post                 pre: only what django-safemigrate
+                                                       allows before the deploy; post: all
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
                                                        NAME_FILE: path of a mounted secret)
   DJANGO_ADMIN_<FIELD>                                 extra REQUIRED_FIELDS of a custom user
@@ -42,7 +44,8 @@ environment variables:
 
 exit codes:
   0 success, 2 usage, 69 database unavailable (wait timed out), 70 a step failed,
-  75 migration lock not acquired in time, 78 configuration error,
+  75 migration lock not acquired in time, 78 configuration error or a plan that cannot be
+  carried out (irreversible rollback, blocked pre phase),
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
 """
 
@@ -57,11 +60,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--settings", metavar="MODULE", help="Django settings module")
     parser.add_argument("--steps", metavar="LIST", help="overrides ENTRYPOINT_STEPS")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the migration plan as JSON on stdout and exit (0, or 78 when it cannot be "
+        "carried out); takes no lock, changes nothing",
+    )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
+    if args.plan and args.command:
+        parser.error("--plan takes no COMMAND: it prints the plan and exits")
     return args
 
 
@@ -82,6 +93,17 @@ def _run(args: argparse.Namespace) -> int:
         server.resolve(args.command[0])
     project.setup(settings.settings_module)
     aliases = project.resolve_aliases(settings.databases)
+    if args.plan:
+        from entrypoint.migrate import report  # noqa: PLC0415 - imports Django's migrations
+
+        report.print_plan(
+            aliases,
+            settings.migrate_targets,
+            phase=settings.migrate_phase,
+            out=sys.stdout,
+            migrate_url=settings.migrate_database_url,
+        )
+        return 0
     from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
 
     steps.validate(settings, aliases)

@@ -60,6 +60,7 @@ class Settings:
     migrate_lock_timeout: float = 600.0
     migrate_lock_mode: str = "auto"
     migrate_database_url: str = field(default="", repr=False)
+    migrate_phase: str = "post"  # post applies everything; pre what django-safemigrate allows
     admin: AdminSeed | None = None
 
 
@@ -131,6 +132,7 @@ def load(
             "ENTRYPOINT_MIGRATE_LOCK_MODE", "auto", ("auto", "session", "none")
         ),
         migrate_database_url=read_migrate_url(reader, databases),
+        migrate_phase=reader.choice("ENTRYPOINT_MIGRATE_PHASE", "post", ("pre", "post")),
         admin=read_admin_seed(env, reader.problems),
     )
     if "wait" in settings.steps and settings.wait_stable >= settings.wait_timeout:

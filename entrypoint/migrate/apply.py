@@ -18,6 +18,7 @@ from entrypoint.config import Target
 from entrypoint.errors import EntrypointError, Interrupted, LockLost, MigrationFailed
 from entrypoint.migrate.guard import Guard
 from entrypoint.migrate.plan import check_history, label, resolve_targets
+from entrypoint.migrate.preflight import data_loss, prepared
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -108,7 +109,11 @@ def _run_phases(
     """Django refuses mixed plans: unapply first, then apply what the targets still need."""
     backward = [step for step in plan if step[1]]
     if backward:
-        progress.log.warning("migrations_backward", unapply=[label(m) for m, _ in backward])
+        progress.log.warning(
+            "migrations_backward",
+            unapply=[label(m) for m, _ in backward],
+            drops_data=data_loss(backward),
+        )
         state = executor.migrate(nodes, plan=backward, state=state, fake=flags["fake"])
         executor = _executor(executor.connection, progress)
         forward = executor.migration_plan(nodes)
@@ -135,13 +140,14 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     all_apps: bool = True,
     fake: bool = False,
     fake_initial: bool = False,
+    phase: str = "post",
 ) -> int:
     """Re-plan under the lock and apply; return how many migrations moved."""
     progress = Progress(guard, connection.alias)
     executor = _executor(connection, progress)
     check_history(executor.loader, connection)
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
-    plan = executor.migration_plan(nodes)
+    plan = prepared(executor.migration_plan(nodes), phase, fake=fake)
     if not plan:
         progress.log.info("migrations_up_to_date", locked=True)  # another replica did the work
         return 0

@@ -96,6 +96,7 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     interval: float,
     until_migrated: bool = False,
     targets: Sequence[Target] = (),
+    phase: str = "post",
 ) -> None:
     waiter = _Waiter(alias, timeout)
     stable_since: float | None = None
@@ -120,14 +121,16 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
         waiter.pause(interval)
     waiter.log.info("db_ready", attempts=waiter.attempts, elapsed_s=waiter.elapsed())
     if until_migrated:
-        _wait_until_migrated(waiter, interval, targets)
+        _wait_until_migrated(waiter, interval, targets, phase)
 
 
-def _wait_until_migrated(waiter: _Waiter, interval: float, targets: Sequence[Target]) -> None:
+def _wait_until_migrated(
+    waiter: _Waiter, interval: float, targets: Sequence[Target], phase: str
+) -> None:
     last: int | None = None
     while True:
         try:
-            pending = waiter.attempt(lambda: pending_migrations(waiter.alias, targets))
+            pending = waiter.attempt(lambda: pending_migrations(waiter.alias, targets, phase))
         except EntrypointError:
             raise
         except Exception as exc:  # noqa: BLE001 - the database may restart meanwhile
@@ -155,4 +158,5 @@ def run(settings: Settings, aliases: Sequence[str]) -> None:
             interval=settings.wait_interval,
             until_migrated=settings.wait_for == "migrations",
             targets=settings.migrate_targets,
+            phase=settings.migrate_phase,
         )
