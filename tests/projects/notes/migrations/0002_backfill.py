@@ -1,5 +1,8 @@
 from django.db import migrations
 
+# A stray print when the migration is loaded: --plan's stdout must still be only its JSON.
+print("notes: loading the backfill migration")
+
 
 def backfill(apps, schema_editor):
     apps.get_model("notes", "Note").objects.create(text="seeded")
