@@ -52,7 +52,9 @@ def test_pre_then_post(pg: Postgres) -> None:
     assert ("phased", "0002_widget_color") in applied(pre)
     assert DELAYED not in recorded(pg, db)
     assert columns(pg, db) == [("color",), ("id",), ("legacy_code",), ("name",)]
-    assert pre.named("migrations_deferred")[0]["delayed"] == ["phased.0003_remove_widget_legacy_code"]
+    assert pre.named("migrations_deferred")[0]["delayed"] == [
+        "phased.0003_remove_widget_legacy_code"
+    ]
 
     again = phase(url, "pre")  # nothing left for pre: no lock taken
     assert again.returncode == 0, again.stderr
@@ -85,7 +87,9 @@ def test_pre_then_post(pg: Postgres) -> None:
 def test_pre_applies_what_safemigrate_applies(pg: Postgres, extra: dict[str, str]) -> None:
     """The same project through django-safemigrate's own command and through PHASE=pre."""
     theirs, ours = pg.create_database(), pg.create_database()
-    command = run_django("safemigrate", "--noinput", env=env(pg.url(theirs), **extra), json_log=False)
+    command = run_django(
+        "safemigrate", "--noinput", env=env(pg.url(theirs), **extra), json_log=False
+    )
     result = phase(pg.url(ours), "pre", **extra)
     if extra.get("SAFEMIGRATE") == "strict":
         assert command.returncode == 1, command.stderr

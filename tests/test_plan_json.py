@@ -181,7 +181,11 @@ def test_lockedmigrate_prints_the_same_document(pg: Postgres) -> None:
 
 def test_plan_takes_no_command() -> None:
     proc = subprocess.run(
-        entrypoint_cmd("--plan", "gunicorn"), env=base_env(), capture_output=True, text=True
+        entrypoint_cmd("--plan", "gunicorn"),
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2  # a usage error, before anything is loaded
     assert "--plan takes no COMMAND" in proc.stderr

@@ -3,4 +3,6 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [("notes", "0002_backfill")]
-    operations = [migrations.AddField("note", "title", models.CharField(max_length=100, default=""))]
+    operations = [
+        migrations.AddField("note", "title", models.CharField(max_length=100, default=""))
+    ]

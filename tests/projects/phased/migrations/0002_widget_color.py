@@ -7,4 +7,6 @@ class Migration(migrations.Migration):
 
     safe = Safe.before_deploy()
     dependencies = [("phased", "0001_initial")]
-    operations = [migrations.AddField("widget", "color", models.CharField(max_length=20, default=""))]
+    operations = [
+        migrations.AddField("widget", "color", models.CharField(max_length=20, default=""))
+    ]
