@@ -189,3 +189,11 @@ def test_plan_takes_no_command() -> None:
     )
     assert proc.returncode == 2  # a usage error, before anything is loaded
     assert "--plan takes no COMMAND" in proc.stderr
+
+
+def test_database_that_does_not_answer_is_69_without_a_document() -> None:
+    """--plan does not wait: a refused connection is 'database unavailable', stdout stays empty."""
+    result = run_cli("--plan", env=env("postgres://u@127.0.0.1:1/x"), timeout=60)
+    assert result.returncode == 69, result.stderr
+    assert result.stdout == ""
+    assert "did not answer while planning" in result.last()["error"]
