@@ -141,10 +141,18 @@ def test_phased_plan_labels_each_migration(
             {"ENTRYPOINT_MIGRATE_PHASE": "pre", "ENTRYPOINT_MIGRATE_TARGETS": "main 0001"},
             "needs django-safemigrate",
         ),
+        (
+            {
+                "DJANGO_SETTINGS_MODULE": "testproj.phased_settings",
+                "ENTRYPOINT_MIGRATE_PHASE": "pre",
+                "SAFEMIGRATE": "sometimes",
+            },
+            "The SAFEMIGRATE setting is invalid",
+        ),
     ],
 )
 def test_plans_that_cannot_be_carried_out(pg: Postgres, extra: dict[str, str], needle: str) -> None:
-    """Bad targets, conflicts, a pre phase without django-safemigrate: 78, the JSON says why."""
+    """Bad targets, conflicts, a pre phase without django-safemigrate or with a bad mode: 78."""
     url = pg.url(pg.create_database())
     result, doc = plan(url, **extra)
     assert result.returncode == 78, result.stderr

@@ -12,6 +12,8 @@ import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.core.management.base import CommandError
+
 from entrypoint import log
 from entrypoint.errors import ConfigError, PlanRefused
 from entrypoint.migrate.plan import label
@@ -77,7 +79,7 @@ def classify(plan: Plan) -> Sorted:
     try:
         mode = command.mode.value
         declared = {m: command.safe(m) for m, backwards in plan if not backwards}
-    except Exception as exc:  # noqa: BLE001 - its ValueError or CommandError, told as config
+    except (ValueError, CommandError) as exc:  # a bad SAFEMIGRATE or Migration.safe
         return Sorted(problems=(f"django-safemigrate: {exc}",))
     if mode == "disabled":  # SAFEMIGRATE = "disabled": safemigrate is plain migrate
         return Sorted(phase_of=dict.fromkeys(map(label, declared), PRE))
