@@ -46,7 +46,7 @@ def test_forward_plan_is_what_migrate_then_applies(pg: Postgres) -> None:
     db = pg.create_database()
     url = pg.url(db)
     with lock_held(url):
-        result, doc = plan(url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="0", TESTPROJ_NOTES="1")
+        result, doc = plan(url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="0", TESTPROJ_ONEWAY="1")
     assert result.returncode == 0, result.stderr
     assert doc["phase"] == "post"
     assert doc["databases"]["default"]["problems"] == []
@@ -60,12 +60,12 @@ def test_forward_plan_is_what_migrate_then_applies(pg: Postgres) -> None:
             "drops_data": False,
         }
     ]
-    assert by_name["notes", "0002_backfill"]["reversible"] is False  # forwards it still runs
+    assert by_name["oneway", "0002_backfill"]["reversible"] is False  # forwards it still runs
     assert all(s["phase"] is None for s in by_name.values())  # no django-safemigrate here
     assert all(s["atomic"] for s in by_name.values())
     assert not result.named("migration_lock_acquired")
-    assert "notes: loading the backfill migration" in result.stderr  # the stray print: an event
-    done = migrate(url, TESTPROJ_NOTES="1")
+    assert "oneway: loading the backfill migration" in result.stderr  # the stray print: an event
+    done = migrate(url, TESTPROJ_ONEWAY="1")
     assert [(a, n, False) for a, n in applied(done)] == steps(doc)
 
 
@@ -86,14 +86,14 @@ def test_backward_plan_names_what_it_drops(pg: Postgres) -> None:
 def test_irreversible_plan_is_printed_and_refused(pg: Postgres) -> None:
     db = pg.create_database()
     url = pg.url(db)
-    migrate(url, TESTPROJ_NOTES="1")
+    migrate(url, TESTPROJ_ONEWAY="1")
     before = recorded(pg, db)
-    result, doc = plan(url, TESTPROJ_NOTES="1", ENTRYPOINT_MIGRATE_TARGETS="notes 0001")
+    result, doc = plan(url, TESTPROJ_ONEWAY="1", ENTRYPOINT_MIGRATE_TARGETS="oneway 0001")
     assert result.returncode == 78, result.stderr
-    assert steps(doc) == [("notes", "0003_note_title", True), ("notes", "0002_backfill", True)]
+    assert steps(doc) == [("oneway", "0003_note_title", True), ("oneway", "0002_backfill", True)]
     assert [s["reversible"] for s in doc["databases"]["default"]["plan"]] == [True, False]
     (problem,) = doc["databases"]["default"]["problems"]
-    assert "notes.0002_backfill" in problem
+    assert "oneway.0002_backfill" in problem
     assert "RunPython(backfill)" in problem
     assert result.last()["event"] == "migration_plan_refused"
     assert result.last()["exit_code"] == 78
@@ -172,14 +172,14 @@ def test_backward_pre_phase_is_refused(pg: Postgres) -> None:
 
 def test_lockedmigrate_prints_the_same_document(pg: Postgres) -> None:
     url = pg.url(pg.create_database())
-    _, doc = plan(url, TESTPROJ_NOTES="1")
+    _, doc = plan(url, TESTPROJ_ONEWAY="1")
     result = run_django(
-        "lockedmigrate", "--plan", "--format", "json", env=env(url, TESTPROJ_NOTES="1")
+        "lockedmigrate", "--plan", "--format", "json", env=env(url, TESTPROJ_ONEWAY="1")
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == doc
     one_app = run_django(
-        "lockedmigrate", "main", "--plan", "--format", "json", env=env(url, TESTPROJ_NOTES="1")
+        "lockedmigrate", "main", "--plan", "--format", "json", env=env(url, TESTPROJ_ONEWAY="1")
     )
     assert one_app.returncode == 0, one_app.stderr
     only = json.loads(one_app.stdout)

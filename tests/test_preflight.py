@@ -13,7 +13,7 @@ def env(url: str, **extra: str) -> dict[str, str]:
             DATABASE_URL=url,
             DJANGO_SETTINGS_MODULE="migproj.settings",
             ENTRYPOINT_STEPS="migrate",
-            TESTPROJ_NOTES="1",
+            TESTPROJ_ONEWAY="1",
         )
         | extra
     )
@@ -26,21 +26,21 @@ def migrate(url: str, **extra: str) -> Result:
 def test_rollback_behind_irreversible_migration_exits_78_unapplying_nothing(
     pg: Postgres,
 ) -> None:
-    """notes 0001 needs 0003 (reversible) then 0002 (RunPython, no reverse) unapplied: refused."""
+    """oneway 0001 needs 0003 (reversible) then 0002 (RunPython, no reverse) unapplied: refused."""
     db = pg.create_database()
     url = pg.url(db)
     assert migrate(url).returncode == 0
     before = schema(pg, db)
-    result = migrate(url, ENTRYPOINT_MIGRATE_TARGETS="notes 0001")
+    result = migrate(url, ENTRYPOINT_MIGRATE_TARGETS="oneway 0001")
     assert result.returncode == 78, result.stderr
     error = result.last()
     assert error["event"] == "migration_plan_refused"
-    assert "notes.0002_backfill cannot be unapplied" in error["error"]
+    assert "oneway.0002_backfill cannot be unapplied" in error["error"]
     assert "RunPython(backfill)" in error["error"]
     assert "reverse_code" in error["error"]
     assert not result.named("migration_unapplied")
     assert not result.named("migration_lock_acquired")  # refused before the lock
-    assert schema(pg, db) == before  # notes 0003 and its title column are still there
+    assert schema(pg, db) == before  # oneway 0003 and its title column are still there
 
 
 def test_lockedmigrate_refuses_the_same_rollback(pg: Postgres) -> None:
@@ -48,25 +48,25 @@ def test_lockedmigrate_refuses_the_same_rollback(pg: Postgres) -> None:
     url = pg.url(db)
     assert migrate(url).returncode == 0
     before = recorded(pg, db)
-    result = run_django("lockedmigrate", "notes", "0001", env=env(url))
+    result = run_django("lockedmigrate", "oneway", "0001", env=env(url))
     assert result.returncode == 78, result.stderr
-    assert "notes.0002_backfill" in result.last()["error"]
+    assert "oneway.0002_backfill" in result.last()["error"]
     assert recorded(pg, db) == before
-    faked = run_django("lockedmigrate", "notes", "0001", "--fake", env=env(url))
+    faked = run_django("lockedmigrate", "oneway", "0001", "--fake", env=env(url))
     assert faked.returncode == 0, faked.stderr  # --fake runs no operation: nothing to refuse
-    assert [r for r in recorded(pg, db) if r[0] == "notes"] == [("notes", "0001_initial")]
+    assert [r for r in recorded(pg, db) if r[0] == "oneway"] == [("oneway", "0001_initial")]
 
 
 def test_reversible_rollback_warns_of_dropped_data(pg: Postgres) -> None:
-    """notes 0002 unapplies 0003 only: allowed, and the warning names the column it drops."""
+    """oneway 0002 unapplies 0003 only: allowed, and the warning names the column it drops."""
     db = pg.create_database()
     url = pg.url(db)
     assert migrate(url).returncode == 0
-    result = migrate(url, ENTRYPOINT_MIGRATE_TARGETS="notes 0002")
+    result = migrate(url, ENTRYPOINT_MIGRATE_TARGETS="oneway 0002")
     assert result.returncode == 0, result.stderr
     (warning,) = result.named("migrations_backward")
-    assert warning["unapply"] == ["notes.0003_note_title"]
-    assert warning["drops_data"] == ["notes.0003_note_title: AddField: Add field title to note"]
+    assert warning["unapply"] == ["oneway.0003_note_title"]
+    assert warning["drops_data"] == ["oneway.0003_note_title: AddField: Add field title to note"]
     zero = migrate(url, ENTRYPOINT_MIGRATE_TARGETS="main zero")
     assert zero.returncode == 0, zero.stderr
     assert zero.named("migrations_backward")[0]["drops_data"] == [

@@ -4,7 +4,7 @@ SLOW_MIGRATION_SECONDS makes shop 0002 (and pgonly 0002) sleep inside the migrat
 the tests that want a long migration pay for one. TESTPROJ_PG_APPS adds a PostgreSQL-only app
 that builds an index CONCURRENTLY; TESTPROJ_CONFLICT adds an app with two leaf migrations;
 TESTPROJ_LEDGER adds a data migration that inserts one row, then sleeps LEDGER_SECONDS on the server;
-TESTPROJ_NOTES adds an app whose data migration has no reverse_code.
+TESTPROJ_ONEWAY adds an app whose data migration has no reverse_code.
 """
 
 import os
@@ -20,5 +20,5 @@ SLOW_MIGRATION_SECONDS = float(os.environ.get("SLOW_MIGRATION_SECONDS", "0"))
 if os.environ.get("TESTPROJ_LEDGER"):
     INSTALLED_APPS.append("ledger")
 LEDGER_SECONDS = float(os.environ.get("LEDGER_SECONDS", "0"))
-if os.environ.get("TESTPROJ_NOTES"):
-    INSTALLED_APPS.append("notes")
+if os.environ.get("TESTPROJ_ONEWAY"):
+    INSTALLED_APPS.append("oneway")

@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("notes", "0002_backfill")]
+    dependencies = [("oneway", "0002_backfill")]
     operations = [
         migrations.AddField("note", "title", models.CharField(max_length=100, default=""))
     ]
