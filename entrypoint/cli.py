@@ -41,6 +41,8 @@ environment variables:
   ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT  2              seconds a migration's statement waits
                                                        for a table lock, then retried (0: no limit)
   ENTRYPOINT_MIGRATE_RETRY_TIMEOUT 600                  seconds of such retries, then exit 75
+  ENTRYPOINT_MIGRATE_PHASE         post                 pre: only what django-safemigrate
+                                                       allows before the deploy; post: all
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
                                                        NAME_FILE: path of a mounted secret, a
                                                        regular file of at most 64 KiB)
@@ -58,7 +60,8 @@ exit codes:
   0 success, 2 usage, 69 database or service unavailable (wait timed out),
   70 a step failed (migration, management command, hook),
   75 migration lock (or, after the retries, a table lock) not acquired in time,
-  78 configuration error,
+  78 configuration error or a plan that cannot be carried out (irreversible
+  rollback, blocked pre phase),
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
 
 COMMAND is exec'd with default signal dispositions and without DJANGO_ADMIN_PASSWORD,
@@ -76,11 +79,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--settings", metavar="MODULE", help="Django settings module")
     parser.add_argument("--steps", metavar="LIST", help="overrides ENTRYPOINT_STEPS")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the migration plan as JSON on stdout and exit (0, or 78 when it cannot be "
+        "carried out); takes no lock, changes nothing",
+    )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
+    if args.plan and args.command:
+        parser.error("--plan takes no COMMAND: it prints the plan and exits")
     return args
 
 
@@ -113,6 +124,17 @@ def _run(args: argparse.Namespace) -> int:
     with capture.output_as_events():  # a settings module may print or log too
         project.setup(settings.settings_module)
         aliases = project.resolve_aliases(settings.databases)
+        if args.plan:
+            from entrypoint.migrate import report  # noqa: PLC0415 - imports Django's migrations
+
+            report.print_plan(
+                aliases,
+                settings.migrate_targets,
+                phase=settings.migrate_phase,
+                out=sys.__stdout__ or sys.stdout,
+                migrate_url=settings.migrate_database_url,
+            )
+            return 0
         from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
 
         with capture.logging_as_events():

@@ -52,6 +52,7 @@ KNOWN_VARIABLES = frozenset(
         "ENTRYPOINT_MIGRATE_DATABASE_URL",
         "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT",
         "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT",
+        "ENTRYPOINT_MIGRATE_PHASE",
         "ENTRYPOINT_ADMIN_UPDATE",
         "ENTRYPOINT_WAIT_SERVICES",
         "ENTRYPOINT_MANAGE",
@@ -81,6 +82,7 @@ class Settings:
     migrate_database_url: str = field(default="", repr=False)
     migrate_table_lock_timeout: float = 2.0
     migrate_retry_timeout: float = 600.0
+    migrate_phase: str = "post"  # post applies everything; pre what django-safemigrate allows
     admin: AdminSeed | None = None
     wait_services: tuple[Service, ...] = field(default=(), repr=False)
     manage: tuple[Command, ...] = ()
@@ -164,6 +166,7 @@ def load(
         migrate_retry_timeout=reader.number(
             "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT", 600.0, allow_zero=True
         ),
+        migrate_phase=reader.choice("ENTRYPOINT_MIGRATE_PHASE", "post", ("pre", "post")),
         admin=read_admin_seed(env, reader.problems),
         wait_services=read_services(reader),
         manage=read_commands(reader),

@@ -35,6 +35,12 @@ class ConfigError(EntrypointError):
         super().__init__("; ".join(shown))
 
 
+class PlanRefused(ConfigError):
+    """The migration plan cannot be carried out as configured: nothing was changed."""
+
+    event = "migration_plan_refused"
+
+
 class DatabaseUnavailable(EntrypointError):
     exit_code = 69
     event = "db_unavailable_timeout"

@@ -12,7 +12,7 @@ from entrypoint import hooks, log
 from entrypoint.admin import ensure as admin
 from entrypoint.config import Settings
 from entrypoint.manage import step as manage
-from entrypoint.migrate import plan
+from entrypoint.migrate import phases, plan
 from entrypoint.migrate import step as migrate
 from entrypoint.wait import database as wait
 
@@ -33,6 +33,8 @@ def validate(settings: Settings, aliases: Sequence[str]) -> None:
     uses_targets = "migrate" in settings.steps or settings.wait_for == "migrations"
     if uses_targets and settings.migrate_targets:
         plan.check_targets(settings.migrate_targets)
+    if uses_targets:
+        phases.require(settings.migrate_phase)
     if "admin" in settings.steps and settings.admin:
         admin.check(settings.admin, aliases)
     if "manage" in settings.steps:

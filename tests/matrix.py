@@ -64,6 +64,9 @@ DJANGO_DEPENDENT = (
     "tests/test_traffic.py::test_data_migration_queries_obey_the_timeout",
     "tests/test_manage.py",
     "tests/test_heartbeat.py::test_slow_migration_reports_while_it_runs",
+    "tests/test_preflight.py",
+    "tests/test_plan_json.py",
+    "tests/test_phases.py",
 )
 MARKER = "django"
 

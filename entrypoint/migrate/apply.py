@@ -17,6 +17,7 @@ from entrypoint.errors import EntrypointError, Interrupted, MigrationFailed
 from entrypoint.migrate.contention import Retries, is_lock_timeout
 from entrypoint.migrate.guard import Guard
 from entrypoint.migrate.plan import check_history, label, resolve_targets
+from entrypoint.migrate.preflight import data_loss, prepared
 from entrypoint.migrate.progress import Progress, interrupted
 
 if TYPE_CHECKING:
@@ -51,7 +52,11 @@ def _run_phases(
     """Django refuses mixed plans: unapply first, then apply what the targets still need."""
     backward = [step for step in plan if step[1]]
     if backward:
-        progress.log.warning("migrations_backward", unapply=[label(m) for m, _ in backward])
+        progress.log.warning(
+            "migrations_backward",
+            unapply=[label(m) for m, _ in backward],
+            drops_data=data_loss(backward),
+        )
         state = executor.migrate(nodes, plan=backward, state=state, fake=flags["fake"])
         executor = _executor(executor.connection, progress)
         forward = executor.migration_plan(nodes)
@@ -77,15 +82,20 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
     progress: Progress,
     state: ProjectState,
     retries: Retries,
-    fake: bool,
-    fake_initial: bool,
+    flags: dict[str, Any],
 ) -> ProjectState:
     """Run the plan; a migration that timed out on a table lock is retried after a backoff."""
     guard = progress.guard
     while True:
         try:
             return _run_phases(
-                executor, nodes, plan, progress, state, fake=fake, fake_initial=fake_initial
+                executor,
+                nodes,
+                plan,
+                progress,
+                state,
+                fake=flags["fake"],
+                fake_initial=flags["fake_initial"],
             )
         except Interrupted:
             if progress.current is not None:
@@ -103,7 +113,7 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
         progress.stop_heartbeat()
         progress.current = guard.current = None
         executor = _executor(executor.connection, progress)
-        plan = executor.migration_plan(nodes)
+        plan = prepared(executor.migration_plan(nodes), flags["phase"], fake=flags["fake"])
         state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
 
 
@@ -124,13 +134,14 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     fake: bool = False,
     fake_initial: bool = False,
     retry_timeout: float = 600.0,
+    phase: str = "post",
 ) -> int:
     """Re-plan under the lock and apply; return how many migrations moved."""
     progress = Progress(guard, connection.alias)
     executor = _executor(connection, progress)
     check_history(executor.loader, connection)
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
-    plan = executor.migration_plan(nodes)
+    plan = prepared(executor.migration_plan(nodes), phase, fake=fake)
     if not plan:
         progress.log.info("migrations_up_to_date", locked=True)  # another replica did the work
         return 0
@@ -147,9 +158,8 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     )
     retries = Retries(connection.alias, retry_timeout)
     try:
-        state = _apply(
-            executor, nodes, plan, progress, pre_state.clone(), retries, fake, fake_initial
-        )
+        flags = {"fake": fake, "fake_initial": fake_initial, "phase": phase}
+        state = _apply(executor, nodes, plan, progress, pre_state.clone(), retries, flags)
     finally:
         progress.stop_heartbeat()
     emit_post_migrate_signal(

@@ -21,6 +21,7 @@ from entrypoint.migrate.apply import apply_to_targets
 from entrypoint.migrate.guard import Guard
 from entrypoint.migrate.lock import LockOptions, migration_lock
 from entrypoint.migrate.plan import migration_plan
+from entrypoint.migrate.preflight import prepared
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
@@ -81,10 +82,11 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
     all_apps: bool = True,
     fake: bool = False,
     fake_initial: bool = False,
+    phase: str = "post",
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
     with direct_connection(alias, direct_url):
-        plan = pending(alias, targets, all_apps=all_apps)
+        plan = prepared(pending(alias, targets, all_apps=all_apps), phase, fake=fake)
         if not plan:
             log.get().info("migrations_up_to_date", alias=alias, locked=False)
             return 0
@@ -103,6 +105,7 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
                 fake=fake,
                 fake_initial=fake_initial,
                 retry_timeout=lock_options.retry_timeout,
+                phase=phase,
             )
 
 
@@ -147,6 +150,7 @@ def run(settings: Settings, aliases: Sequence[str]) -> None:
             targets=settings.migrate_targets,
             lock_options=lock_options,
             direct_url=direct_url_for(alias, settings.migrate_database_url),
+            phase=settings.migrate_phase,
         )
 
 

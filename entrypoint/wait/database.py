@@ -102,6 +102,7 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     until_migrated: bool = False,
     targets: Sequence[Target] = (),
     meanwhile: Callable[[], None] = lambda: None,
+    phase: str = "post",
 ) -> None:
     waiter = _Waiter(alias, timeout, meanwhile)
     stable_since: float | None = None
@@ -126,14 +127,16 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
         waiter.pause(interval)
     waiter.log.info("db_ready", attempts=waiter.attempts, elapsed_s=waiter.elapsed())
     if until_migrated:
-        _wait_until_migrated(waiter, interval, targets)
+        _wait_until_migrated(waiter, interval, targets, phase)
 
 
-def _wait_until_migrated(waiter: _Waiter, interval: float, targets: Sequence[Target]) -> None:
+def _wait_until_migrated(
+    waiter: _Waiter, interval: float, targets: Sequence[Target], phase: str
+) -> None:
     last: int | None = None
     while True:
         try:
-            pending = waiter.attempt(lambda: pending_migrations(waiter.alias, targets))
+            pending = waiter.attempt(lambda: pending_migrations(waiter.alias, targets, phase))
         except EntrypointError:
             raise
         except Exception as exc:  # noqa: BLE001 - the database may restart meanwhile
@@ -168,5 +171,6 @@ def run(settings: Settings, aliases: Sequence[str]) -> None:
             until_migrated=settings.wait_for == "migrations",
             targets=settings.migrate_targets,
             meanwhile=services.round,
+            phase=settings.migrate_phase,
         )
     services.until_ready(settings.wait_interval)

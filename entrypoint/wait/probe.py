@@ -99,13 +99,15 @@ def select_one(alias: str, connect_timeout: int) -> None:
         conn.close()
 
 
-def pending_migrations(alias: str, targets: Sequence[Target]) -> int:
+def pending_migrations(alias: str, targets: Sequence[Target], phase: str = "post") -> int:
+    """How many migrations the pods still wait for (in the pre phase: what it applies)."""
     from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
 
-    from entrypoint.migrate.plan import migration_plan  # noqa: PLC0415 - needs the app registry
+    from entrypoint.migrate.phases import awaited  # noqa: PLC0415 - needs the app registry
+    from entrypoint.migrate.plan import migration_plan  # noqa: PLC0415
 
-    conn = connections[alias]
     try:
-        return len(migration_plan(conn, targets))
+        return len(awaited(migration_plan(connections[alias], targets), phase))
     finally:
-        conn.close()
+        # This worker thread's connections die with it: close them (pre: also the default's).
+        connections.close_all()

@@ -13,6 +13,7 @@ from entrypoint import checks, log, project
 from entrypoint.config import Settings, Target
 from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
+from entrypoint.migrate import report
 from entrypoint.migrate import step as migrate
 from entrypoint.migrate.config import LOCK_ID_RANGE, lock_id_in_range
 from entrypoint.migrate.lock import LockOptions
@@ -36,6 +37,12 @@ class Command(StepCommand):
         parser.add_argument("--fake", action="store_true", help="record without running")
         parser.add_argument("--fake-initial", action="store_true", help="as migrate --fake-initial")
         parser.add_argument("--plan", action="store_true", help="log the plan; take no lock")
+        parser.add_argument(
+            "--format",
+            choices=("text", "json"),
+            default="text",
+            help="with --plan: json prints one JSON document on stdout (exit 78 if refused)",
+        )
         parser.add_argument("--run-syncdb", action="store_true", help="as migrate --run-syncdb")
         parser.add_argument(
             "--check",
@@ -66,11 +73,20 @@ class Command(StepCommand):
         with redirect_stdout(log.LogStream()):
             if not options["skip_checks"]:
                 checks.run_once((alias,))
-            if options["plan"] or options["check_unapplied"]:
+            if options["plan"] and options["format"] == "json":
+                report.print_plan(
+                    (alias,),
+                    targets,
+                    phase=settings.migrate_phase,
+                    out=self.stdout,
+                    migrate_url=settings.migrate_database_url,
+                    all_apps=not options["app_label"],
+                )
+            elif options["plan"] or options["check_unapplied"]:
                 _report_plan(
                     alias,
                     targets,
-                    direct_url=migrate.direct_url_for(alias, settings.migrate_database_url),
+                    settings,
                     all_apps=not options["app_label"],
                     check=options["check_unapplied"],
                 )
@@ -91,6 +107,7 @@ class Command(StepCommand):
                     all_apps=not options["app_label"],
                     fake=options["fake"],
                     fake_initial=options["fake_initial"],
+                    phase=settings.migrate_phase,
                 )
 
 
@@ -103,19 +120,27 @@ def _check_arguments(targets: tuple[Target, ...]) -> None:
 
 
 def _report_plan(
-    alias: str, targets: tuple[Target, ...], *, direct_url: str, all_apps: bool, check: bool
+    alias: str, targets: tuple[Target, ...], settings: Settings, *, all_apps: bool, check: bool
 ) -> None:
-    with migrate.direct_connection(alias, direct_url):
-        plan = migrate.pending(alias, targets, all_apps=all_apps)
-    for position, (migration, backwards) in enumerate(plan, 1):
+    doc = report.document(
+        (alias,),
+        targets,
+        phase=settings.migrate_phase,
+        migrate_url=settings.migrate_database_url,
+        all_apps=all_apps,
+    )
+    plan = doc["databases"][alias]["plan"]
+    for position, step in enumerate(plan, 1):
         log.get().info(
             "migration_planned",
             alias=alias,
-            app=migration.app_label,
-            name=migration.name,
-            backwards=backwards,
+            app=step["app"],
+            name=step["name"],
+            backwards=step["backwards"],
+            phase=step["phase"],
             position=f"{position}/{len(plan)}",
         )
+    report.refuse(doc)
     if not plan:
         log.get().info("migrations_up_to_date", alias=alias, locked=False)
     elif check:

@@ -68,4 +68,5 @@ class Command(StepCommand):
             interval=options["interval"] or settings.wait_interval,
             until_migrated=options["migrated"] or settings.wait_for == "migrations",
             targets=settings.migrate_targets,
+            phase=settings.migrate_phase,
         )

@@ -5,6 +5,7 @@ the tests that want a long migration pay for one. TESTPROJ_PG_APPS adds a Postgr
 that builds an index CONCURRENTLY; TESTPROJ_CONFLICT adds an app with two leaf migrations;
 TESTPROJ_LEDGER adds a data migration that inserts one row, then sleeps LEDGER_SECONDS on the server;
 TESTPROJ_TALLY adds a data migration that updates a row, then a non-atomic ALTER.
+TESTPROJ_ONEWAY adds an app whose data migration has no reverse_code.
 """
 
 import os
@@ -22,3 +23,5 @@ if os.environ.get("TESTPROJ_LEDGER"):
 LEDGER_SECONDS = float(os.environ.get("LEDGER_SECONDS", "0"))
 if os.environ.get("TESTPROJ_TALLY"):
     INSTALLED_APPS.append("tally")
+if os.environ.get("TESTPROJ_ONEWAY"):
+    INSTALLED_APPS.append("oneway")

@@ -1,0 +1,100 @@
+"""Checks on a plan before any of it runs: a rollback must not stop half-way.
+
+Django finds an irreversible operation only while unapplying (IrreversibleError), after it has
+unapplied the later migrations: the database is left between two releases. Here every step to
+unapply is checked first, and nothing is unapplied when one of them cannot be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from django.db.migrations import operations
+
+from entrypoint.errors import PlanRefused
+from entrypoint.migrate import phases
+from entrypoint.migrate.plan import label
+
+if TYPE_CHECKING:
+    from django.db.migrations.migration import Migration
+    from django.db.migrations.operations.base import Operation
+
+Plan = list[tuple["Migration", bool]]
+# Applying these drops a column or a table with its data; unapplying their opposites does too.
+DROPS = (operations.RemoveField, operations.DeleteModel)
+DROPPED_WHEN_UNDONE = (operations.AddField, operations.CreateModel)
+
+
+def _run_on_database(operation: Operation) -> Iterator[Operation]:
+    """The operation, and what it runs on the database when it only wraps others."""
+    yield operation
+    if isinstance(operation, operations.SeparateDatabaseAndState):
+        for inner in operation.database_operations:
+            yield from _run_on_database(inner)
+
+
+def describe(operation: Operation) -> str:
+    if isinstance(operation, operations.RunPython):
+        return f"RunPython({getattr(operation.code, '__name__', '?')})"
+    return f"{type(operation).__name__}: {operation.describe()}"
+
+
+def _why(operation: Operation) -> str:
+    if isinstance(operation, operations.RunPython):
+        return "a RunPython without reverse_code (use RunPython.noop if nothing needs undoing)"
+    if isinstance(operation, operations.RunSQL):
+        return "a RunSQL without reverse_sql (use RunSQL.noop if nothing needs undoing)"
+    return "an operation whose reversible is False"
+
+
+def irreversible(migration: Migration) -> list[Operation]:
+    return [op for top in migration.operations for op in _run_on_database(top) if not op.reversible]
+
+
+def operation_reversible(operation: Operation) -> bool:
+    return all(op.reversible for op in _run_on_database(operation))
+
+
+def reversible(migration: Migration) -> bool:
+    return not irreversible(migration)
+
+
+def drops_data(operation: Operation, *, backwards: bool) -> bool:
+    return any(
+        isinstance(op, DROPPED_WHEN_UNDONE if backwards else DROPS)
+        for op in _run_on_database(operation)
+    )
+
+
+def data_loss(plan: Plan) -> list[str]:
+    """The backward steps' operations whose reversal drops a column or a table."""
+    return [
+        f"{label(m)}: {describe(op)}"
+        for m, backwards in plan
+        if backwards
+        for op in m.operations
+        if drops_data(op, backwards=True)
+    ]
+
+
+def problems(plan: Plan, *, fake: bool = False) -> list[str]:
+    """Every operation that would stop the backward phase half-way (none when faking)."""
+    if fake:  # --fake only records: no operation runs
+        return []
+    return [
+        f"rollback refused, nothing unapplied: {label(m)} cannot be unapplied, its operation "
+        f"{describe(op)} is {_why(op)}; give it a reverse, or choose a target after {label(m)}"
+        for m, backwards in plan
+        if backwards
+        for op in irreversible(m)
+    ]
+
+
+def prepared(plan: Plan, phase: str, *, fake: bool = False) -> Plan:
+    """The plan this phase carries out, checked: on the fast path, then again under the lock."""
+    plan = phases.select(plan, phase)
+    found = problems(plan, fake=fake)
+    if found:
+        raise PlanRefused(*found)
+    return plan

@@ -1,0 +1,124 @@
+"""The plan as one JSON document, for CD gates: what would run, in which phase, and why not.
+
+Built without the lock and without writing anything: the same plan, phase rules and preflight
+as the migrate step, read only. Problems are collected, not raised, so the document is always
+printed; ``refuse`` then turns them into exit 78.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import redirect_stdout
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.db import OperationalError, connections
+
+from entrypoint import log
+from entrypoint.config import Target
+from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused, StepFailed
+from entrypoint.migrate import phases, preflight
+from entrypoint.migrate.plan import label
+from entrypoint.migrate.step import direct_connection, direct_url_for, pending
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.migrations.migration import Migration
+
+Document = dict[str, Any]
+
+
+class Writable(Protocol):
+    def write(self, text: str, /) -> Any: ...
+
+
+def _step(
+    migration: Migration, backwards: bool, phase: str | None, connection: BaseDatabaseWrapper
+) -> dict[str, Any]:
+    return {
+        "app": migration.app_label,
+        "name": migration.name,
+        "backwards": backwards,
+        # What a failure leaves: rolled back only in one transaction with transactional DDL.
+        "atomic": bool(migration.atomic and connection.features.can_rollback_ddl),
+        "reversible": preflight.reversible(migration),
+        "operations": [
+            {
+                "type": type(op).__name__,
+                "description": op.describe(),
+                "reversible": preflight.operation_reversible(op),
+                "drops_data": preflight.drops_data(op, backwards=backwards),
+            }
+            for op in migration.operations
+        ],
+        "phase": None if backwards else phase,
+    }
+
+
+def database_report(
+    alias: str, targets: Sequence[Target], *, phase: str, all_apps: bool = True
+) -> Document:
+    """One alias: its plan to the targets, each step's phase, and what stops it."""
+    try:
+        plan = pending(alias, targets, all_apps=all_apps)
+    except ConfigError as exc:  # targets
+        return {"plan": [], "problems": list(exc.problems)}
+    except StepFailed as exc:  # conflicts, an inconsistent history
+        return {"plan": [], "problems": [str(exc)]}
+    except OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"database {alias!r} did not answer while planning ({str(exc).strip()[:200]}): "
+            "check that it runs and is reachable (django-entrypoint --plan does not wait for it)"
+        ) from exc
+    found = phases.classify(plan)
+    problems: list[str] = []
+    if phase == phases.PRE:
+        problems.extend(found.problems if phases.installed() else [phases.MISSING])
+    problems.extend(preflight.problems(plan))
+    connection = connections[alias]
+    return {
+        "plan": [_step(m, b, found.phase_of.get(label(m)), connection) for m, b in plan],
+        "problems": problems,
+    }
+
+
+def document(
+    aliases: Sequence[str],
+    targets: Sequence[Target],
+    *,
+    phase: str,
+    migrate_url: str = "",
+    all_apps: bool = True,
+) -> Document:
+    databases: dict[str, Document] = {}
+    for alias in aliases:
+        with direct_connection(alias, direct_url_for(alias, migrate_url)):
+            databases[alias] = database_report(alias, targets, phase=phase, all_apps=all_apps)
+    return {"phase": phase, "databases": databases}
+
+
+def refuse(doc: Document) -> None:
+    """Exit 78 (through the one error mapping) when any database's plan cannot be carried out."""
+    problems = [
+        f"{alias}: {problem}"
+        for alias, report in doc["databases"].items()
+        for problem in report["problems"]
+    ]
+    if problems:
+        raise PlanRefused(*problems)
+
+
+def print_plan(  # noqa: PLR0913 - the plan's inputs, all keyword-only
+    aliases: Sequence[str],
+    targets: Sequence[Target],
+    *,
+    phase: str,
+    out: Writable,
+    migrate_url: str = "",
+    all_apps: bool = True,
+) -> None:
+    """The document on ``out`` (stdout), alone: anything else printed meanwhile becomes events."""
+    with redirect_stdout(log.LogStream()):
+        doc = document(aliases, targets, phase=phase, migrate_url=migrate_url, all_apps=all_apps)
+    out.write(json.dumps(doc, indent=2) + "\n")
+    refuse(doc)
