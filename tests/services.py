@@ -182,20 +182,27 @@ class MariaDB:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         user = ["--user=mysql"] if os.geteuid() == 0 else []
-        proc = subprocess.run(
-            [
-                sbin_tool("mariadb-install-db"),
-                *user,
-                f"--datadir={self.data}",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:  # say why: it failed once under heavy load, silently
-            raise RuntimeError(f"mariadb-install-db exited {proc.returncode}:\n{proc.stderr}")
+        # It failed now and then under heavy load (three suites at once), saying nothing on
+        # stderr: try again on a clean directory, and show its whole output if it keeps failing.
+        for _attempt in range(3):
+            proc = subprocess.run(
+                [
+                    sbin_tool("mariadb-install-db"),
+                    *user,
+                    f"--datadir={self.data}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ],
+                check=False,
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode == 0:
+                return
+            shutil.rmtree(self.data, ignore_errors=True)
+            time.sleep(1)
+        output = (proc.stdout + proc.stderr)[-3000:]
+        raise RuntimeError(f"mariadb-install-db exited {proc.returncode}:\n{output}")
 
     def start(self) -> None:
         user = ["--user=mysql"] if os.geteuid() == 0 else []

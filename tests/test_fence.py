@@ -16,7 +16,7 @@ import pytest
 from entrypoint.config import default_lock_id
 from tests.cli import base_env, finish, run_cli, run_django, start_cli
 from tests.services import PgBouncer, Postgres
-from tests.watch import Running, applied, is_event, reap, recorded
+from tests.watch import Running, applied, is_event, reap, recorded, sleeping_on_server
 
 # The session holding the migration lock (int8 advisory key: objsubid 1), not its waiters'.
 LOCK_SESSIONS = (
@@ -73,6 +73,7 @@ def test_lock_session_terminated_mid_data_migration(pg: Postgres) -> None:
     db = pg.create_database()
     url = pg.url(db)
     holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="30")
+    sleeping_on_server(pg)
     assert pg.execute(LOCK_SESSIONS) == [(True,)]
     first, second = holder.finish(timeout=60), waiter.finish(timeout=90)
     assert first.returncode == 70, first.stderr
@@ -91,6 +92,7 @@ def test_new_holder_waits_for_a_frozen_holders_work(pg: Postgres) -> None:
     db = pg.create_database()
     url = pg.url(db)
     holder, waiter = holder_and_waiter(url, LEDGER_SECONDS="30")
+    sleeping_on_server(pg)
     holder.proc.send_signal(signal.SIGSTOP)
     try:
         assert pg.execute(LOCK_SESSIONS) == [(True,)]

@@ -22,6 +22,7 @@ from tests.watch import (
     reap,
     recorded,
     schema,
+    sleeping_on_server,
     wait_until,
 )
 
@@ -211,6 +212,7 @@ def test_lost_lock_cancels_the_migration_in_flight(pg: Postgres) -> None:
     db, url = new_db(pg)
     proc = Running(env=env(url, SLOW_MIGRATION_SECONDS="60", ENTRYPOINT_LOG_LEVEL="debug"))
     proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
+    sleeping_on_server(pg)  # in flight, past the fence's check
     killed = pg.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
         " WHERE application_name LIKE 'django-entrypoint migrate %'"

@@ -114,6 +114,15 @@ def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
+def sleeping_on_server(pg: Postgres) -> None:
+    """Wait until a migration's pg_sleep runs on the server: its work is in flight."""
+    active = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%'"
+    )
+    wait_until(lambda: pg.execute(active) != [(0,)])
+
+
 def advisory_locks(pg: Postgres) -> list[tuple[object, ...]]:
     return pg.execute("SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory'")
 

@@ -117,11 +117,11 @@ class Fence:
         pid, app, state, since = row
         return f"pid={pid}, application_name={app!r}, state={state}, since={since}"
 
-    def hold_in_transaction(self, lost: Callable[[], bool]) -> None:
+    def hold_in_transaction(self, lost: Callable[[], bool], what: str) -> None:
         """Take the fence in the migration's own transaction, then check the lock is still ours."""
-        self._take(django_scalar(self.connection), lost)
+        self._take(django_scalar(self.connection), lost, what)
 
-    def hold_aside(self, lost: Callable[[], bool]) -> None:
+    def hold_aside(self, lost: Callable[[], bool], what: str) -> None:
         """For a non-atomic migration: the fence on a connection of its own, until ``release``."""
         import psycopg  # noqa: PLC0415
 
@@ -137,25 +137,25 @@ class Fence:
             return row[0] if row else None
 
         try:
-            self._take(scalar, lost)
+            self._take(scalar, lost, what)
         except BaseException:
             self.release_aside()
             raise
         self.holding_aside = True
 
-    def _take(self, scalar: Scalar, lost: Callable[[], bool]) -> None:
+    def _take(self, scalar: Scalar, lost: Callable[[], bool], what: str) -> None:
         delay = 0.01
         # Only a replica that lost the lock without knowing yet can hold the fence now; it
         # lets go as soon as it checks the lock, or our keepalive tells us we are that replica.
         while not scalar(TRY_FENCE, self.key):
             if lost():
-                raise LockLost("the migration lock was lost before the next migration could start")
+                raise LockLost(f"the migration lock was lost before {what} could start; run again")
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
         if not self._lock_held(scalar):
             raise LockLost(
                 "the migration lock is no longer held by this process (its connection was "
-                "lost; another replica may hold it now): stopped before the next migration, "
+                f"lost; another replica may hold it now): stopped before {what} could start, "
                 "nothing of it ran; run again"
             )
 

@@ -141,10 +141,11 @@ class Guard:
         assert self.fence is not None
         if self.lost.is_set():
             raise self.lost_error()
+        what = label(self.current[0]) if self.current else "the next migration"
         if atomic:
-            self.fence.hold_in_transaction(self.lost.is_set)
+            self.fence.hold_in_transaction(self.lost.is_set, what)
         else:
-            self.fence.hold_aside(self.lost.is_set)
+            self.fence.hold_aside(self.lost.is_set, what)
         current = label(self.current[0]) if self.current else None
         self.timeouts.for_migration(in_transaction=atomic, migration=current)
 
