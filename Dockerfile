@@ -6,7 +6,7 @@
 #   ENV DJANGO_SETTINGS_MODULE=myproject.settings
 #   CMD ["gunicorn", "myproject.wsgi"]
 #
-# Without CMD the container runs the steps (wait, migrate, admin) and exits: initContainer/Job mode.
+# Without CMD the container runs the steps (wait, migrate, admin, manage, hooks) and exits: initContainer/Job mode.
 # BASE_IMAGE may be any Debian-based image with python3 (3.12 or later) and python3-venv; the
 # release build (image/build, .github/workflows/release.yml) passes it pinned by digest.
 ARG BASE_IMAGE=python:3.13-slim-trixie
