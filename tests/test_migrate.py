@@ -118,7 +118,10 @@ def test_waiter_does_not_deadlock_create_index_concurrently(pg: Postgres) -> Non
     holder.wait_for(is_event("migration_started", app="pgonly", name="0002_concurrent_index"))
     waiter = Running(env=cic)
     # Both lock connections open: the waiter is waiting for the lock, however it waits.
-    sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'django-entr%'"
+    sessions = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name LIKE 'django-entrypoint migrate %'"
+    )
     wait_until(lambda: pg.execute(sessions) == [(2,)])
     first, second = holder.finish(timeout=60), waiter.finish(timeout=60)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
