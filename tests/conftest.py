@@ -7,6 +7,7 @@ import pytest
 
 from tests import matrix
 from tests.services import Postgres
+from tests.watch import reap
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -22,6 +23,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if matrix.selected(item.nodeid):
             item.add_marker(matrix.MARKER)
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    """Kill what a failed test left running (only the processes tests.watch.Running started)."""
+    yield
+    reap()
 
 
 @pytest.fixture(scope="session")

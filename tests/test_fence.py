@@ -16,19 +16,13 @@ import pytest
 from entrypoint.config import default_lock_id
 from tests.cli import base_env, finish, run_cli, run_django, start_cli
 from tests.services import PgBouncer, Postgres
-from tests.watch import Running, applied, is_event, reap, recorded, sleeping_on_server
+from tests.watch import Running, applied, is_event, recorded, sleeping_on_server
 
 # The session holding the migration lock (int8 advisory key: objsubid 1), not its waiters'.
 LOCK_SESSIONS = (
     "SELECT pg_terminate_backend(pid) FROM pg_locks"
     " WHERE locktype = 'advisory' AND granted AND objsubid = 1"
 )
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap()
 
 
 def env(url: str, **extra: str) -> dict[str, str]:

@@ -6,22 +6,15 @@ import os
 import pwd
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from entrypoint.hooks import version_key
 from tests.cli import Result, base_env, run_cli
-from tests.watch import Running, is_event, reap, wait_until
+from tests.watch import Running, is_event, wait_until
 
 ADMIN_PASSWORD = "H00k-s3cret-pw"
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap()
 
 
 def hook(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:

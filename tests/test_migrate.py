@@ -6,9 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from tests.cli import Result, base_env, finish, parse_events, run_cli, start_cli
 from tests.services import Postgres
@@ -19,18 +16,11 @@ from tests.watch import (
     applied,
     is_event,
     lock_held,
-    reap,
     recorded,
     schema,
     sleeping_on_server,
     wait_until,
 )
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap()
 
 
 def env(url: str, **extra: str) -> dict[str, str]:

@@ -16,13 +16,7 @@ import pytest
 from entrypoint.config import default_lock_id
 from tests.cli import Result, base_env, finish, run_cli, start_cli
 from tests.services import MariaDB, PgBouncer, Postgres
-from tests.watch import Running, applied, is_event, reap, recorded
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap()
+from tests.watch import Running, applied, is_event, recorded
 
 
 @pytest.fixture(scope="module")

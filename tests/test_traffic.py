@@ -13,19 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.cli import Result, base_env, run_cli
 from tests.services import Postgres
-from tests.watch import Running, applied, reap, recorded
+from tests.watch import Running, applied, recorded
 
 BLOCKER_APP = "test-app-report-9c1d"
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap()
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
