@@ -146,11 +146,12 @@ seccompProfile:
 {{- end -}}
 
 {{/* The container that migrates: the initContainer or a Job's. .root: the chart's context;
-     .admin: it also ensures the admin; .phase: pre, post or empty (everything). */}}
+     .admin: it also ensures the admin and runs the manage and hooks steps (no-ops unless
+     ENTRYPOINT_MANAGE or a hook is configured); .phase: pre, post or empty (everything). */}}
 {{- define "django-entrypoint.stepsEnv" -}}
 {{- $v := .root.Values.djangoEntrypoint -}}
 - name: ENTRYPOINT_STEPS
-  value: {{ ternary "wait,migrate,admin" "wait,migrate" .admin }}
+  value: {{ ternary "wait,migrate,admin,manage,hooks" "wait,migrate" .admin }}
 - name: ENTRYPOINT_MIGRATE_LOCK_TIMEOUT
   value: {{ $v.migrations.lockTimeout | quote }}
 {{- with .phase }}

@@ -324,7 +324,8 @@ class TestEnvContract:
         assert migrator["command"] == ENTRYPOINT_COMMAND
         assert "args" not in migrator
         settings = parse_with_entrypoint(migrator, tmp_path)
-        assert settings.steps == (("wait", "migrate", "admin") if admin else ("wait", "migrate"))
+        everything = ("wait", "migrate", "admin", "manage", "hooks")
+        assert settings.steps == (everything if admin else ("wait", "migrate"))
         assert settings.migrate_targets == expected_targets
         assert settings.log_format == "json"
         if admin:
