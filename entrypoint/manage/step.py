@@ -129,4 +129,4 @@ def run(settings: Settings, aliases: Sequence[str]) -> None:
 
     # The migrations' guard too: a keepalive so that no pooler ends the lock mid-command.
     with locked(DEFAULT_DB_ALIAS, LockOptions.from_settings(settings)) as guard:
-        run_commands(settings.manage, lambda: not guard.lost.is_set() and guard.lock.is_held())
+        run_commands(settings.manage, guard.holds)

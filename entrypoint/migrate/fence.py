@@ -83,18 +83,20 @@ class Fence:
         delay = 0.05
         while not self._pass_once():
             now = time.monotonic()
-            holder = self._holder()
             if now - started >= timeout:
                 raise LockTimeout(
                     f"the migration lock of database {self.connection.alias!r} is ours, but "
-                    f"another replica's migration is still running on the server ({holder}) "
+                    "another replica's migration is still running on the server "
+                    f"({self._holder()}) "
                     f"after {timeout:g}s: end that session (pg_terminate_backend) or raise "
                     "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT"
                 )
             if now >= next_report:
                 next_report = now + REPORT_EVERY
                 logger.warning(
-                    "migration_fence_waiting", elapsed_s=round(now - started, 2), holder=holder
+                    "migration_fence_waiting",
+                    elapsed_s=round(now - started, 2),
+                    holder=self._holder(),
                 )
             time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
             delay = min(delay * 2, POLL_MAX)

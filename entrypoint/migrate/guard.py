@@ -50,7 +50,6 @@ class Guard:
         self.lock = lock
         self.connection = connection
         self.timeout = timeout
-        self.table_lock_timeout = table_lock_timeout
         self.fence = Fence(lock, connection) if isinstance(lock, PostgresLock) else None
         self.timeouts = TableLockTimeouts(connection, table_lock_timeout)
         self.recorder = Recorder(connection)
@@ -85,6 +84,10 @@ class Guard:
             self.connection.close()
         if self.fence is not None:
             self.fence.barrier(self.timeout)
+
+    def holds(self) -> bool:
+        """Whether the lock is still ours, as far as the keepalive and one query tell."""
+        return not self.lost.is_set() and self.lock.is_held()
 
     def lost_error(self) -> LockLost:
         if self.current is None:
@@ -141,12 +144,12 @@ class Guard:
         assert self.fence is not None
         if self.lost.is_set():
             raise self.lost_error()
-        what = label(self.current[0]) if self.current else "the next migration"
+        current = label(self.current[0]) if self.current else None
+        what = current or "the next migration"
         if atomic:
             self.fence.hold_in_transaction(self.lost.is_set, what)
         else:
             self.fence.hold_aside(self.lost.is_set, what)
-        current = label(self.current[0]) if self.current else None
         self.timeouts.for_migration(in_transaction=atomic, migration=current)
 
     def before_commit(self, editor: BaseDatabaseSchemaEditor) -> None:

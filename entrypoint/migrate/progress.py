@@ -40,7 +40,7 @@ class Progress:
     ) -> None:
         if action in ("apply_start", "unapply_start"):
             assert migration is not None
-            if self.guard.lost.is_set() or not self.guard.lock.is_held():
+            if not self.guard.holds():
                 raise LockLost(
                     f"the migration lock's connection was lost before {label(migration)} "
                     "could start: stopped so as not to migrate unprotected; run again"

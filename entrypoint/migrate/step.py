@@ -39,8 +39,8 @@ def direct_connection(alias: str, url: str) -> Iterator[None]:
         return
     import dj_database_url  # noqa: PLC0415
 
+    # Its password is masked since the settings were read (cli.load_settings).
     parsed: dict[str, Any] = dict(dj_database_url.parse(url))
-    log.add_secrets([url, parsed.get("PASSWORD")])
     original = connections.settings[alias]
     options = {**original.get("OPTIONS", {}), **parsed.pop("OPTIONS", {})}
     # The project's ENGINE stays (e.g. PostGIS): the URL only says where and as whom.
