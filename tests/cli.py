@@ -31,6 +31,16 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def migrate_env(url: str, **extra: str) -> dict[str, str]:
+    """The migrate step alone on migproj (testproj plus apps the TESTPROJ_* flags add)."""
+    defaults = {
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "migproj.settings",
+        "ENTRYPOINT_STEPS": "migrate",
+    }
+    return base_env(**(defaults | extra))
+
+
 @dataclass
 class Result:
     returncode: int

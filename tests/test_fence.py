@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from entrypoint.config import default_lock_id
-from tests.cli import base_env, finish, run_cli, run_django, start_cli
+from tests.cli import finish, migrate_env, run_cli, run_django, start_cli
 from tests.services import PgBouncer, Postgres
 from tests.watch import Running, applied, is_event, recorded, sleeping_on_server
 
@@ -26,16 +26,7 @@ LOCK_SESSIONS = (
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
-    return (
-        base_env(
-            DATABASE_URL=url,
-            DJANGO_SETTINGS_MODULE="migproj.settings",
-            ENTRYPOINT_STEPS="migrate",
-            TESTPROJ_LEDGER="1",
-            ENTRYPOINT_LOG_LEVEL="debug",
-        )
-        | extra
-    )
+    return migrate_env(url, **({"TESTPROJ_LEDGER": "1", "ENTRYPOINT_LOG_LEVEL": "debug"} | extra))
 
 
 def ledger_rows(pg: Postgres, db: str) -> list[tuple[object, ...]]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tests.cli import Result, base_env, finish, parse_events, run_cli, start_cli
+from tests.cli import Result, base_env, finish, migrate_env, parse_events, run_cli, start_cli
 from tests.services import Postgres
 from tests.watch import (
     HOLDER_APP,
@@ -24,12 +24,7 @@ from tests.watch import (
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
-    return (
-        base_env(
-            DATABASE_URL=url, DJANGO_SETTINGS_MODULE="migproj.settings", ENTRYPOINT_STEPS="migrate"
-        )
-        | extra
-    )
+    return migrate_env(url, **extra)
 
 
 def migrate(url: str, **extra: str) -> Result:

@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from entrypoint.config import default_lock_id
-from tests.cli import Result, base_env, finish, run_cli, start_cli
+from tests.cli import Result, finish, migrate_env, run_cli, start_cli
 from tests.services import MariaDB, PgBouncer, Postgres
 from tests.watch import Running, applied, is_event, recorded
 
@@ -36,12 +36,7 @@ def mariadb() -> Iterator[MariaDB]:
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
-    return (
-        base_env(
-            DATABASE_URL=url, DJANGO_SETTINGS_MODULE="migproj.settings", ENTRYPOINT_STEPS="migrate"
-        )
-        | extra
-    )
+    return migrate_env(url, **extra)
 
 
 def run_many(count: int, url: str, **extra: str) -> list[Result]:

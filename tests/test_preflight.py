@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from tests.cli import Result, base_env, run_cli, run_django
+from tests.cli import Result, migrate_env, run_cli, run_django
 from tests.services import Postgres
 from tests.watch import recorded, schema
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
-    return (
-        base_env(
-            DATABASE_URL=url,
-            DJANGO_SETTINGS_MODULE="migproj.settings",
-            ENTRYPOINT_STEPS="migrate",
-            TESTPROJ_ONEWAY="1",
-        )
-        | extra
-    )
+    return migrate_env(url, **({"TESTPROJ_ONEWAY": "1"} | extra))
 
 
 def migrate(url: str, **extra: str) -> Result:

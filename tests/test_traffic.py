@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from tests.cli import Result, base_env, run_cli
+from tests.cli import Result, migrate_env, run_cli
 from tests.services import Postgres
 from tests.watch import Running, applied, recorded
 
@@ -22,15 +22,7 @@ BLOCKER_APP = "test-app-report-9c1d"
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
-    return (
-        base_env(
-            DATABASE_URL=url,
-            DJANGO_SETTINGS_MODULE="migproj.settings",
-            ENTRYPOINT_STEPS="migrate",
-            TESTPROJ_TALLY="1",
-        )
-        | extra
-    )
+    return migrate_env(url, **({"TESTPROJ_TALLY": "1"} | extra))
 
 
 def migrate(url: str, **extra: str) -> Result:
