@@ -109,9 +109,9 @@ def load_settings(**overrides: str | None) -> Settings:
     heartbeat.configure(settings.heartbeat_interval)
     if settings.admin:
         log.add_secrets([settings.admin.password])
-    log.add_secrets(secret for service in settings.wait_services for secret in service.secrets())
-    if settings.migrate_database_url:
-        log.add_url_secrets(settings.migrate_database_url)
+    log.add_secrets(secret for service in settings.wait.services for secret in service.secrets())
+    if settings.migrate.database_url:
+        log.add_url_secrets(settings.migrate.database_url)
     return settings
 
 
@@ -129,10 +129,10 @@ def _run(args: argparse.Namespace) -> int:
 
             report.print_plan(
                 aliases,
-                settings.migrate_targets,
-                phase=settings.migrate_phase,
+                settings.migrate.targets,
+                phase=settings.migrate.phase,
                 out=sys.__stdout__ or sys.stdout,
-                migrate_url=settings.migrate_database_url,
+                migrate_url=settings.migrate.database_url,
             )
             return 0
         from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery

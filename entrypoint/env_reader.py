@@ -9,6 +9,7 @@ import stat
 from collections.abc import Mapping
 
 YEAR = 365 * 24 * 3600  # the longest any wait may be: a bigger number is a typo, not a plan
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 SECRET_FILE_MAX = 64 * 1024  # bytes; a Kubernetes Secret holds at most 1 MiB in all
 # ASCII digits only: float() also takes "1e10", "1_000", "inf" and non-ASCII digits.
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)

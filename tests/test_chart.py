@@ -326,7 +326,7 @@ class TestEnvContract:
         settings = parse_with_entrypoint(migrator, tmp_path)
         everything = ("wait", "migrate", "admin", "manage", "hooks")
         assert settings.steps == (everything if admin else ("wait", "migrate"))
-        assert settings.migrate_targets == expected_targets
+        assert settings.migrate.targets == expected_targets
         assert settings.log_format == "json"
         if admin:
             assert settings.admin is not None
@@ -348,8 +348,8 @@ class TestEnvContract:
             init_settings = parse_with_entrypoint(init, tmp_path)
             assert init.get("command") == ENTRYPOINT_COMMAND
             assert init_settings.steps == ("wait",)
-            assert init_settings.wait_for == "migrations"
-            assert init_settings.migrate_targets == expected_targets
+            assert init_settings.wait.until == "migrations"
+            assert init_settings.migrate.targets == expected_targets
             assert init_settings.admin is None
             assert "django-admin" not in {v["name"] for v in pod["volumes"]}
 
@@ -445,7 +445,7 @@ class TestMigrationModes:
         # The post phase migrates towards the same targets; the admin is the pre Job's.
         post_settings = parse_with_entrypoint(container_of(post), tmp_path)
         assert post_settings.steps == ("wait", "migrate")
-        assert post_settings.migrate_targets == (("main", "0001"),)
+        assert post_settings.migrate.targets == (("main", "0001"),)
         assert post_settings.admin is None
         assert [v["name"] for v in post["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
 
@@ -528,11 +528,11 @@ class TestMigrationModes:
         assert len(migrators) == {"initContainer": 1, "job": 2, "revisionJob": 1}[mode]
         for container in migrators:
             assert env_of(container)[MIGRATE_URL_ENV["name"]] == MIGRATE_URL_ENV
-            direct = parse_with_entrypoint(container, tmp_path).migrate_database_url
+            direct = parse_with_entrypoint(container, tmp_path).migrate.database_url
             assert direct == "postgres://u:p@db:5432/app"
         for container in others:
             assert MIGRATE_URL_ENV["name"] not in env_of(container)
-            assert parse_with_entrypoint(container, tmp_path).migrate_database_url == ""
+            assert parse_with_entrypoint(container, tmp_path).migrate.database_url == ""
         for container in migrators + others:
             assert env_of(container)["ENTRYPOINT_DATABASES"] == shared
 

@@ -48,13 +48,17 @@ class TestDefaults:
         settings = load()
         assert settings.steps == ("wait", "migrate", "admin", "manage", "hooks")
         assert settings.databases == ("default",)
-        assert (settings.wait_timeout, settings.wait_stable, settings.wait_interval) == (180, 5, 1)
-        assert settings.migrate_lock_id == config.default_lock_id()
-        assert -(2**63) <= settings.migrate_lock_id < 2**63
+        assert (settings.wait.timeout, settings.wait.stable, settings.wait.interval) == (180, 5, 1)
+        assert settings.migrate.lock_id == config.default_lock_id()
+        assert -(2**63) <= settings.migrate.lock_id < 2**63
         assert settings.admin is None
-        assert (settings.wait_services, settings.manage, settings.manage_locked) == ((), (), False)
-        assert settings.hooks_dir == "/etc/django-entrypoint/hooks.d"
-        assert (settings.hook_timeout, settings.heartbeat_interval) == (300, 30)
+        assert (settings.wait.services, settings.manage.commands, settings.manage.locked) == (
+            (),
+            (),
+            False,
+        )
+        assert settings.hooks.directory == "/etc/django-entrypoint/hooks.d"
+        assert (settings.hooks.timeout, settings.heartbeat_interval) == (300, 30)
 
     def test_settings_module_is_required(self) -> None:
         with pytest.raises(ConfigError, match="DJANGO_SETTINGS_MODULE is not set"):
@@ -90,7 +94,7 @@ class TestSteps:
 class TestTargets:
     def test_lines_and_commas(self) -> None:
         settings = load(ENTRYPOINT_MIGRATE_TARGETS="main 0001\nauth, blog zero")
-        assert settings.migrate_targets == (("main", "0001"), ("auth", None), ("blog", "zero"))
+        assert settings.migrate.targets == (("main", "0001"), ("auth", None), ("blog", "zero"))
 
     @pytest.mark.parametrize("raw", ["main 0001 extra", "main 0001, main 0002", "9x 0001"])
     def test_malformed(self, raw: str) -> None:
@@ -100,7 +104,7 @@ class TestTargets:
 class TestNewSteps:
     def test_manage_lines_are_split_like_a_shell_would(self) -> None:
         settings = load(ENTRYPOINT_MANAGE="collectstatic --noinput\n\n# x\nsay 'a b' c  # d")
-        assert settings.manage == (("collectstatic", "--noinput"), ("say", "a b", "c"))
+        assert settings.manage.commands == (("collectstatic", "--noinput"), ("say", "a b", "c"))
 
     @pytest.mark.parametrize(
         ("env", "expected"),
@@ -119,7 +123,7 @@ class TestNewSteps:
 
     def test_service_passwords_not_in_repr(self) -> None:
         settings = load(ENTRYPOINT_WAIT_SERVICES="redis://:svc-pa55@cache:6379")
-        assert settings.wait_services[0].password == "svc-pa55"
+        assert settings.wait.services[0].password == "svc-pa55"
         assert "svc-pa55" not in repr(settings)
 
 
@@ -182,7 +186,7 @@ class TestLimits:
 
     @pytest.mark.parametrize("raw", ["31536000", "0.5", " 30 ", "007"])
     def test_seconds_accepted(self, raw: str) -> None:
-        assert load(ENTRYPOINT_WAIT_TIMEOUT=raw, ENTRYPOINT_WAIT_STABLE="0").wait_timeout == float(
+        assert load(ENTRYPOINT_WAIT_TIMEOUT=raw, ENTRYPOINT_WAIT_STABLE="0").wait.timeout == float(
             raw
         )
 
@@ -192,8 +196,8 @@ class TestLimits:
         assert problem.startswith("ENTRYPOINT_MIGRATE_LOCK_ID=")
 
     def test_lock_id_range_ends(self) -> None:
-        assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(-(2**63))).migrate_lock_id == -(2**63)
-        assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(2**63 - 1)).migrate_lock_id == 2**63 - 1
+        assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(-(2**63))).migrate.lock_id == -(2**63)
+        assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(2**63 - 1)).migrate.lock_id == 2**63 - 1
 
     def test_error_output_is_bounded(self) -> None:
         """10,000 bad targets: every problem is kept, 20 are shown, then how many more."""

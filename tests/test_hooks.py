@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.hooks import version_key
+from entrypoint.hooks.step import version_key
 from tests.cli import Result, base_env, run_cli
 from tests.watch import Running, is_event, wait_until
 

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from entrypoint.env_reader import read_secret_file
+from entrypoint.env_reader import BOOLEANS, read_secret_file
 
 PREFIX = "DJANGO_ADMIN_"
 FALLBACK_PREFIX = "DJANGO_SUPERUSER_"  # Django's own createsuperuser --noinput names
-BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+VARIABLES = frozenset({"ENTRYPOINT_ADMIN_UPDATE"})  # and the DJANGO_ADMIN_* seed
 
 
 @dataclass(frozen=True)

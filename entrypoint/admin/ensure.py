@@ -17,7 +17,6 @@ from django.db import DatabaseError, IntegrityError, connections, router, transa
 from entrypoint import log
 from entrypoint.admin.config import AdminSeed
 from entrypoint.admin.seed import FLAGS, check_seed, email_field, user_model, validate_password
-from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, StepFailed
 
 if TYPE_CHECKING:
@@ -26,11 +25,11 @@ if TYPE_CHECKING:
 Outcome = Literal["created", "exists", "updated"]
 
 
-def run(settings: Settings, aliases: Sequence[str]) -> None:
-    if settings.admin is None:
+def run(seed: AdminSeed | None, aliases: Sequence[str]) -> None:
+    if seed is None:
         log.get().info("admin_skipped", reason="no_username", hint="set DJANGO_ADMIN_USERNAME")
         return
-    ensure_admin(settings.admin, database=auth_database(aliases))
+    ensure_admin(seed, database=auth_database(aliases))
 
 
 def check(seed: AdminSeed, aliases: Sequence[str]) -> None:

@@ -1,13 +1,24 @@
-"""The manage step's variables: the command lines, and whether they run under the lock."""
+"""The manage step's settings: the command lines, and whether they run under the lock."""
 
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
-from entrypoint.admin.config import BOOLEANS
-from entrypoint.env_reader import Reader
+from entrypoint.env_reader import BOOLEANS, Reader
 
 Command = tuple[str, ...]
+VARIABLES = frozenset({"ENTRYPOINT_MANAGE", "ENTRYPOINT_MANAGE_LOCKED"})
+
+
+@dataclass(frozen=True)
+class ManageSettings:
+    commands: tuple[Command, ...] = ()
+    locked: bool = False
+
+
+def read(reader: Reader) -> ManageSettings:
+    return ManageSettings(commands=read_commands(reader), locked=read_locked(reader))
 
 
 def read_commands(reader: Reader) -> tuple[Command, ...]:

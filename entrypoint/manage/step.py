@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from entrypoint import heartbeat, log
-from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, EntrypointError, LockLost, ManageCommandFailed
-from entrypoint.manage.config import Command
+from entrypoint.manage.config import Command, ManageSettings
+from entrypoint.migrate.config import MigrateSettings
 
 if TYPE_CHECKING:
     from django.core.management.base import BaseCommand, CommandParser
@@ -114,19 +114,19 @@ def run_commands(commands: Sequence[Command], held: Callable[[], bool] | None = 
         run_command(command, position=f"{number}/{len(commands)}")
 
 
-def run(settings: Settings, aliases: Sequence[str]) -> None:
+def run(settings: ManageSettings, aliases: Sequence[str], *, migrate: MigrateSettings) -> None:
     """The manage step; under the default database's migration lock when MANAGE_LOCKED."""
     del aliases  # commands choose their own database, as on the command line
-    if not settings.manage:
+    if not settings.commands:
         return
-    if not settings.manage_locked:
-        run_commands(settings.manage)
+    if not settings.locked:
+        run_commands(settings.commands)
         return
     from django.db import DEFAULT_DB_ALIAS  # noqa: PLC0415
 
-    from entrypoint.migrate.lock import LockOptions  # noqa: PLC0415
+    from entrypoint.migrate.lock.options import LockOptions  # noqa: PLC0415
     from entrypoint.migrate.step import locked  # noqa: PLC0415
 
     # The migrations' guard too: a keepalive so that no pooler ends the lock mid-command.
-    with locked(DEFAULT_DB_ALIAS, LockOptions.from_settings(settings)) as guard:
-        run_commands(settings.manage, guard.holds)
+    with locked(DEFAULT_DB_ALIAS, LockOptions.from_settings(migrate)) as guard:
+        run_commands(settings.commands, guard.holds)

@@ -1,9 +1,10 @@
-"""The migrate step's variables: targets, the lock key, the direct database URL."""
+"""The migrate step's settings (``MigrateSettings``), from its ENTRYPOINT_MIGRATE_* variables."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass, field
 
 import dj_database_url
 
@@ -12,12 +13,53 @@ from entrypoint.env_reader import Reader
 LOCK_NAMESPACE = "django-entrypoint:migrate"
 
 Target = tuple[str, "str | None"]
+VARIABLES = frozenset(
+    {
+        "ENTRYPOINT_MIGRATE_TARGETS",
+        "ENTRYPOINT_MIGRATE_LOCK_ID",
+        "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT",
+        "ENTRYPOINT_MIGRATE_LOCK_MODE",
+        "ENTRYPOINT_MIGRATE_DATABASE_URL",
+        "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT",
+        "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT",
+        "ENTRYPOINT_MIGRATE_PHASE",
+    }
+)
 
 
 def default_lock_id() -> int:
     """A stable signed 64-bit key, so every replica of every release agrees on it."""
     digest = hashlib.sha256(LOCK_NAMESPACE.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class MigrateSettings:
+    targets: tuple[Target, ...] = ()
+    lock_id: int = field(default_factory=default_lock_id)
+    lock_timeout: float = 600.0
+    lock_mode: str = "auto"  # auto, session or none
+    database_url: str = field(default="", repr=False)
+    table_lock_timeout: float = 2.0
+    retry_timeout: float = 600.0
+    phase: str = "post"  # post applies everything; pre what django-safemigrate allows
+
+
+def read(reader: Reader, databases: tuple[str, ...] | None) -> MigrateSettings:
+    return MigrateSettings(
+        targets=read_targets(reader),
+        lock_id=read_lock_id(reader),
+        lock_timeout=reader.number("ENTRYPOINT_MIGRATE_LOCK_TIMEOUT", 600.0, allow_zero=True),
+        lock_mode=reader.choice(
+            "ENTRYPOINT_MIGRATE_LOCK_MODE", "auto", ("auto", "session", "none")
+        ),
+        database_url=read_migrate_url(reader, databases),
+        table_lock_timeout=reader.number(
+            "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT", 2.0, allow_zero=True
+        ),
+        retry_timeout=reader.number("ENTRYPOINT_MIGRATE_RETRY_TIMEOUT", 600.0, allow_zero=True),
+        phase=reader.choice("ENTRYPOINT_MIGRATE_PHASE", "post", ("pre", "post")),
+    )
 
 
 def read_targets(reader: Reader) -> tuple[Target, ...]:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.db import OperationalError, connections
 
 from entrypoint import log
-from entrypoint.config import Target
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused, StepFailed
-from entrypoint.migrate import phases, preflight
-from entrypoint.migrate.plan import label
-from entrypoint.migrate.step import direct_connection, direct_url_for, pending
+from entrypoint.migrate.config import Target
+from entrypoint.migrate.direct import direct_connection, direct_url_for
+from entrypoint.migrate.plan import phases, preflight
+from entrypoint.migrate.plan.graph import label, pending
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

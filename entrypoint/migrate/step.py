@@ -10,67 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
 from entrypoint import checks, log
-from entrypoint.config import Settings, Target
-from entrypoint.migrate.apply import apply_to_targets
-from entrypoint.migrate.guard import Guard
-from entrypoint.migrate.lock import LockOptions, migration_lock
-from entrypoint.migrate.plan import migration_plan
-from entrypoint.migrate.preflight import prepared
+from entrypoint.migrate.config import MigrateSettings, Target
+from entrypoint.migrate.direct import direct_connection, direct_url_for
+from entrypoint.migrate.lock.options import LockOptions
+from entrypoint.migrate.lock.waiting import migration_lock
+from entrypoint.migrate.plan.graph import migration_plan, pending
+from entrypoint.migrate.plan.phases import awaited
+from entrypoint.migrate.plan.preflight import prepared
+from entrypoint.migrate.run.apply import apply_to_targets
+from entrypoint.migrate.run.guard import Guard
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
-
-
-@contextmanager
-def direct_connection(alias: str, url: str) -> Iterator[None]:
-    """Point ``alias`` at ENTRYPOINT_MIGRATE_DATABASE_URL for the block, then put it back.
-
-    The alias keeps its name so that database routers and post_migrate handlers (content
-    types, permissions) see the database they expect.
-    """
-    if not url:
-        yield
-        return
-    import dj_database_url  # noqa: PLC0415
-
-    # Its password is masked since the settings were read (cli.load_settings).
-    parsed: dict[str, Any] = dict(dj_database_url.parse(url))
-    original = connections.settings[alias]
-    options = {**original.get("OPTIONS", {}), **parsed.pop("OPTIONS", {})}
-    # The project's ENGINE stays (e.g. PostGIS): the URL only says where and as whom.
-    parsed.pop("ENGINE", None)
-    _swap(alias, {**original, **parsed, "OPTIONS": options})
-    log.get().info(
-        "migrate_direct_connection",
-        alias=alias,
-        host=parsed.get("HOST"),
-        port=parsed.get("PORT"),
-        name=parsed.get("NAME"),
-        user=parsed.get("USER"),
-    )
-    try:
-        yield
-    finally:
-        _swap(alias, original)
-
-
-def _swap(alias: str, settings_dict: dict[str, Any]) -> None:
-    connections[alias].close()
-    connections.settings[alias] = settings_dict
-    del connections[alias]  # the next access builds a wrapper from the new settings
-
-
-def pending(
-    alias: str, targets: Sequence[Target], *, all_apps: bool = True
-) -> list[tuple[Migration, bool]]:
-    """The plan without taking the lock: the fast path, ``--plan`` and ``--check``."""
-    return migration_plan(connections[alias], targets, all_apps=all_apps, report_unknown=True)
 
 
 def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-only
@@ -140,20 +97,27 @@ def run_locked(
         work()
 
 
-def run(settings: Settings, aliases: Sequence[str]) -> None:
+def run(settings: MigrateSettings, aliases: Sequence[str]) -> None:
     """The migrate step: each alias in turn, each under its own lock."""
     checks.run_once(aliases)
     lock_options = LockOptions.from_settings(settings)
     for alias in aliases:
         migrate_database(
             alias,
-            targets=settings.migrate_targets,
+            targets=settings.targets,
             lock_options=lock_options,
-            direct_url=direct_url_for(alias, settings.migrate_database_url),
-            phase=settings.migrate_phase,
+            direct_url=direct_url_for(alias, settings.database_url),
+            phase=settings.phase,
         )
 
 
-def direct_url_for(alias: str, url: str) -> str:
-    """ENTRYPOINT_MIGRATE_DATABASE_URL stands for the default database and no other."""
-    return url if alias == DEFAULT_DB_ALIAS else ""
+def still_pending(alias: str, *, targets: Sequence[Target], phase: str) -> int:
+    """How many migrations the pods wait for (in the pre phase: what it applies).
+
+    The wait step calls it from a worker thread, whose connections die with it: closed here
+    (in the pre phase the default's too).
+    """
+    try:
+        return len(awaited(migration_plan(connections[alias], targets), phase))
+    finally:
+        connections.close_all()

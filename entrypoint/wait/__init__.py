@@ -1,2 +1,7 @@
-"""The wait step: bounded probes (probe) of each database until it answers steadily (database),
-and of the other services (services: their URLs, protocols: the checks, service_wait: the loop)."""
+"""The wait step: each database and service answers steadily before anything else runs.
+
+Promises: every check is a bounded probe (``probe``) on a new connection, so one absolute
+deadline holds whatever the server does; the loop (``database``, ``service_wait``) exits 69
+naming the last reason. Needs: Django set up, and its settings (``config.WaitSettings``); what
+"migrated" means is handed in by the caller.
+"""

@@ -14,20 +14,22 @@ from functools import partial
 from typing import TypeVar
 
 from entrypoint import log
-from entrypoint.config import Settings, Target
 from entrypoint.errors import DatabaseUnavailable, EntrypointError
+from entrypoint.wait.config import WaitSettings
 from entrypoint.wait.probe import (
     MAX_CONNECT_TIMEOUT,
     CheckTimedOut,
     bounded,
     classify,
-    pending_migrations,
     select_one,
 )
 from entrypoint.wait.service_wait import ServiceWait
 
 PROGRESS_EVERY = 10.0
 T = TypeVar("T")
+# How many migrations an alias still waits for: given by the caller (the migrate step's
+# planning), so that waiting needs nothing from the steps after it.
+Pending = Callable[[str], int]
 
 
 class _Waiter:
@@ -99,10 +101,8 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     timeout: float,
     stable: float,
     interval: float,
-    until_migrated: bool = False,
-    targets: Sequence[Target] = (),
+    pending: Pending | None = None,
     meanwhile: Callable[[], None] = lambda: None,
-    phase: str = "post",
 ) -> None:
     waiter = _Waiter(alias, timeout, meanwhile)
     stable_since: float | None = None
@@ -126,17 +126,15 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
         waiter.progress()
         waiter.pause(interval)
     waiter.log.info("db_ready", attempts=waiter.attempts, elapsed_s=waiter.elapsed())
-    if until_migrated:
-        _wait_until_migrated(waiter, interval, targets, phase)
+    if pending is not None:
+        _wait_until_migrated(waiter, interval, pending)
 
 
-def _wait_until_migrated(
-    waiter: _Waiter, interval: float, targets: Sequence[Target], phase: str
-) -> None:
+def _wait_until_migrated(waiter: _Waiter, interval: float, count: Pending) -> None:
     last: int | None = None
     while True:
         try:
-            pending = waiter.attempt(lambda: pending_migrations(waiter.alias, targets, phase))
+            pending = waiter.attempt(partial(count, waiter.alias))
         except EntrypointError:
             raise
         except Exception as exc:  # noqa: BLE001 - the database may restart meanwhile
@@ -153,24 +151,22 @@ def _wait_until_migrated(
         waiter.pause(interval)
 
 
-def run(settings: Settings, aliases: Sequence[str]) -> None:
+def run(settings: WaitSettings, aliases: Sequence[str], *, pending: Pending | None = None) -> None:
     """The wait step: every alias and every service within one shared deadline."""
-    deadline = time.monotonic() + settings.wait_timeout
+    deadline = time.monotonic() + settings.timeout
     services = ServiceWait(
-        settings.wait_services,
+        settings.services,
         deadline=deadline,
-        timeout=settings.wait_timeout,
-        stable=settings.wait_stable,
+        timeout=settings.timeout,
+        stable=settings.stable,
     )
     for alias in aliases:
         wait_for_database(
             alias,
             timeout=max(deadline - time.monotonic(), 0.001),
-            stable=settings.wait_stable,
-            interval=settings.wait_interval,
-            until_migrated=settings.wait_for == "migrations",
-            targets=settings.migrate_targets,
+            stable=settings.stable,
+            interval=settings.interval,
+            pending=pending,
             meanwhile=services.round,
-            phase=settings.migrate_phase,
         )
-    services.until_ready(settings.wait_interval)
+    services.until_ready(settings.interval)

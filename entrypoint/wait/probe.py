@@ -7,10 +7,8 @@ only up to its budget, so a driver call that ignores its own timeout cannot hold
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
-
-from entrypoint.config import Target
 
 MAX_CONNECT_TIMEOUT = 10
 T = TypeVar("T")
@@ -97,17 +95,3 @@ def select_one(alias: str, connect_timeout: int) -> None:
             cursor.fetchone()
     finally:
         conn.close()
-
-
-def pending_migrations(alias: str, targets: Sequence[Target], phase: str = "post") -> int:
-    """How many migrations the pods still wait for (in the pre phase: what it applies)."""
-    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
-
-    from entrypoint.migrate.phases import awaited  # noqa: PLC0415 - needs the app registry
-    from entrypoint.migrate.plan import migration_plan  # noqa: PLC0415
-
-    try:
-        return len(awaited(migration_plan(connections[alias], targets), phase))
-    finally:
-        # This worker thread's connections die with it: close them (pre: also the default's).
-        connections.close_all()

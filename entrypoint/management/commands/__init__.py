@@ -1,0 +1,1 @@
+"""One module per management command; each only maps its options onto the steps' functions."""

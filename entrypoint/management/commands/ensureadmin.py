@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from argparse import ArgumentParser
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from entrypoint import config, log, project
@@ -47,7 +46,7 @@ class Command(StepCommand):
             admin.ensure_admin(seed, database=alias)
             return
         aliases = project.resolve_aliases(settings.databases)
-        admin.run(replace(settings, admin=seed), aliases)
+        admin.run(seed, aliases)
 
 
 def with_options(env: Mapping[str, str], options: dict[str, Any]) -> dict[str, str]:

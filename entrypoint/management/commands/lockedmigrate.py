@@ -10,14 +10,15 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS
 
 from entrypoint import checks, log, project
-from entrypoint.config import Settings, Target
+from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
 from entrypoint.migrate import report
 from entrypoint.migrate import step as migrate
-from entrypoint.migrate.config import LOCK_ID_RANGE, lock_id_in_range
-from entrypoint.migrate.lock import LockOptions
-from entrypoint.migrate.plan import check_targets
+from entrypoint.migrate.config import LOCK_ID_RANGE, Target, lock_id_in_range
+from entrypoint.migrate.direct import direct_url_for
+from entrypoint.migrate.lock.options import LockOptions
+from entrypoint.migrate.plan.graph import check_targets
 
 ARGUMENTS = "the app_label/migration_name arguments"
 
@@ -64,12 +65,12 @@ class Command(StepCommand):
             # What migrate says, as a usage error before any lock or database.
             raise UsageError("--prune needs an app_label: lockedmigrate APP --prune")
         (alias,) = project.resolve_aliases((options["database"],), "--database")
-        targets: tuple[Target, ...] = settings.migrate_targets
+        targets: tuple[Target, ...] = settings.migrate.targets
         if options["app_label"]:
             targets = ((options["app_label"], options["migration_name"]),)
             if not options["run_syncdb"]:  # --run-syncdb takes apps *without* migrations
                 _check_arguments(targets)
-        lock_options = LockOptions.from_settings(settings, lock_id=lock_id)
+        lock_options = LockOptions.from_settings(settings.migrate, lock_id=lock_id)
         with redirect_stdout(log.LogStream()):
             if not options["skip_checks"]:
                 checks.run_once((alias,))
@@ -77,9 +78,9 @@ class Command(StepCommand):
                 report.print_plan(
                     (alias,),
                     targets,
-                    phase=settings.migrate_phase,
+                    phase=settings.migrate.phase,
                     out=self.stdout,
-                    migrate_url=settings.migrate_database_url,
+                    migrate_url=settings.migrate.database_url,
                     all_apps=not options["app_label"],
                 )
             elif options["plan"] or options["check_unapplied"]:
@@ -96,18 +97,18 @@ class Command(StepCommand):
                     alias,
                     lambda: _django_migrate(alias, options),
                     lock_options=lock_options,
-                    direct_url=migrate.direct_url_for(alias, settings.migrate_database_url),
+                    direct_url=direct_url_for(alias, settings.migrate.database_url),
                 )
             else:
                 migrate.migrate_database(
                     alias,
                     targets=targets,
                     lock_options=lock_options,
-                    direct_url=migrate.direct_url_for(alias, settings.migrate_database_url),
+                    direct_url=direct_url_for(alias, settings.migrate.database_url),
                     all_apps=not options["app_label"],
                     fake=options["fake"],
                     fake_initial=options["fake_initial"],
-                    phase=settings.migrate_phase,
+                    phase=settings.migrate.phase,
                 )
 
 
@@ -125,8 +126,8 @@ def _report_plan(
     doc = report.document(
         (alias,),
         targets,
-        phase=settings.migrate_phase,
-        migrate_url=settings.migrate_database_url,
+        phase=settings.migrate.phase,
+        migrate_url=settings.migrate.database_url,
         all_apps=all_apps,
     )
     plan = doc["databases"][alias]["plan"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from entrypoint import config, project
+from entrypoint import config, project, steps
 from entrypoint.config import Settings
 from entrypoint.management.base import StepCommand
 from entrypoint.wait import database as wait
@@ -63,10 +63,8 @@ class Command(StepCommand):
         (alias,) = project.resolve_aliases((options["database"],), "--database")
         wait.wait_for_database(
             alias,
-            timeout=options["timeout"] or settings.wait_timeout,
-            stable=settings.wait_stable if options["stable"] is None else options["stable"],
-            interval=options["interval"] or settings.wait_interval,
-            until_migrated=options["migrated"] or settings.wait_for == "migrations",
-            targets=settings.migrate_targets,
-            phase=settings.migrate_phase,
+            timeout=options["timeout"] or settings.wait.timeout,
+            stable=settings.wait.stable if options["stable"] is None else options["stable"],
+            interval=options["interval"] or settings.wait.interval,
+            pending=steps.migrations_pending(settings, until_migrated=options["migrated"]),
         )

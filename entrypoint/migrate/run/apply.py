@@ -12,13 +12,13 @@ from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrat
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ModelState, ProjectState
 
-from entrypoint.config import Target
 from entrypoint.errors import EntrypointError, Interrupted, MigrationFailed
-from entrypoint.migrate.contention import Retries, is_lock_timeout
-from entrypoint.migrate.guard import Guard
-from entrypoint.migrate.plan import check_history, label, resolve_targets
-from entrypoint.migrate.preflight import data_loss, prepared
-from entrypoint.migrate.progress import Progress, interrupted
+from entrypoint.migrate.config import Target
+from entrypoint.migrate.plan.graph import check_history, label, resolve_targets
+from entrypoint.migrate.plan.preflight import data_loss, prepared
+from entrypoint.migrate.run.guard import Guard
+from entrypoint.migrate.run.progress import Progress, interrupted
+from entrypoint.migrate.run.retries import Retries, is_lock_timeout
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

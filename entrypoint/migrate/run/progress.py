@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from entrypoint import heartbeat, log
 from entrypoint.errors import LockLost
-from entrypoint.migrate.guard import Guard
-from entrypoint.migrate.plan import label
+from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.run.guard import Guard
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration

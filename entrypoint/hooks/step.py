@@ -22,8 +22,8 @@ from typing import IO
 import structlog
 
 from entrypoint import heartbeat, log
-from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, HookFailed
+from entrypoint.hooks.config import HooksSettings
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a hook we stop
 
@@ -147,17 +147,17 @@ def run_hook(path: Path, *, timeout: float, position: str) -> None:
         log.get().info("hook_finished", duration_s=duration)
 
 
-def validate(settings: Settings) -> None:
-    scan(Path(settings.hooks_dir))
+def validate(settings: HooksSettings) -> None:
+    scan(Path(settings.directory))
 
 
-def run(settings: Settings, aliases: Sequence[str]) -> None:
+def run(settings: HooksSettings, aliases: Sequence[str]) -> None:
     """The hooks step: nothing to do when the directory is missing or empty."""
     del aliases
-    hooks, skipped = scan(Path(settings.hooks_dir))
+    hooks, skipped = scan(Path(settings.directory))
     for path, why in skipped:
         log.get().debug("hook_skipped", path=str(path), reason=why)
     if not hooks:
-        log.get().debug("hooks_none", directory=settings.hooks_dir)
+        log.get().debug("hooks_none", directory=settings.directory)
     for number, path in enumerate(hooks, 1):
-        run_hook(path, timeout=settings.hook_timeout, position=f"{number}/{len(hooks)}")
+        run_hook(path, timeout=settings.timeout, position=f"{number}/{len(hooks)}")

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from entrypoint import log
+from entrypoint.connection import application_name, connection_params
 from entrypoint.errors import LockLost, LockTimeout
-from entrypoint.migrate.lock_pg import PostgresLock, application_name, connection_params
+from entrypoint.migrate.lock.postgres import PostgresLock
 
 if TYPE_CHECKING:
     import psycopg

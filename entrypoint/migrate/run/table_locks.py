@@ -2,7 +2,7 @@
 
 A migration's ALTER that queues behind a long app transaction holds every later query on that
 table behind it. With ``lock_timeout`` the ALTER gives up instead, its atomic migration rolls
-back, and the app's queries flow while contention.py backs off before the retry. While a
+back, and the app's queries flow while retries.py backs off before the retry. While a
 statement waits, a watcher asks ``pg_blocking_pids()`` who blocks it, on a connection of its
 own in autocommit (so it never holds a snapshot), to name them in the logs.
 """
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
-from entrypoint.migrate.lock_pg import connection_params
+from entrypoint.connection import connection_params
 
 if TYPE_CHECKING:
     import psycopg

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 from typing import TYPE_CHECKING, Any
+
+from entrypoint.connection import application_name, connection_params
 
 if TYPE_CHECKING:
     import psycopg
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-APP_NAME_MAX = 63  # PostgreSQL truncates application_name to NAMEDATALEN - 1
-# A lost holder (node gone, network cut) must free the lock in about a minute, not after the
-# kernel's two-hour keepalive default: keepalives on both ends of the lock connection.
-CLIENT_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 30000,
-}
 SERVER_SETTINGS = (
     ("idle_in_transaction_session_timeout", "0"),
     ("tcp_keepalives_idle", "10"),
@@ -38,34 +28,8 @@ PG_LOCKS = (
 )
 
 
-def application_name(role: str = "migrate") -> str:
-    # The host name is the pod name on Kubernetes: what an operator looks for in pg_stat_activity.
-    return f"django-entrypoint {role} {socket.gethostname()} pid={os.getpid()}"[:APP_NAME_MAX]
-
-
 def _since(value: object) -> object:
     return value.isoformat() if isinstance(value, dt.datetime) else value
-
-
-def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, Any]:
-    """Django's parameters for ``connection``, made fit for a long-lived helper connection."""
-    import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
-
-    params: dict[str, Any] = {
-        **CLIENT_KEEPALIVES,
-        **connection.get_connection_params(),
-        "application_name": application_name(role),
-        # No named prepared statements: they break behind PgBouncer's transaction pooling.
-        "prepare_threshold": None,
-        # Values rendered on the client, never bound: after a statement with bound
-        # parameters, PostgreSQL keeps its snapshot until the next one, and a CREATE INDEX
-        # CONCURRENTLY in the holder then waits for this idle transaction forever (measured).
-        # So every integer is written as (%s)::type: -9223372036854775808::bigint alone
-        # would parse as -(9223372036854775808::bigint), out of range.
-        "cursor_factory": psycopg.ClientCursor,
-    }
-    params.setdefault("connect_timeout", 10)
-    return params
 
 
 class PostgresLock:

@@ -1,13 +1,13 @@
 """What protects the migrations while this process holds the lock.
 
-- a keepalive on the lock's connection (and the fence's), so that poolers and idle killers
-  never take it for idle, and a lost lock is noticed within seconds: the migration in flight
-  is then cancelled on the server and rolled back, never left to commit unprotected;
-- the fence (fence.py) around every migration's work, on PostgreSQL;
+- the keepalive (lock/keepalive.py) on the lock's connection and the fence's: a lost lock is
+  noticed within seconds, and the migration in flight is then cancelled on the server and
+  rolled back, never left to commit unprotected;
+- the fence (lock/fence.py) around every migration's work, on PostgreSQL;
 - each migration recorded in its own transaction, deferred SQL included, so that a process
   killed between the work's commit and its record cannot leave work done but unrecorded;
 - a short lock_timeout on every statement of every migration, the blockers watched
-  (contention.py), so that a migration never queues the app's traffic behind its ALTER.
+  (table_locks.py, retries.py), so that a migration never queues the app's traffic behind its ALTER.
 """
 
 from __future__ import annotations
@@ -18,21 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.errors import LockLost
-from entrypoint.migrate.editor import Recorder, finish_inside, guarded_editor
-from entrypoint.migrate.fence import Fence
-from entrypoint.migrate.lock import Lock
-from entrypoint.migrate.lock_pg import PostgresLock
-from entrypoint.migrate.plan import label
-from entrypoint.migrate.table_locks import TableLockTimeouts
+from entrypoint.migrate.lock.fence import Fence
+from entrypoint.migrate.lock.keepalive import Keepalive
+from entrypoint.migrate.lock.options import Lock
+from entrypoint.migrate.lock.postgres import PostgresLock
+from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.run.editor import Recorder, finish_inside, guarded_editor
+from entrypoint.migrate.run.table_locks import TableLockTimeouts
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.backends.base.schema import BaseDatabaseSchemaEditor
     from django.db.migrations.migration import Migration
 
-# Well under the idle timeouts met in practice (PgBouncer's idle_transaction_timeout, idle
-# killers), and the longest a lost lock goes unnoticed while its server still answers.
-KEEPALIVE_EVERY = 2.0
 CANCEL_TIMEOUT = 5.0
 
 
@@ -50,17 +48,20 @@ class Guard:
         self.lock = lock
         self.connection = connection
         self.timeout = timeout
-        self.fence = Fence(lock, connection) if isinstance(lock, PostgresLock) else None
         self.timeouts = TableLockTimeouts(connection, table_lock_timeout)
         self.recorder = Recorder(connection)
         self.current: tuple[Migration, bool] | None = None
         self.lost = threading.Event()
-        self._stopped = threading.Event()
-        self._keepalive = threading.Thread(target=self._beat, name="lock-keepalive", daemon=True)
+        # PostgreSQL only: the fence, and the keepalive on the lock's session and the fence's.
+        self.fence: Fence | None = None
+        self._keepalive: Keepalive | None = None
+        if isinstance(lock, PostgresLock):
+            self.fence = Fence(lock, connection)
+            self._keepalive = Keepalive((lock.ping, self.fence.ping), self._on_lost)
 
     def __enter__(self) -> Guard:  # noqa: PYI034 - Self needs Python 3.11
         self.timeouts.start()
-        if self.fence is not None:
+        if self.fence is not None and self._keepalive is not None:
             self._keepalive.start()
             base = type(self.connection).SchemaEditorClass
             self.connection.SchemaEditorClass = guarded_editor(base, self)
@@ -68,10 +69,10 @@ class Guard:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stopped.set()
         self.timeouts.stop()
+        if self._keepalive is not None:
+            self._keepalive.stop()
         if self.fence is not None:
-            self._keepalive.join(KEEPALIVE_EVERY)
             del self.connection.SchemaEditorClass  # back to the class's own
             self.connection.execute_wrappers.remove(self._around_statement)
             self.fence.close()
@@ -106,16 +107,6 @@ class Guard:
             f"the migration lock's connection was lost while {what} ran; it is not atomic, so "
             "the statements it ran before the cancel stay: make it re-runnable, then run again"
         )
-
-    def _beat(self) -> None:
-        assert self.fence is not None
-        lock: Any = self.lock
-        while not self._stopped.wait(KEEPALIVE_EVERY):
-            error = _failure(lock.ping, self.fence.ping)
-            if error is not None:
-                if not self._stopped.is_set():
-                    self._on_lost(error)
-                return
 
     def _on_lost(self, exc: Exception) -> None:
         self.lost.set()
@@ -170,12 +161,3 @@ class Guard:
         self.timeouts.after_migration()
         if not atomic and self.fence is not None:
             self.fence.release_aside()
-
-
-def _failure(*calls: Callable[[], object]) -> Exception | None:
-    try:
-        for call in calls:
-            call()
-    except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
-        return exc
-    return None

@@ -1,9 +1,8 @@
-"""The cross-process migration lock: one replica migrates, the others wait and then re-plan.
+"""The waiting policy, shared by every backend: one replica migrates, the others wait.
 
-``with migration_lock(connection, options) as lock:`` polls ``lock.try_acquire()`` with backoff
-until the lock timeout, and always releases on the way out. The backends live in
-``lock_pg``, ``lock_mysql`` and ``lock_file``; this module holds the waiting policy, shared
-by all of them.
+``with migration_lock(connection, options) as lock:`` picks the backend for the database
+(``postgres``, ``mysql``, ``file``), polls ``lock.try_acquire()`` with jittered backoff until
+the lock timeout, and always releases on the way out.
 """
 
 from __future__ import annotations
@@ -12,15 +11,14 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from entrypoint import log
-from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, LockTimeout
-from entrypoint.migrate.lock_file import FileLock
-from entrypoint.migrate.lock_mysql import MySQLLock
-from entrypoint.migrate.lock_pg import PostgresLock
+from entrypoint.migrate.lock.file import FileLock
+from entrypoint.migrate.lock.mysql import MySQLLock
+from entrypoint.migrate.lock.options import Lock, LockOptions, NoLock
+from entrypoint.migrate.lock.postgres import PostgresLock
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -30,61 +28,6 @@ FIRST_DELAY = 0.1
 # Waiters notice a released lock within half a second; a fleet polling twice a second costs
 # the server next to nothing, and every replica's start waits on that notice.
 MAX_DELAY = 0.5
-
-
-@dataclass(frozen=True)
-class LockOptions:
-    """The migration lock, and how long the migrations wait for the app's table locks."""
-
-    lock_id: int
-    timeout: float
-    mode: str = "auto"  # auto, session or none
-    table_lock_timeout: float = 2.0  # 0: wait as long as it takes
-    retry_timeout: float = 600.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings, lock_id: int | None = None) -> LockOptions:
-        return cls(
-            lock_id=settings.migrate_lock_id if lock_id is None else lock_id,
-            timeout=settings.migrate_lock_timeout,
-            mode=settings.migrate_lock_mode,
-            table_lock_timeout=settings.migrate_table_lock_timeout,
-            retry_timeout=settings.migrate_retry_timeout,
-        )
-
-
-class Lock(Protocol):
-    kind: str
-
-    def try_acquire(self) -> bool:
-        """One non-blocking attempt; True when this process now holds the lock."""
-
-    def holder(self) -> dict[str, object]:
-        """Who holds the lock, as log fields (empty when unknown)."""
-
-    def is_held(self) -> bool:
-        """Whether the lock is still ours: False once its connection was lost."""
-
-    def release(self) -> None:
-        """Free the lock and close its connection."""
-
-
-class NoLock:
-    """ENTRYPOINT_MIGRATE_LOCK_MODE=none, or a database only this process can see."""
-
-    kind = "none"
-
-    def try_acquire(self) -> bool:
-        return True
-
-    def holder(self) -> dict[str, object]:
-        return {}
-
-    def is_held(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        return None
 
 
 def make_lock(connection: BaseDatabaseWrapper, options: LockOptions) -> Lock:

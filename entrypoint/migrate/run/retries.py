@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from entrypoint import log
 from entrypoint.errors import MigrationFailed, TableLockTimeout
-from entrypoint.migrate.plan import label
+from entrypoint.migrate.plan.graph import label
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration

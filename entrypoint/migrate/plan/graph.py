@@ -10,8 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
 from entrypoint import log
-from entrypoint.config import Target
 from entrypoint.errors import ConfigError, MigrationConflict, MigrationFailed
+from entrypoint.migrate.config import Target
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -152,3 +152,12 @@ def check_history(loader: MigrationLoader, connection: BaseDatabaseWrapper) -> N
         raise MigrationFailed(
             f"inconsistent migration history: {exc}; fix django_migrations before migrating"
         ) from exc
+
+
+def pending(
+    alias: str, targets: Sequence[Target], *, all_apps: bool = True
+) -> list[tuple[Migration, bool]]:
+    """The plan without taking the lock: the fast path, ``--plan`` and ``--check``."""
+    from django.db import connections  # noqa: PLC0415 - the registry is ready by now
+
+    return migration_plan(connections[alias], targets, all_apps=all_apps, report_unknown=True)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from django.db.migrations import operations
 
 from entrypoint.errors import PlanRefused
-from entrypoint.migrate import phases
-from entrypoint.migrate.plan import label
+from entrypoint.migrate.plan import phases
+from entrypoint.migrate.plan.graph import label
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration

@@ -9,7 +9,7 @@ The guarded editor runs the deferred SQL itself and records before the commit.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db.migrations.recorder import MigrationRecorder
 
@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from django.db.backends.base.schema import BaseDatabaseSchemaEditor
     from django.db.migrations.migration import Migration
 
-    from entrypoint.migrate.guard import Guard
+
+class WorkGuard(Protocol):
+    """What the editor asks of the guard (guard.py) around each migration's work."""
+
+    def enter_work(self, *, atomic: bool) -> None: ...
+    def before_commit(self, editor: BaseDatabaseSchemaEditor) -> None: ...
+    def leave_work(self, *, atomic: bool) -> None: ...
 
 
 class Recorder(MigrationRecorder):
@@ -62,7 +68,7 @@ def finish_inside(
         recorder.record_inside(migration, backwards=backwards)
 
 
-def guarded_editor(base: type[BaseDatabaseSchemaEditor], guard: Guard) -> Any:
+def guarded_editor(base: type[BaseDatabaseSchemaEditor], guard: WorkGuard) -> Any:
     """The connection's schema editor, with every migration's work inside the guard."""
 
     class GuardedSchemaEditor(base):  # type: ignore[valid-type,misc]
