@@ -206,11 +206,30 @@ class TestRedis:
 
 
 class TestAmqp:
-    def test_real_broker_answers_the_header(self, rabbitmq: RabbitMQ) -> None:
-        result = wait(f"amqp://guest:Gu3st-pw-x@127.0.0.1:{rabbitmq.port}/")
+    def test_real_broker_with_the_right_password(self, rabbitmq: RabbitMQ) -> None:
+        """The whole login: Start/StartOk (PLAIN), Tune/TuneOk, Open/OpenOk on vhost "/"."""
+        result = wait(f"amqp://guest:guest@127.0.0.1:{rabbitmq.port}/")
         assert result.returncode == 0, result.stderr
         assert result.named("service_ready")[0]["service"] == f"amqp://127.0.0.1:{rabbitmq.port}"
-        assert "Gu3st-pw-x" not in result.stderr
+        assert not result.named("service_check_failed")
+
+    def test_wrong_password_is_69_authentication_failed(self, rabbitmq: RabbitMQ) -> None:
+        result = wait(
+            f"amqp://guest:Wr0ng-amqp-pw@127.0.0.1:{rabbitmq.port}/", ENTRYPOINT_WAIT_TIMEOUT="2"
+        )
+        assert result.returncode == 69
+        assert reasons(result) == ["authentication_failed"]
+        assert f"amqp://127.0.0.1:{rabbitmq.port} (authentication_failed)" in result.last()["error"]
+        assert "Wr0ng-amqp-pw" not in result.stderr + result.stdout
+
+    def test_unknown_virtual_host_is_named(self, rabbitmq: RabbitMQ) -> None:
+        result = wait(
+            f"amqp://guest:guest@127.0.0.1:{rabbitmq.port}/no-such-vhost",
+            ENTRYPOINT_WAIT_TIMEOUT="2",
+        )
+        assert result.returncode == 69
+        assert reasons(result) == ["vhost_not_allowed"]
+        assert "no-such-vhost" in result.named("service_check_failed")[0]["detail"]
 
     def test_something_else_on_the_port_is_not_a_broker(self) -> None:
         server = Greeter()
