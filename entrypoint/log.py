@@ -90,6 +90,28 @@ def _scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     return event
 
 
+# What a project, a management command or a hook prints: each text field of such an event holds
+# at most MAX_FIELD bytes (UTF-8), so a megabyte printed at once cannot flood the log pipeline.
+CAPTURED = frozenset(
+    {"django_output", "django_log", "manage_output", "manage_stderr", "hook_output"}
+)
+MAX_FIELD = 8192
+KEEP_END = frozenset({"exception"})  # a traceback's last lines name the error: keep those
+
+
+def _cap_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # After the scrubber: a cut made first could split a secret and leave half of it unmasked.
+    if event.get("event") in CAPTURED:
+        for key, value in list(event.items()):
+            if isinstance(value, str) and key not in STRUCTURAL and len(value) > MAX_FIELD // 4:
+                raw = value.encode()
+                if len(raw) > MAX_FIELD:
+                    cut = raw[-MAX_FIELD:] if key in KEEP_END else raw[:MAX_FIELD]
+                    event[key] = cut.decode(errors="ignore")  # never half a character
+                    event["truncated"] = True
+    return event
+
+
 def configure(fmt: str = "auto", level: str = "info") -> None:
     json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
@@ -100,6 +122,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _scrub_event,
+            _cap_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -160,21 +183,32 @@ class LogStream(io.TextIOBase):
         self._event = event
         self._stream = stream
         self._buffer = ""
+        self._dropping = False
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
+        written = len(text)
+        if self._dropping:  # the rest of an overlong line: the event has its first part already
+            if "\n" not in text:
+                return written
+            text = text.split("\n", 1)[1]
+            self._dropping = False
         self._buffer += text
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
             self._emit(line)
-        return len(text)
+        if len(self._buffer) > 4 * MAX_FIELD:  # a line without end (no newline): bound memory
+            self._emit(self._buffer[: 4 * MAX_FIELD], truncated=True)
+            self._buffer, self._dropping = "", True
+        return written
 
     def flush(self) -> None:
         self._emit(self._buffer)
         self._buffer = ""
 
-    def _emit(self, line: str) -> None:
+    def _emit(self, line: str, *, truncated: bool = False) -> None:
         if line.strip():
-            get().info(self._event, line=line.rstrip(), stream=self._stream)
+            extra = {"truncated": True} if truncated else {}
+            get().info(self._event, line=line.rstrip(), stream=self._stream, **extra)
