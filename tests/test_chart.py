@@ -665,7 +665,9 @@ class TestStartupProbe:
     @pytest.mark.parametrize("period", [0, -5])
     def test_bad_period_fails_with_a_clear_message(self, chart_dir: Path, period: int) -> None:
         values = {"djangoEntrypoint": {"startupProbe": {"periodSeconds": period}}}
-        with pytest.raises(helm.HelmRenderError, match=rf"periodSeconds={period} is invalid: expected"):
+        with pytest.raises(
+            helm.HelmRenderError, match=rf"periodSeconds={period} is invalid: expected"
+        ):
             render(chart_dir, values)
 
 

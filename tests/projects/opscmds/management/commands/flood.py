@@ -9,6 +9,10 @@ from django.core.management.base import BaseCommand
 MEGABYTE = 1 << 20
 
 
+def _fail():
+    raise ValueError("d" * MEGABYTE)
+
+
 class Command(BaseCommand):
     def handle(self, *args, **options):
         secret = os.environ["DJANGO_ADMIN_PASSWORD"]
@@ -19,7 +23,7 @@ class Command(BaseCommand):
         print("é" * MEGABYTE, file=sys.stderr)  # two bytes a character: never cut in half
         logging.getLogger("flood").warning("c" * MEGABYTE)
         try:
-            raise ValueError("d" * MEGABYTE)
+            _fail()
         except ValueError:
             logging.getLogger("flood").exception("e" * 10)
         self.stdout.write("f" * MEGABYTE)
