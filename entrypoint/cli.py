@@ -85,13 +85,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="print the migration plan as JSON on stdout and exit (0, or 78 when it cannot be "
         "carried out); takes no lock, changes nothing",
     )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="print who holds the migration lock, what is pending and what was last applied, "
+        "as JSON on stdout, and exit (0, or 69 naming a database that did not answer); takes "
+        "no lock, changes nothing, does not wait",
+    )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
-    if args.plan and args.command:
-        parser.error("--plan takes no COMMAND: it prints the plan and exits")
+    for flag in ("plan", "status"):
+        if getattr(args, flag) and args.command:
+            parser.error(f"--{flag} takes no COMMAND: it prints its document and exits")
+    if args.plan and args.status:
+        parser.error("--plan and --status are two documents: ask for one at a time")
     return args
 
 
@@ -133,6 +143,18 @@ def _run(args: argparse.Namespace) -> int:
                 phase=settings.migrate.phase,
                 out=sys.__stdout__ or sys.stdout,
                 migrate_url=settings.migrate.database_url,
+            )
+            return 0
+        if args.status:
+            from entrypoint.migrate import status  # noqa: PLC0415 - imports Django's migrations
+
+            status.print_status(
+                aliases,
+                settings.migrate_targets,
+                phase=settings.migrate_phase,
+                lock_id=settings.migrate_lock_id,
+                out=sys.__stdout__ or sys.stdout,
+                migrate_url=settings.migrate_database_url,
             )
             return 0
         from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
