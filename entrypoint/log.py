@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from entrypoint import log_cap
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -90,28 +92,6 @@ def _scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     return event
 
 
-# What a project, a management command or a hook prints: each text field of such an event holds
-# at most MAX_FIELD bytes (UTF-8), so a megabyte printed at once cannot flood the log pipeline.
-CAPTURED = frozenset(
-    {"django_output", "django_log", "manage_output", "manage_stderr", "hook_output"}
-)
-MAX_FIELD = 8192
-KEEP_END = frozenset({"exception"})  # a traceback's last lines name the error: keep those
-
-
-def _cap_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    # After the scrubber: a cut made first could split a secret and leave half of it unmasked.
-    if event.get("event") in CAPTURED:
-        for key, value in list(event.items()):
-            if isinstance(value, str) and key not in STRUCTURAL and len(value) > MAX_FIELD // 4:
-                raw = value.encode()
-                if len(raw) > MAX_FIELD:
-                    cut = raw[-MAX_FIELD:] if key in KEEP_END else raw[:MAX_FIELD]
-                    event[key] = cut.decode(errors="ignore")  # never half a character
-                    event["truncated"] = True
-    return event
-
-
 def configure(fmt: str = "auto", level: str = "info") -> None:
     json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
@@ -122,7 +102,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _scrub_event,
-            _cap_event,
+            log_cap.cap_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -199,8 +179,8 @@ class LogStream(io.TextIOBase):
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
             self._emit(line)
-        if len(self._buffer) > 4 * MAX_FIELD:  # a line without end (no newline): bound memory
-            self._emit(self._buffer[: 4 * MAX_FIELD], truncated=True)
+        if len(self._buffer) > log_cap.MAX_LINE:  # a line without end (no newline): bound memory
+            self._emit(self._buffer[: log_cap.MAX_LINE], truncated=True)
             self._buffer, self._dropping = "", True
         return written
 

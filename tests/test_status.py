@@ -230,7 +230,7 @@ class TestUsage:
         ("args", "message"),
         [
             (("--status", "gunicorn"), "--status takes no COMMAND"),
-            (("--status", "--plan"), "--plan and --status are two documents"),
+            (("--status", "--plan"), "argument --plan: not allowed with argument --status"),
         ],
     )
     def test_bad_usage_is_2(self, args: tuple[str, ...], message: str) -> None:

@@ -14,16 +14,15 @@ from collections.abc import Sequence
 from contextlib import redirect_stdout
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
-from entrypoint.config import Target
 from entrypoint.errors import ConfigError, DatabaseUnavailable, StepFailed
-from entrypoint.migrate import lock_state
-from entrypoint.migrate.phases import PRE, classify
-from entrypoint.migrate.plan import label, migration_plan
-from entrypoint.migrate.report import Writable
-from entrypoint.migrate.step import direct_connection, direct_url_for
+from entrypoint.migrate.config import MigrateSettings, Target
+from entrypoint.migrate.direct import direct_connection, direct_url_for
+from entrypoint.migrate.lock import state as lock_state
+from entrypoint.migrate.plan.graph import label, migration_plan
+from entrypoint.migrate.plan.phases import PRE, classify
 from entrypoint.wait.probe import bounded
 from entrypoint.wait.probe import classify as reason_of
 
@@ -35,19 +34,11 @@ CONNECT_TIMEOUT = 5  # seconds: what an unreachable alias costs
 READ_BUDGET = 25.0  # seconds more for the plan and the lock queries once connected
 
 
-def print_status(  # noqa: PLR0913 - the status inputs, all keyword-only
-    aliases: Sequence[str],
-    targets: Sequence[Target],
-    *,
-    phase: str,
-    lock_id: int,
-    out: Writable,
-    migrate_url: str = "",
-) -> None:
+def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: TextIO) -> None:
     """The document on ``out`` (stdout), alone; then DatabaseUnavailable (69) naming each alias
     that did not answer."""
     with redirect_stdout(log.LogStream()):  # what the project prints meanwhile: events
-        doc = document(aliases, targets, phase=phase, lock_id=lock_id, migrate_url=migrate_url)
+        doc = document(aliases, settings)
     out.write(json.dumps(doc, indent=2) + "\n")
     silent = [alias for alias, report in doc["databases"].items() if "error" in report]
     if silent:
@@ -58,19 +49,14 @@ def print_status(  # noqa: PLR0913 - the status inputs, all keyword-only
         )
 
 
-def document(
-    aliases: Sequence[str],
-    targets: Sequence[Target],
-    *,
-    phase: str,
-    lock_id: int,
-    migrate_url: str = "",
-) -> Document:
+def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
     databases: dict[str, Document] = {}
     for alias in aliases:
         # Where the migrate step takes its lock: the direct URL, when there is one.
-        with direct_connection(alias, direct_url_for(alias, migrate_url)):
-            read = partial(_read, alias, targets, phase=phase, lock_id=lock_id)
+        with direct_connection(alias, direct_url_for(alias, settings.database_url)):
+            read = partial(
+                _read, alias, settings.targets, phase=settings.phase, lock_id=settings.lock_id
+            )
             try:
                 databases[alias] = bounded(read, CONNECT_TIMEOUT + READ_BUDGET, "status")
             except Exception as exc:  # noqa: BLE001 - reported in the document, then 69

@@ -21,11 +21,5 @@ class Command(StepCommand):
 
     def run_step(self, settings: Settings, options: dict[str, Any]) -> None:
         del options
-        status.print_status(
-            project.resolve_aliases(settings.databases),
-            settings.migrate_targets,
-            phase=settings.migrate_phase,
-            lock_id=settings.migrate_lock_id,
-            out=sys.__stdout__ or sys.stdout,
-            migrate_url=settings.migrate_database_url,
-        )
+        aliases = project.resolve_aliases(settings.databases)
+        status.print_status(aliases, settings.migrate, out=sys.__stdout__ or sys.stdout)

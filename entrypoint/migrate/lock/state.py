@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from entrypoint.migrate.lock_mysql import MySQLLock
-from entrypoint.migrate.lock_pg import PostgresLock
+from entrypoint.migrate.lock.mysql import MySQLLock
+from entrypoint.migrate.lock.postgres import PostgresLock
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
