@@ -180,6 +180,21 @@ class TestReadOnly:
         assert default_of(doc)["reachable"] is False
         assert not path.exists()
 
+    def test_pre_phase_names_what_it_leaves_for_post(self, pg: Postgres) -> None:
+        """ENTRYPOINT_MIGRATE_PHASE=pre: django-safemigrate's rules, read only (no first-seen
+        date recorded, nothing applied)."""
+        db = pg.create_database()
+        pre = {"DJANGO_SETTINGS_MODULE": "testproj.phased_settings"}
+        first = run_cli(env=migrate_env(pg.url(db), ENTRYPOINT_MIGRATE_PHASE="pre", **pre))
+        assert first.returncode == 0, first.stderr
+        seen = pg.execute("SELECT * FROM django_safemigrate_safemigration", db)
+        result, doc = status(pg.url(db), ENTRYPOINT_MIGRATE_PHASE="pre", **pre)
+        assert result.returncode == 0, result.stderr
+        report = default_of(doc)
+        assert report["phase"] == "pre"
+        assert report["pending"] == report["deferred"] == ["phased.0003_remove_widget_legacy_code"]
+        assert pg.execute("SELECT * FROM django_safemigrate_safemigration", db) == seen
+
 
 class TestUnreachable:
     def test_silent_alias_is_69_within_the_connect_timeout_document_printed(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
+from entrypoint.connection import fresh_connection
 from entrypoint.errors import ConfigError, DatabaseUnavailable, StepFailed
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
@@ -69,12 +70,8 @@ def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) ->
     """Everything about one alias, in this (worker) thread, on a connection of its own."""
     from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
 
-    connection = connections.create_connection(alias)
+    connection = fresh_connection(alias, CONNECT_TIMEOUT)
     _refuse_missing_sqlite_file(connection)
-    if connection.vendor in ("postgresql", "mysql"):
-        options = connection.settings_dict.get("OPTIONS", {})
-        options = {**options, "connect_timeout": CONNECT_TIMEOUT}
-        connection.settings_dict = {**connection.settings_dict, "OPTIONS": options}
     try:
         connection.ensure_connection()
         report: Document = {"reachable": True, "phase": phase}
