@@ -51,13 +51,19 @@ def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, A
     return params
 
 
-def fresh_connection(alias: str, connect_timeout: int) -> BaseDatabaseWrapper:
-    """A NEW connection wrapper for ``alias`` (never a possibly broken shared one), connecting
-    within ``connect_timeout`` seconds where the driver takes one; the caller closes it."""
-    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
-
-    conn = connections.create_connection(alias)
+def limit_connect_time(conn: BaseDatabaseWrapper, connect_timeout: int) -> None:
+    """Make ``conn`` (not yet connected) give up connecting after ``connect_timeout`` seconds,
+    where the driver takes one; only this wrapper's settings change."""
     if conn.vendor in ("postgresql", "mysql"):
         options = {**conn.settings_dict.get("OPTIONS", {}), "connect_timeout": connect_timeout}
         conn.settings_dict = {**conn.settings_dict, "OPTIONS": options}
+
+
+def fresh_connection(alias: str, connect_timeout: int) -> BaseDatabaseWrapper:
+    """A NEW connection wrapper for ``alias`` (never a possibly broken shared one), with a
+    connect timeout; the caller closes it."""
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    conn = connections.create_connection(alias)
+    limit_connect_time(conn, connect_timeout)
     return conn

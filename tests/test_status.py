@@ -195,6 +195,16 @@ class TestReadOnly:
         assert report["pending"] == report["deferred"] == ["phased.0003_remove_widget_legacy_code"]
         assert pg.execute("SELECT * FROM django_safemigrate_safemigration", db) == seen
 
+    def test_bad_targets_are_named_in_the_document(self, pg: Postgres) -> None:
+        """The database answered: exit 0, and the entry says why there is no plan."""
+        targets = {"ENTRYPOINT_MIGRATE_TARGETS": "nosuchapp 0001"}
+        result, doc = status(pg.url(pg.create_database()), **targets)
+        assert result.returncode == 0, result.stderr
+        report = default_of(doc)
+        assert report["pending"] is None
+        assert "names app 'nosuchapp', which has no migrations" in report["problem"]
+        assert report["lock"] == {"held": False, "holder": None}
+
 
 class TestUnreachable:
     def test_silent_alias_is_69_within_the_connect_timeout_document_printed(

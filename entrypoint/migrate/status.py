@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
-from entrypoint.connection import fresh_connection
+from entrypoint.connection import limit_connect_time
 from entrypoint.errors import ConfigError, DatabaseUnavailable, StepFailed
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
@@ -67,10 +67,15 @@ def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
 
 
 def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) -> Document:
-    """Everything about one alias, in this (worker) thread, on a connection of its own."""
+    """Everything about one alias, in this (worker) thread, on a connection of its own.
+
+    This thread's own ``connections[alias]``, new since the thread is, so that Django's
+    recorder and the phase rules, which look the alias up, all use it, connect timeout included.
+    """
     from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
 
-    connection = fresh_connection(alias, CONNECT_TIMEOUT)
+    connection = connections[alias]
+    limit_connect_time(connection, CONNECT_TIMEOUT)
     _refuse_missing_sqlite_file(connection)
     try:
         connection.ensure_connection()
@@ -80,8 +85,7 @@ def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) ->
         report["last_applied"] = _last_applied(connection)
         return report
     finally:
-        connection.close()
-        connections.close_all()  # what the phase rules opened in this thread dies with it
+        connections.close_all()  # this thread's connections die with it
 
 
 def _refuse_missing_sqlite_file(connection: BaseDatabaseWrapper) -> None:
