@@ -70,6 +70,9 @@ DJANGO_DEPENDENT = (
     "tests/test_preflight.py",
     "tests/test_plan_json.py",
     "tests/test_phases.py",
+    "tests/test_status.py::TestReadOnly",
+    "tests/test_status.py::TestWhileAReplicaMigrates::test_management_command_is_the_same_document",
+    "tests/test_services.py::TestWait4dbCommand",
 )
 MARKER = "django"
 

@@ -113,7 +113,9 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
         progress.stop_heartbeat()
         progress.current = guard.current = None
         executor = _executor(executor.connection, progress)
-        plan = prepared(executor.migration_plan(nodes), flags["phase"], fake=flags["fake"])
+        plan = prepared(
+            executor.migration_plan(nodes), flags["phase"], fake=flags["fake"], report=False
+        )
         state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
 
 
@@ -141,7 +143,7 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     executor = _executor(connection, progress)
     check_history(executor.loader, connection)
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
-    plan = prepared(executor.migration_plan(nodes), phase, fake=fake)
+    plan = prepared(executor.migration_plan(nodes), phase, fake=fake, report=False)
     if not plan:
         progress.log.info("migrations_up_to_date", locked=True)  # another replica did the work
         return 0
