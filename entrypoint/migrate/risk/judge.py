@@ -1,0 +1,151 @@
+"""Each operation of a plan judged: its effects on each table, its risk, the safer form.
+
+Risk levels:
+- ``none``: nothing blocks the app's reads or writes of an existing table (CREATE TABLE,
+  CONCURRENTLY, an INSERT);
+- ``low``: a blocking lock held only briefly (a catalogue change, under the table-lock timeout);
+- ``high``: a lock that blocks writes (or reads) held while a table is rewritten or scanned, so
+  it lasts as long as the table is big;
+- ``unknown``: what cannot be analysed (RunPython, SQL the parser rejects, statements not
+  classified).
+A table created earlier in the plan is empty and unknown to the running app: nothing on it counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from entrypoint.migrate.risk import advice, catalog, locks
+from entrypoint.migrate.risk.classify import classify
+from entrypoint.migrate.risk.collect import OperationSQL, Plan, plan_sql
+from entrypoint.migrate.risk.findings import Findings, Relation, Touch, lock_of
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+NONE, LOW, HIGH, UNKNOWN = "none", "low", "high", "unknown"
+ORDER = (NONE, LOW, UNKNOWN, HIGH)  # a high statement outweighs one that cannot be read
+
+
+@dataclass(frozen=True)
+class Effect:
+    table: str
+    lock: str
+    rewrites: bool
+    scans: bool
+    rows: int | None
+    bytes: int | None
+    sql: str
+    blocks: bool  # the app's writes (or reads) on it wait
+    new: bool  # created earlier in the plan
+
+    def as_json(self) -> dict[str, Any]:
+        keys = ("table", "lock", "rewrites", "scans", "rows", "bytes", "sql")
+        return {key: getattr(self, key) for key in keys}
+
+
+@dataclass
+class Judgement:
+    """One operation."""
+
+    effects: list[Effect] = field(default_factory=list)
+    risk: str = NONE
+    advice: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def culprit(self) -> Effect | None:
+        """The biggest existing table a blocking statement of this operation rewrites or scans."""
+        grows = [e for e in self.effects if (e.rewrites or e.scans) and not e.new]
+        return max(grows, key=lambda e: e.rows or 0, default=None) if self.risk == HIGH else None
+
+
+def _risk(effects: list[Effect]) -> str:
+    existing = [e for e in effects if not e.new]
+    if any(e.blocks for e in existing):
+        return HIGH if any(e.rewrites or e.scans for e in existing) else LOW
+    return NONE
+
+
+def _judge_statement(
+    connection: BaseDatabaseWrapper,
+    statement: tuple[str, Findings],
+    created: set[str],
+    live: dict[Relation, catalog.Table],
+    judgement: Judgement,
+) -> str:
+    sql, findings = statement
+    if findings.unknown:
+        judgement.notes.append(f"{sql[:200]}: {findings.unknown}")
+        return UNKNOWN
+    effects = [
+        _effect(connection, (name, touch, sql), created, live)
+        for name, touch in findings.touches.items()
+    ]
+    created.update(findings.creates)
+    if any(e.rewrites and findings.touches[e.table].retypes for e in effects):
+        findings.advise(advice.RETYPE)
+    judgement.effects.extend(effects)
+    risk = _risk(effects)
+    if risk != NONE:
+        judgement.advice.extend(a for a in findings.advice if a not in judgement.advice)
+    return risk
+
+
+def _effect(
+    connection: BaseDatabaseWrapper,
+    touched: tuple[str, Touch, str],
+    created: set[str],
+    live: dict[Relation, catalog.Table],
+) -> Effect:
+    """One table a statement touches (its name, what it does to it, the statement)."""
+    name, touch, sql = touched
+    lock = lock_of(touch)
+    new = name in created
+    table = live.get(touch.relation)
+    rewrites = touch.rewrites
+    if touch.retypes:  # a table created in this plan is empty: whatever it does is instant
+        rewrites |= (
+            new
+            or table is None
+            or any(catalog.rewrites(connection, table, r) for r in touch.retypes)
+        )
+    rows = 0 if new else (table.rows if table else None)
+    size = 0 if new else (table.bytes if table else None)
+    blocks = locks.blocks_writes(lock) or touch.row_locks
+    return Effect(name, lock, rewrites, touch.scans, rows, size, sql, blocks, new)
+
+
+def judge(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Judgement]]:
+    """Per step, per operation: what it locks, on how big a table, how risky, the safer form."""
+    collected = plan_sql(connection, plan)
+    parsed = [[[*classify_all(op)] for op in step] for step in collected]
+    wanted = {
+        t.relation for step in parsed for op in step for _, f in op for t in f.touches.values()
+    }
+    live = catalog.tables(connection, sorted(wanted, key=lambda r: (r[0] or "", r[1])))
+    created: set[str] = set()
+    judged = []
+    for step_sql, step in zip(collected, parsed, strict=True):
+        row = []
+        for op_sql, statements in zip(step_sql, step, strict=True):
+            judgement = Judgement()
+            risks = [UNKNOWN] if op_sql.unknown else []
+            if op_sql.unknown:
+                judgement.notes.append(op_sql.unknown)
+            risks += [
+                _judge_statement(connection, statement, created, live, judgement)
+                for statement in statements
+            ]
+            judgement.risk = max(risks, key=ORDER.index, default=NONE)
+            row.append(judgement)
+        judged.append(row)
+    return judged
+
+
+def classify_all(op: OperationSQL) -> list[tuple[str, Findings]]:
+    return [pair for sql in op.statements for pair in classify(sql) if not _comment(pair[0])]
+
+
+def _comment(sql: str) -> bool:
+    return not sql or sql.startswith("--")
