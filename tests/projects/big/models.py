@@ -11,7 +11,7 @@ class Item(models.Model):
 
     count = models.BigIntegerField()
     label = models.CharField(max_length=50)
-    note = models.TextField(null=True)
+    note = models.TextField(null=True)  # noqa: DJ001 - the nullable AddField under test
     owner = models.ForeignKey(Owner, null=True, on_delete=models.CASCADE)
 
     class Meta:
