@@ -50,7 +50,8 @@ def _foreign_key(
 ) -> None:
     """Both tables take SHARE ROW EXCLUSIVE; existing rows are checked unless NOT VALID."""
     found.touch(table, locks.SHARE_ROW_EXCLUSIVE, scans=checks)
-    found.touch(table_name(constraint.pktable), locks.SHARE_ROW_EXCLUSIVE)
+    # The check is one query joining both tables: the referenced one is read too.
+    found.touch(table_name(constraint.pktable), locks.SHARE_ROW_EXCLUSIVE, scans=checks)
     if checks:
         found.advise(advice.VALIDATE_LATER)
 

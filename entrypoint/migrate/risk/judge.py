@@ -116,36 +116,56 @@ def _effect(
     return Effect(name, lock, rewrites, touch.scans, rows, size, sql, blocks, new)
 
 
+Statements = list[tuple[str, Findings]]
+
+
+def _judge_operation(
+    connection: BaseDatabaseWrapper,
+    statements: Statements,
+    context: tuple[set[str], dict[Relation, catalog.Table]],
+    unknown: str | None = None,
+) -> Judgement:
+    """One operation's statements, in order; ``context``: the tables created so far, live facts."""
+    created, live = context
+    judgement = Judgement()
+    risks = [UNKNOWN] if unknown else []
+    if unknown:
+        judgement.notes.append(unknown)
+    risks += [_judge_statement(connection, s, created, live, judgement) for s in statements]
+    judgement.risk = max(risks, key=ORDER.index, default=NONE)
+    return judgement
+
+
+def _live(
+    connection: BaseDatabaseWrapper, parsed: list[Statements]
+) -> dict[Relation, catalog.Table]:
+    wanted = {t.relation for op in parsed for _, f in op for t in f.touches.values()}
+    return catalog.tables(connection, sorted(wanted, key=lambda r: (r[0] or "", r[1])))
+
+
+def judge_sql(connection: BaseDatabaseWrapper, sql: str) -> Judgement:
+    """SQL text judged as one operation against the live database (RunSQL, the tests)."""
+    statements = _without_comments(classify(sql))
+    return _judge_operation(connection, statements, (set(), _live(connection, [statements])))
+
+
 def judge(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Judgement]]:
     """Per step, per operation: what it locks, on how big a table, how risky, the safer form."""
     collected = plan_sql(connection, plan)
-    parsed = [[[*classify_all(op)] for op in step] for step in collected]
-    wanted = {
-        t.relation for step in parsed for op in step for _, f in op for t in f.touches.values()
-    }
-    live = catalog.tables(connection, sorted(wanted, key=lambda r: (r[0] or "", r[1])))
-    created: set[str] = set()
-    judged = []
-    for step_sql, step in zip(collected, parsed, strict=True):
-        row = []
-        for op_sql, statements in zip(step_sql, step, strict=True):
-            judgement = Judgement()
-            risks = [UNKNOWN] if op_sql.unknown else []
-            if op_sql.unknown:
-                judgement.notes.append(op_sql.unknown)
-            risks += [
-                _judge_statement(connection, statement, created, live, judgement)
-                for statement in statements
-            ]
-            judgement.risk = max(risks, key=ORDER.index, default=NONE)
-            row.append(judgement)
-        judged.append(row)
-    return judged
+    parsed = [[classify_all(op) for op in step] for step in collected]
+    context = (set[str](), _live(connection, [op for step in parsed for op in step]))
+    return [
+        [
+            _judge_operation(connection, statements, context, op_sql.unknown)
+            for op_sql, statements in zip(step_sql, step, strict=True)
+        ]
+        for step_sql, step in zip(collected, parsed, strict=True)
+    ]
 
 
-def classify_all(op: OperationSQL) -> list[tuple[str, Findings]]:
-    return [pair for sql in op.statements for pair in classify(sql) if not _comment(pair[0])]
+def classify_all(op: OperationSQL) -> Statements:
+    return _without_comments([pair for sql in op.statements for pair in classify(sql)])
 
 
-def _comment(sql: str) -> bool:
-    return not sql or sql.startswith("--")
+def _without_comments(statements: Statements) -> Statements:
+    return [(sql, f) for sql, f in statements if sql and not sql.startswith("--")]
