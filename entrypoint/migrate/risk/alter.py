@@ -30,6 +30,7 @@ SHARE_ROW_EXCLUSIVE_FORMS = {
 REWRITING_FORMS = {At.AT_SetTableSpace, At.AT_SetLogged, At.AT_SetUnLogged, At.AT_SetAccessMethod}
 # Functions whose value is fixed for the statement (stable or immutable): a default calling
 # them is computed once, so ADD COLUMN rewrites nothing. Any other call is taken as volatile.
+SERIALS = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
 NON_VOLATILE_CALLS = {"now", "statement_timestamp", "transaction_timestamp", "lower", "upper"}
 
 
@@ -81,6 +82,10 @@ def _add_column(found: Findings, table: Relation, column: ast.ColumnDef) -> None
     rewrites = bool(column.identity and column.identity != "\x00") or any(
         c.contype in {ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED} for c in constraints
     )
+    type_name = column.typeName.names[-1].sval if column.typeName and column.typeName.names else ""
+    if str(type_name) in SERIALS:  # a nextval() default per row, filled in by a rewrite
+        rewrites = True
+        found.advise(advice.VOLATILE_DEFAULT)
     if default is not None and _volatile(default.raw_expr):
         rewrites = True
         found.advise(advice.VOLATILE_DEFAULT)

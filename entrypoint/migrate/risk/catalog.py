@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Table:
     name: str  # the table itself (for an index: the table it indexes), schema-qualified
+    shown: str  # the name effects show: as the SQL wrote it, or an index's table
     rows: int | None  # None: not known
     bytes: int | None  # pg_total_relation_size: with indexes and TOAST
     oid: int
@@ -28,6 +29,7 @@ class Table:
 LOOKUP = """
 WITH wanted(schema, name) AS (SELECT * FROM unnest(%s::text[], %s::text[]))
 SELECT w.schema, w.name, t.oid::bigint, quote_ident(n.nspname) || '.' || quote_ident(t.relname),
+       i.indexrelid IS NOT NULL, t.relname,
        t.reltuples::float8, pg_relation_size(t.oid), pg_total_relation_size(t.oid)
 FROM wanted w
 CROSS JOIN LATERAL (SELECT to_regclass(
@@ -56,14 +58,15 @@ def tables(connection: BaseDatabaseWrapper, relations: list[Relation]) -> dict[R
     found: dict[Relation, Table] = {}
     with connection.cursor() as cursor:
         cursor.execute(LOOKUP, [[s for s, _ in relations], [n for _, n in relations]])
-        for schema, name, oid, qualified, reltuples, main_bytes, total in cursor.fetchall():
+        for row in cursor.fetchall():
+            schema, name, oid, qualified, index, relname, reltuples, main_bytes, total = row
             if reltuples >= 0:
                 rows: int | None = round(reltuples)
             elif main_bytes == 0:
                 rows = 0  # no page at all: empty
             else:
                 rows = _planner_rows(cursor, qualified)
-            found[schema, name] = Table(qualified, rows, total, oid)
+            found[schema, name] = Table(qualified, relname if index else name, rows, total, oid)
     return found
 
 

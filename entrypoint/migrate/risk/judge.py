@@ -113,7 +113,8 @@ def _effect(
     rows = 0 if new else (table.rows if table else None)
     size = 0 if new else (table.bytes if table else None)
     blocks = locks.blocks_writes(lock) or touch.row_locks
-    return Effect(name, lock, rewrites, touch.scans, rows, size, sql, blocks, new)
+    shown = table.shown if table and touch.relation[0] is None else name
+    return Effect(shown, lock, rewrites, touch.scans, rows, size, sql, blocks, new)
 
 
 Statements = list[tuple[str, Findings]]
