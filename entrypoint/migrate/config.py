@@ -119,3 +119,16 @@ def read_migrate_url(reader: Reader, databases: tuple[str, ...] | None) -> str:
             "ENTRYPOINT_DATABASES: add default there, or unset the URL"
         )
     return raw
+
+
+def read_max_blocking_rows(reader: Reader) -> int | None:
+    """ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS: unset, no gate; else a whole number of rows."""
+    name = "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS"
+    raw = reader.env.get(name, "").strip()
+    if not raw:
+        return None
+    # ASCII digits only, as for the lock id; up to 10^15 rows, beyond any real table.
+    if not re.fullmatch(r"[0-9]{1,15}", raw, re.ASCII):
+        reader.fail(name, raw, "a whole number of rows, 0 or more (unset: no gate)")
+        return None
+    return int(raw)
