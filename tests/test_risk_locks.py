@@ -7,17 +7,12 @@ pg_stat_xact_user_tables whether it was scanned. Then it is rolled back.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
-from entrypoint.migrate.risk import locks
 from tests import risk_tables
-from tests.risk_tables import Seen, ours
+from tests.risk_tables import ours, run_concurrently, run_held_open
 from tests.services import Postgres
-from tests.watch import wait_until
 
 TABLES = risk_tables.TABLES
 ROWS = risk_tables.ROWS
@@ -26,87 +21,6 @@ ROWS = risk_tables.ROWS
 @pytest.fixture(scope="module")
 def db(pg: Postgres) -> str:
     return risk_tables.create(pg)
-
-
-@pytest.fixture
-def conn(db: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db, autocommit=True) as c:
-        yield c
-
-
-def held(url: str, pid: int) -> dict[str, str]:
-    """From another session: the strongest mode ``pid`` holds on each of our tables."""
-    with psycopg.connect(url, autocommit=True) as other:
-        rows = other.execute(
-            "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-            "WHERE l.pid = %s AND l.granted AND c.relname = ANY(%s)",
-            [pid, list(TABLES)],
-        ).fetchall()
-    found: dict[str, list[str]] = {}
-    for table, mode in rows:
-        found.setdefault(table, []).append(locks.PG_LOCKS_NAMES[mode])
-    return {table: locks.strongest(modes) for table, modes in found.items()}
-
-
-def filenodes(conn: psycopg.Connection) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT relname, pg_relation_filenode(oid) FROM pg_class WHERE relname = ANY(%s)",
-        [list(TABLES)],
-    )
-    return dict(rows.fetchall())
-
-
-def run_held_open(url: str, sql: str) -> dict[str, Seen]:
-    """The statement in an open transaction, observed from outside, then rolled back."""
-    with psycopg.connect(url) as conn:
-        before = filenodes(conn)
-        conn.execute(sql.encode())
-        after = filenodes(conn)
-        scans: dict[str, int] = dict(
-            conn.execute(
-                "SELECT relname, coalesce(seq_scan, 0) FROM pg_stat_xact_user_tables "
-                "WHERE relname = ANY(%s)",
-                [list(TABLES)],
-            ).fetchall()
-        )
-        modes = held(url, conn.info.backend_pid)
-        conn.rollback()
-    return {t: Seen(mode, before[t] != after[t], scans.get(t, 0) > 0) for t, mode in modes.items()}
-
-
-def run_concurrently(url: str, sql: str) -> dict[str, Seen]:
-    """CONCURRENTLY cannot run in a transaction: an older snapshot elsewhere keeps it waiting
-    (holding its lock) while pg_locks is read."""
-    with psycopg.connect(url) as snapshot, psycopg.connect(url, autocommit=True) as runner:
-        snapshot.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        snapshot.execute("SELECT count(*) FROM big_owner")
-        pid = runner.info.backend_pid
-        errors: list[BaseException] = []
-
-        def build() -> None:
-            try:
-                runner.execute(sql.encode())
-            except BaseException as exc:  # reported by the test
-                errors.append(exc)
-
-        worker = threading.Thread(target=build)
-        worker.start()
-        try:
-            wait_until(lambda: bool(held(url, pid)) and waiting(url, pid))
-            modes = held(url, pid)
-        finally:
-            snapshot.rollback()
-            worker.join(30)
-        assert not errors, errors
-    return {t: Seen(mode, rewrote=False, scanned=True) for t, mode in modes.items()}
-
-
-def waiting(url: str, pid: int) -> bool:
-    with psycopg.connect(url, autocommit=True) as other:
-        row = other.execute(
-            "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", [pid]
-        ).fetchone()
-    return bool(row and row[0])
 
 
 CASES = risk_tables.CASES
