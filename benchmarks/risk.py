@@ -35,7 +35,7 @@ from django.db import connection
 from entrypoint.migrate.plan import migration_plan
 plan = migration_plan(connection, [])
 started = time.perf_counter()
-from entrypoint.migrate.risk.gate import assess
+from entrypoint.migrate.plan.risk.gate import assess
 assessment = assess(connection, plan)
 elapsed = time.perf_counter() - started
 print(json.dumps({"seconds": elapsed, "steps": len(plan), "high": len(assessment.high())}))

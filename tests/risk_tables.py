@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from entrypoint.migrate.risk import locks
-from entrypoint.migrate.risk.judge import Judgement, judge_sql
+from entrypoint.migrate.plan.risk import locks
+from entrypoint.migrate.plan.risk.judge import Judgement, judge_sql
 from tests.services import Postgres
 from tests.watch import wait_until
 

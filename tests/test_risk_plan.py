@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from jsonschema import Draft202012Validator
 
-from entrypoint.migrate.risk import locks
+from entrypoint.migrate.plan.risk import locks
 from tests.cli import Result, migrate_env, run_cli
 from tests.risk_tables import run_concurrently, run_held_open
 from tests.services import Postgres

@@ -23,6 +23,7 @@ VARIABLES = frozenset(
         "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT",
         "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT",
         "ENTRYPOINT_MIGRATE_PHASE",
+        "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS",
     }
 )
 
@@ -43,6 +44,7 @@ class MigrateSettings:
     table_lock_timeout: float = 2.0
     retry_timeout: float = 600.0
     phase: str = "post"  # post applies everything; pre what django-safemigrate allows
+    max_blocking_rows: int | None = None  # the risk gate (plan/risk): None, no gate
 
 
 def read(reader: Reader, databases: tuple[str, ...] | None) -> MigrateSettings:
@@ -59,6 +61,7 @@ def read(reader: Reader, databases: tuple[str, ...] | None) -> MigrateSettings:
         ),
         retry_timeout=reader.number("ENTRYPOINT_MIGRATE_RETRY_TIMEOUT", 600.0, allow_zero=True),
         phase=reader.choice("ENTRYPOINT_MIGRATE_PHASE", "post", ("pre", "post")),
+        max_blocking_rows=read_max_blocking_rows(reader),
     )
 
 

@@ -81,6 +81,7 @@ class Command(StepCommand):
                     phase=settings.migrate.phase,
                     out=self.stdout,
                     migrate_url=settings.migrate.database_url,
+                    max_blocking_rows=settings.migrate.max_blocking_rows,
                     all_apps=not options["app_label"],
                 )
             elif options["plan"] or options["check_unapplied"]:
@@ -109,6 +110,7 @@ class Command(StepCommand):
                     fake=options["fake"],
                     fake_initial=options["fake_initial"],
                     phase=settings.migrate.phase,
+                    max_blocking_rows=settings.migrate.max_blocking_rows,
                 )
 
 
@@ -129,6 +131,7 @@ def _report_plan(
         phase=settings.migrate.phase,
         migrate_url=settings.migrate.database_url,
         all_apps=all_apps,
+        max_blocking_rows=settings.migrate.max_blocking_rows,
     )
     plan = doc["databases"][alias]["plan"]
     for position, step in enumerate(plan, 1):

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from entrypoint.migrate.risk.findings import Relation, Retype
+from entrypoint.migrate.plan.risk.findings import Relation, Retype
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

@@ -14,9 +14,9 @@ import pglast
 from pglast import ast
 from pglast.enums import ConstrType, ObjectType
 
-from entrypoint.migrate.risk import advice, locks
-from entrypoint.migrate.risk.alter import add_constraint, alter_table
-from entrypoint.migrate.risk.findings import Findings, display, dotted, items, table_name
+from entrypoint.migrate.plan.risk import advice, locks
+from entrypoint.migrate.plan.risk.alter import add_constraint, alter_table
+from entrypoint.migrate.plan.risk.findings import Findings, display, dotted, items, table_name
 
 # Statements that lock no table of the app's (session settings, sequences, types, functions...).
 NO_TABLES = (

@@ -7,29 +7,24 @@ lock and again under it (the plan may have changed meanwhile), like the rollback
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from entrypoint import log
 from entrypoint.errors import PlanRefused
-from entrypoint.migrate.risk.judge import HIGH, UNKNOWN, Judgement, judge
+from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.plan.preflight import describe
+from entrypoint.migrate.plan.risk.judge import HIGH, UNKNOWN, Judgement, judge
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.migrations.migration import Migration
     from django.db.migrations.operations.base import Operation
 
-    from entrypoint.log import Logger
 
 Plan = list[tuple["Migration", bool]]
 VARIABLE = "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS"
-
-
-def _label(migration: Migration) -> str:
-    return f"{migration.app_label}.{migration.name}"
-
-
-def _describe(operation: Operation) -> str:
-    return f"{type(operation).__name__}: {operation.describe()}"
 
 
 @dataclass
@@ -57,22 +52,22 @@ class Assessment:
                 continue
             work = "rewrites" if culprit.rewrites else "scans"
             problems.append(
-                f"plan refused, nothing applied: {where} operation {_describe(operation)} "
+                f"plan refused, nothing applied: {where} operation {describe(operation)} "
                 f"holds {culprit.lock} on {culprit.table} while it {work} its ~{culprit.rows} "
                 f"rows, more than {VARIABLE}={max_rows}; "
                 + "; ".join([*judgement.advice, f"or raise {VARIABLE} for this deploy"])
             )
         return problems
 
-    def warn(self, migration: Migration, log: Logger) -> None:
+    def warn(self, migration: Migration, logger: log.Logger) -> None:
         """Before the migration runs: why the app may be about to wait."""
-        for operation, judgement in (self.judged or {}).get(_label(migration), []):
+        for operation, judgement in (self.judged or {}).get(label(migration), []):
             culprit = judgement.culprit()
             if judgement.risk == HIGH and culprit is not None:
-                log.warning(
+                logger.warning(
                     "migration_risk",
-                    migration=_label(migration),
-                    operation=_describe(operation),
+                    migration=label(migration),
+                    operation=describe(operation),
                     table=culprit.table,
                     lock=culprit.lock,
                     rows=culprit.rows,
@@ -89,7 +84,7 @@ class Assessment:
                 "advice": [],
                 "note": f"the lock analysis covers PostgreSQL only, not {self.vendor}",
             }
-        judgement = self.judged[_label(migration)][index][1]
+        judgement = self.judged[label(migration)][index][1]
         return {
             "effects": [e.as_json() for e in judgement.effects],
             "risk": judgement.risk,
@@ -101,18 +96,32 @@ class Assessment:
 def assess(connection: BaseDatabaseWrapper, plan: Plan) -> Assessment:
     if connection.vendor != "postgresql" or not plan:
         return Assessment(None if plan else {}, connection.vendor)
+    started = time.perf_counter()
     judged = judge(connection, plan)
+    log.get().debug(
+        "migration_risk_assessed",
+        alias=connection.alias,
+        steps=len(plan),
+        duration_s=round(time.perf_counter() - started, 3),
+    )
     return Assessment(
         {
-            _label(m): list(zip(m.operations, ops, strict=True))
+            label(m): list(zip(m.operations, ops, strict=True))
             for (m, _), ops in zip(plan, judged, strict=True)
         },
         connection.vendor,
     )
 
 
-def check(connection: BaseDatabaseWrapper, plan: Plan, max_rows: int | None) -> Assessment:
-    """The plan's assessment; PlanRefused (78) when a high operation's table is over the gate."""
+def check(
+    connection: BaseDatabaseWrapper, plan: Plan, max_rows: int | None, *, fake: bool = False
+) -> Assessment:
+    """The plan's assessment; PlanRefused (78) when a high operation's table is over the gate.
+
+    With --fake nothing runs: nothing is analysed, nothing refused.
+    """
+    if fake:
+        return Assessment({}, connection.vendor)
     assessment = assess(connection, plan)
     problems = assessment.refusals(max_rows)
     if problems:

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from entrypoint.migrate.risk import advice, catalog, locks
-from entrypoint.migrate.risk.classify import classify
-from entrypoint.migrate.risk.collect import OperationSQL, Plan, plan_sql
-from entrypoint.migrate.risk.findings import Findings, Relation, Touch, lock_of
+from entrypoint.migrate.plan.risk import advice, catalog, locks
+from entrypoint.migrate.plan.risk.classify import classify
+from entrypoint.migrate.plan.risk.collect import OperationSQL, Plan, plan_sql
+from entrypoint.migrate.plan.risk.findings import Findings, Relation, Touch, lock_of
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

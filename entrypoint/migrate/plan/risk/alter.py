@@ -11,8 +11,8 @@ from pglast import ast
 from pglast.enums import AlterTableType as At
 from pglast.enums import ConstrType
 
-from entrypoint.migrate.risk import advice, locks
-from entrypoint.migrate.risk.findings import Findings, Relation, Retype, items, table_name
+from entrypoint.migrate.plan.risk import advice, locks
+from entrypoint.migrate.plan.risk.findings import Findings, Relation, Retype, items, table_name
 
 SHARE_UPDATE_EXCLUSIVE_FORMS = {
     At.AT_SetStatistics,

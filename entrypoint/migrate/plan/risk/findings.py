@@ -7,7 +7,7 @@ from typing import Any
 
 from pglast import ast
 
-from entrypoint.migrate.risk import locks
+from entrypoint.migrate.plan.risk import locks
 
 
 @dataclass(frozen=True)

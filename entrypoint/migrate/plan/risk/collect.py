@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from django.db.migrations.executor import MigrationExecutor
 
-from entrypoint.migrate.risk import advice
+from entrypoint.migrate.plan.risk import advice
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -123,7 +123,10 @@ def plan_sql(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Operation
         step_state = (
             state if state is not None else executor.loader.project_state(key, at_end=False)
         )
-        with connection.schema_editor(collect_sql=True, atomic=migration.atomic) as editor:
+        # The backend's own editor class: under the lock the guard swaps the connection's for
+        # one that records each migration it sees (run/editor.py); this one only writes SQL.
+        editor_class = type(connection).SchemaEditorClass
+        with editor_class(connection, collect_sql=True, atomic=migration.atomic) as editor:
             run = _backwards if backwards else _forwards
             found.append(run(migration, editor, step_state))
     return found
