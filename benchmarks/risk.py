@@ -32,7 +32,7 @@ PROBE = """
 import json, time, django
 django.setup()
 from django.db import connection
-from entrypoint.migrate.plan import migration_plan
+from entrypoint.migrate.plan.graph import migration_plan
 plan = migration_plan(connection, [])
 started = time.perf_counter()
 from entrypoint.migrate.plan.risk.gate import assess
@@ -79,9 +79,11 @@ def measure(pg: Postgres, repeats: int) -> dict[str, object]:
                 env=_env(project, url),
                 capture_output=True,
                 text=True,
-                check=True,
+                check=False,
             )
-            sample = json.loads(proc.stdout)
+            if proc.returncode:
+                raise RuntimeError(f"the probe failed: {proc.stderr[-2000:]}")
+            sample = json.loads(proc.stdout.splitlines()[-1])  # after any log line
             assert sample["steps"] == PENDING, sample
             samples.append(sample["seconds"])
     stats = Stats.of(samples)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 from entrypoint.migrate.plan.risk import advice
@@ -125,7 +126,7 @@ def plan_sql(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Operation
         )
         # The backend's own editor class: under the lock the guard swaps the connection's for
         # one that records each migration it sees (run/editor.py); this one only writes SQL.
-        editor_class = type(connection).SchemaEditorClass
+        editor_class = type(connections[connection.alias]).SchemaEditorClass  # not a proxy's
         with editor_class(connection, collect_sql=True, atomic=migration.atomic) as editor:
             run = _backwards if backwards else _forwards
             found.append(run(migration, editor, step_state))
