@@ -92,3 +92,16 @@ def test_what_cannot_be_analysed_is_unknown_with_why(db: str, sql: str, needle: 
     judged, _ = ours(db, sql)
     assert judged.risk == "unknown"
     assert any(needle in note for note in judged.notes), judged.notes
+
+
+def test_the_culprit_is_the_table_a_high_statement_scans(db: str) -> None:
+    """The gate weighs what blocks: not a bigger table that a non-blocking statement scans."""
+    judged, _ = ours(
+        db,
+        "ALTER TABLE big_owner ADD CONSTRAINT positive CHECK (id > 0);"
+        " ALTER TABLE big_item VALIDATE CONSTRAINT big_item_count_nonneg",
+    )
+    assert judged.risk == "high"
+    culprit = judged.culprit()
+    assert culprit is not None
+    assert (culprit.table, culprit.rows) == ("big_owner", 10)

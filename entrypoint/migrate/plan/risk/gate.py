@@ -33,6 +33,7 @@ class Assessment:
 
     judged: dict[str, list[tuple[Operation, Judgement]]] | None
     vendor: str
+    failed: str = ""  # why the analysis did not run (it always runs on PostgreSQL otherwise)
 
     def high(self) -> list[tuple[str, Operation, Judgement]]:
         return [
@@ -82,7 +83,8 @@ class Assessment:
                 "effects": None,
                 "risk": UNKNOWN,
                 "advice": [],
-                "note": f"the lock analysis covers PostgreSQL only, not {self.vendor}",
+                "note": self.failed
+                or f"the lock analysis covers PostgreSQL only, not {self.vendor}",
             }
         judgement = self.judged[label(migration)][index][1]
         return {
@@ -97,7 +99,13 @@ def assess(connection: BaseDatabaseWrapper, plan: Plan) -> Assessment:
     if connection.vendor != "postgresql" or not plan:
         return Assessment(None if plan else {}, connection.vendor)
     started = time.perf_counter()
-    judged = judge(connection, plan)
+    try:
+        judged = judge(connection, plan)
+    except Exception as exc:  # noqa: BLE001 - an analysis that fails must not stop a deploy
+        log.get().warning(
+            "migration_risk_unknown", alias=connection.alias, error=f"{type(exc).__name__}: {exc}"
+        )
+        return Assessment(None, connection.vendor, f"the lock analysis failed: {exc}")
     log.get().debug(
         "migration_risk_assessed",
         alias=connection.alias,
