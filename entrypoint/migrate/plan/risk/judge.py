@@ -53,11 +53,11 @@ class Judgement:
     risk: str = NONE
     advice: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    grows: list[Effect] = field(default_factory=list)  # what the high statements rewrite or scan
 
     def culprit(self) -> Effect | None:
-        """The biggest existing table a blocking statement of this operation rewrites or scans."""
-        grows = [e for e in self.effects if (e.rewrites or e.scans) and not e.new]
-        return max(grows, key=lambda e: e.rows or 0, default=None) if self.risk == HIGH else None
+        """The biggest existing table a high statement of this operation rewrites or scans."""
+        return max(self.grows, key=lambda e: e.rows or 0, default=None)
 
 
 def _risk(effects: list[Effect]) -> str:
@@ -87,6 +87,8 @@ def _judge_statement(
         findings.advise(advice.RETYPE)
     judgement.effects.extend(effects)
     risk = _risk(effects)
+    if risk == HIGH:
+        judgement.grows.extend(e for e in effects if (e.rewrites or e.scans) and not e.new)
     if risk != NONE:
         judgement.advice.extend(a for a in findings.advice if a not in judgement.advice)
     return risk
