@@ -16,7 +16,7 @@ from django.db import OperationalError, connections
 
 from entrypoint import log
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused, StepFailed
-from entrypoint.migrate.config import Target
+from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.plan import phases, preflight
 from entrypoint.migrate.plan.graph import label, pending
@@ -95,22 +95,25 @@ def database_report(
     }
 
 
-def document(  # noqa: PLR0913 - the plan's inputs, all keyword-only past the targets
+def document(
     aliases: Sequence[str],
     targets: Sequence[Target],
+    settings: MigrateSettings,
     *,
-    phase: str,
-    migrate_url: str = "",
     all_apps: bool = True,
-    max_blocking_rows: int | None = None,
 ) -> Document:
+    """Every alias's report; ``settings`` give the phase, the direct URL and the risk gate."""
     databases: dict[str, Document] = {}
     for alias in aliases:
-        with direct_connection(alias, direct_url_for(alias, migrate_url)):
+        with direct_connection(alias, direct_url_for(alias, settings.database_url)):
             databases[alias] = database_report(
-                alias, targets, phase=phase, all_apps=all_apps, max_blocking_rows=max_blocking_rows
+                alias,
+                targets,
+                phase=settings.phase,
+                all_apps=all_apps,
+                max_blocking_rows=settings.max_blocking_rows,
             )
-    return {"phase": phase, "databases": databases}
+    return {"phase": settings.phase, "databases": databases}
 
 
 def refuse(doc: Document) -> None:
@@ -124,25 +127,16 @@ def refuse(doc: Document) -> None:
         raise PlanRefused(*problems)
 
 
-def print_plan(  # noqa: PLR0913 - the plan's inputs, all keyword-only
+def print_plan(
     aliases: Sequence[str],
     targets: Sequence[Target],
+    settings: MigrateSettings,
     *,
-    phase: str,
     out: Writable,
-    migrate_url: str = "",
     all_apps: bool = True,
-    max_blocking_rows: int | None = None,
 ) -> None:
     """The document on ``out`` (stdout), alone: anything else printed meanwhile becomes events."""
     with redirect_stdout(log.LogStream()):
-        doc = document(
-            aliases,
-            targets,
-            phase=phase,
-            migrate_url=migrate_url,
-            all_apps=all_apps,
-            max_blocking_rows=max_blocking_rows,
-        )
+        doc = document(aliases, targets, settings, all_apps=all_apps)
     out.write(json.dumps(doc, indent=2) + "\n")
     refuse(doc)
