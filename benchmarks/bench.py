@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from benchmarks import image_size, report
+from benchmarks import image_size, report, risk
 from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
 from benchmarks.measure import ENTRYPOINT, FLOOR_CMD, Sample, Stats, django, run_fleet, run_sequence
@@ -190,6 +190,7 @@ def main() -> None:
             bench.repeats = args.repeats
             results["graph_size"] = graph_size(bench, [int(n) for n in args.graphs.split(",")])
             results["contended"] = contended_alter(pg, args.contended_repeats)
+            results["risk"] = risk.measure(pg, args.repeats)
     finally:
         pg.remove()
     results["image_size"] = image_size.measure()

@@ -156,6 +156,11 @@ seccompProfile:
   value: {{ ternary "wait,migrate,admin,manage,hooks" "wait,migrate" .admin }}
 - name: ENTRYPOINT_MIGRATE_LOCK_TIMEOUT
   value: {{ $v.migrations.lockTimeout | quote }}
+{{- if not (kindIs "invalid" $v.migrations.maxBlockingRows) }}
+{{- /* 0 is a gate too (no blocking scan of any table with rows); int64: no 1e+06 */}}
+- name: ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS
+  value: {{ int64 $v.migrations.maxBlockingRows | toString | quote }}
+{{- end }}
 {{- with .phase }}
 - name: ENTRYPOINT_MIGRATE_PHASE
   value: {{ . }}

@@ -536,6 +536,19 @@ class TestMigrationModes:
         for container in migrators + others:
             assert env_of(container)["ENTRYPOINT_DATABASES"] == shared
 
+    @pytest.mark.parametrize(("rows", "expected"), [(None, None), (0, 0), (5_000_000, 5_000_000)])
+    def test_max_blocking_rows_reaches_the_migrating_container(
+        self, chart_dir: Path, tmp_path: Path, rows: int | None, expected: int | None
+    ) -> None:
+        """migrations.maxBlockingRows is the risk gate of the container that migrates (0 too);
+        null leaves it unset; the web container never has it."""
+        values = {"djangoEntrypoint": {"migrations": {"maxBlockingRows": rows}}}
+        docs = render(chart_dir, values)
+        _, init, web = app_pod(docs)
+        assert parse_with_entrypoint(init, tmp_path).migrate.max_blocking_rows == expected
+        assert ("ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS" in env_of(init)) == (rows is not None)
+        assert "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS" not in env_of(web)
+
     def test_hook_jobs_expire(self, chart_dir: Path) -> None:
         """Hook Jobs carry ttlSecondsAfterFinished (a day by default; 0 is kept, null removes
         it): helm uninstall does not delete hooks. A revisionJob has none: Helm deletes it with

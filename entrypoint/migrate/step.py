@@ -23,6 +23,7 @@ from entrypoint.migrate.lock.waiting import migration_lock
 from entrypoint.migrate.plan.graph import migration_plan, pending
 from entrypoint.migrate.plan.phases import awaited
 from entrypoint.migrate.plan.preflight import prepared
+from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.apply import apply_to_targets
 from entrypoint.migrate.run.guard import Guard
 
@@ -40,6 +41,7 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
     fake: bool = False,
     fake_initial: bool = False,
     phase: str = "post",
+    max_blocking_rows: int | None = None,
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
     with direct_connection(alias, direct_url):
@@ -47,6 +49,8 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
         if not plan:
             log.get().info("migrations_up_to_date", alias=alias, locked=False)
             return 0
+        # Refused here, before any replica waits for the lock; checked again under it.
+        gate.check(connections[alias], plan, max_blocking_rows, fake=fake)
         with locked(alias, lock_options) as guard:
             if not targets and done_meanwhile(alias, plan):
                 # The usual end of a wait: a replica ahead of us did the work. One query
@@ -63,6 +67,7 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
                 fake_initial=fake_initial,
                 retry_timeout=lock_options.retry_timeout,
                 phase=phase,
+                max_blocking_rows=max_blocking_rows,
             )
 
 
@@ -108,6 +113,7 @@ def run(settings: MigrateSettings, aliases: Sequence[str]) -> None:
             lock_options=lock_options,
             direct_url=direct_url_for(alias, settings.database_url),
             phase=settings.phase,
+            max_blocking_rows=settings.max_blocking_rows,
         )
 
 
