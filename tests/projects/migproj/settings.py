@@ -28,6 +28,7 @@ if os.environ.get("TESTPROJ_TALLY"):
 if os.environ.get("TESTPROJ_ONEWAY"):
     INSTALLED_APPS.append("oneway")
 if os.environ.get("TESTPROJ_BIG"):
-    INSTALLED_APPS.append("big")
+    # BTreeIndex needs the app from Django 6.1 on (postgres.E005)
+    INSTALLED_APPS.extend(["django.contrib.postgres", "big"])
 if os.environ.get("TESTPROJ_METASQL"):
     INSTALLED_APPS.append("metasql")
