@@ -1,4 +1,4 @@
-"""A PostgreSQL test host behind links the tests can cut (root only: ``ip netns``, veth, tc).
+"""A PostgreSQL test host behind links the tests can cut (root only: ip netns, veth, iptables).
 
 The server runs in a network namespace of its own, reachable from the host over two veth
 links, each with a /24 of its own in 10.231.0.0/16: two paths to one server, so one client's
@@ -8,9 +8,11 @@ work whatever state the links are in.
 
 Two ways to cut a link, as production networks fail:
 - ``down``: the host end set down (a node gone, a cable pulled): packets vanish, no reset;
-- ``drop``: the link stays up and every packet is dropped on both ends, the way
-  ``tc qdisc ... netem loss 100%`` does (a partition, a firewall that drops). The kernels here
-  lack sch_netem, so a FIFO of length zero stands in for it: it drops every packet it is given.
+- ``drop``: the link stays up and every packet is lost, the way ``tc qdisc ... netem loss
+  100%`` loses them (a partition, a firewall that drops). The kernels here lack sch_netem, and a
+  qdisc that drops (``pfifo limit 0``) tells the sending socket, which then gives up on its own
+  within seconds: not a silent network. So each end drops what arrives from the other
+  (``iptables -I INPUT -i IFACE -j DROP``, in the root namespace on our own host end only).
 
 Everything made here (namespace, links, server) is removed by ``remove()``, which tolerates a
 half-made host: the fixture calls it whatever happened.
@@ -34,7 +36,7 @@ SUBNETS = "10.231"  # a private range; only addresses inside namespaces made her
 
 
 def skip_reason() -> str | None:
-    """Why these tests cannot run here, or None: they need root for ip netns and tc."""
+    """Why these tests cannot run here, or None: they need root for ip netns and iptables."""
     if os.geteuid() != 0:
         return "needs root: the network-cut tests create a network namespace and veth links"
     return None
@@ -44,8 +46,14 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
 
 
-def tc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["tc", *args], check=check, capture_output=True, text=True)
+def iptables(
+    *args: str, namespace: str = "", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A rule in ``namespace`` (the root one when empty), always on an interface of ours."""
+    prefix = ["ip", "netns", "exec", namespace] if namespace else []
+    return subprocess.run(
+        [*prefix, "iptables", "-w", *args], check=check, capture_output=True, text=True
+    )
 
 
 @dataclass(frozen=True)
@@ -148,35 +156,37 @@ class NetnsPostgres(Postgres):
         if how == "down":
             ip("link", "set", ends.host, "down")
         elif how == "drop":
-            # Both directions, as a partition does: the host end's egress and the peer's.
-            tc("qdisc", "replace", "dev", ends.host, "root", "pfifo", "limit", "0")
-            tc(*self._in_ns(), "qdisc", "replace", "dev", ends.peer, "root", "pfifo", "limit", "0")
+            # Dropped on arrival at either end, so that neither sender's stack learns of it.
+            iptables("-I", "INPUT", "-i", ends.host, "-j", "DROP")
+            iptables("-I", "INPUT", "-i", ends.peer, "-j", "DROP", namespace=self.namespace)
         else:
             raise ValueError(f"unknown way to cut a link: {how!r}")
 
     def heal(self, link: str) -> None:
         ends = self.links[link]
-        tc("qdisc", "del", "dev", ends.host, "root", check=False)
-        tc(*self._in_ns(), "qdisc", "del", "dev", ends.peer, "root", check=False)
-        ip("link", "set", ends.host, "up")
+        while iptables("-D", "INPUT", "-i", ends.host, "-j", "DROP", check=False).returncode == 0:
+            pass
+        if Path(f"/run/netns/{self.namespace}").exists():
+            iptables("-F", "INPUT", namespace=self.namespace, check=False)
+        if Path(f"/sys/class/net/{ends.host}").exists():
+            ip("link", "set", ends.host, "up")
 
     def heal_all(self) -> None:
         for name in self.links:
             self.heal(name)
 
-    def _in_ns(self) -> tuple[str, ...]:
-        return ("-n", self.namespace)
-
     def remove(self) -> None:
         """Server, namespace and host ends, each step whatever the previous one did."""
         super().remove()  # pg_ctl -m immediate stop, then its directory
+        for name in self.links:
+            self.heal(name)  # the root namespace's DROP rules name our interfaces
         if self.made_namespace:
             pids = ip("netns", "pids", self.namespace, check=False).stdout.split()
             for pid in pids:
                 subprocess.run(["kill", "-9", pid], check=False, capture_output=True)
             ip("netns", "del", self.namespace, check=False)
-        for link in self.links.values():
+        for ends in self.links.values():
             # Deleting the namespace deletes its veth ends and so the pairs; a pair whose peer
             # never moved into the namespace is still here.
-            if Path(f"/sys/class/net/{link.host}").exists():
-                ip("link", "del", link.host, check=False)
+            if Path(f"/sys/class/net/{ends.host}").exists():
+                ip("link", "del", ends.host, check=False)
