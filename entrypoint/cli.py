@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from entrypoint import __version__, config, env_reader, heartbeat, log
+from entrypoint import __version__, config, connection, env_reader, heartbeat, log
 from entrypoint.config import Settings
 from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
@@ -55,6 +55,8 @@ environment variables:
                                                        executables run in version order
   ENTRYPOINT_HOOK_TIMEOUT          300                  seconds each hook may run (> 0)
   ENTRYPOINT_HEARTBEAT_INTERVAL    30                   seconds between *_running events (0: off)
+  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds before a silent PostgreSQL peer
+                                                       counts as gone, on both ends (1 to 3600)
 
 exit codes:
   0 success, 2 usage, 69 database or service unavailable (wait timed out),
@@ -130,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         server.resolve(args.command[0])
     with capture.output_as_events():  # a settings module may print or log too
         project.setup(settings.settings_module)
+        connection.use_network_timeout(settings.db_network_timeout)
         aliases = project.resolve_aliases(settings.databases)
         if args.document:
             _print_document(settings, aliases, plan=args.document == "plan")

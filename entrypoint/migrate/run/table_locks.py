@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
-from entrypoint.connection import connection_params
+from entrypoint.connection import connection_params, setup_session
 
 if TYPE_CHECKING:
     import psycopg
@@ -76,6 +76,7 @@ class Watcher:
         if self._monitor is None or self._monitor.closed:
             params = connection_params(self.connection, "watch")
             self._monitor = psycopg.connect(**params, autocommit=True)
+            setup_session(self._monitor, params)
         rows = self._monitor.execute(BLOCKERS, [pid]).fetchall()
         return [
             {
