@@ -16,7 +16,7 @@ from functools import partial
 
 from entrypoint import __version__, config, connection, env_reader, heartbeat, log
 from entrypoint.config import Settings
-from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
+from entrypoint.errors import EntrypointError, Interrupted, MigrationAbandoned, raise_on_signals
 
 HELP_EPILOG = """\
 environment variables:
@@ -172,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_mapped(partial(_run, args))
 
 
+def _failed(exc: EntrypointError) -> int:
+    log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code, **exc.fields)
+    return exc.exit_code
+
+
 def run_mapped(run: Callable[[], int]) -> int:
     """Run ``run`` and map every way it can end to one event and a documented exit code.
 
@@ -184,9 +189,10 @@ def run_mapped(run: Callable[[], int]) -> int:
     except Interrupted as exc:
         log.get().warning("interrupted", signal=str(exc), exit_code=exc.exit_code)
         return exc.exit_code
+    except MigrationAbandoned as abandoned:
+        return _failed(abandoned.error)
     except EntrypointError as exc:
-        log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code)
-        return exc.exit_code
+        return _failed(exc)
     except Exception as exc:  # noqa: BLE001 - one clear event instead of a bare traceback
         log.get().error(
             "unexpected_error", error_type=type(exc).__name__, error=str(exc), exit_code=70
