@@ -200,3 +200,63 @@ def test_wait_deadline_holds_when_the_link_is_cut(
     assert result.returncode == 69, result.stderr
     assert result.last()["event"] == "db_unavailable_timeout"
     print(f"wait/{wait_for}/{how}: exited 69 {took:.1f}s after start (deadline {timeout:g}s)")
+
+
+def test_without_a_lock_the_migrating_connection_notices_alone(
+    host: NetnsPostgres, db: str
+) -> None:
+    """ENTRYPOINT_MIGRATE_LOCK_MODE=none: no lock, no keepalive, only Django's own connection,
+    waiting on pg_sleep when its link goes silent. Its keepalives (the network timeout in the
+    alias's OPTIONS) end the wait; the server drops the session and rolls the seed back."""
+    holder = Running(
+        env=env(
+            host,
+            db,
+            "a",
+            ENTRYPOINT_MIGRATE_LOCK_MODE="none",
+            SEEDED_PAUSE="server",
+            SEEDED_SECONDS=PAUSE,
+        )
+    )
+    holder.wait_for(is_event("migration_started", app="seeded", name="0002_seed"))
+    wait_until(lambda: sleeping_on_server(host))
+    host.cut("a", "drop")
+    cut = time.time()
+    first, gave_up = ends_within(holder, cut, HOLDER_GIVES_UP)
+    assert first.returncode == 70, first.stderr
+    lost = first.last()
+    assert lost["event"] == "migration_connection_lost", first.stderr
+    assert (lost["migration"], lost["rolled_back"]) == ("seeded.0002_seed", True)
+    wait_until(lambda: not sleeping_on_server(host), timeout=2 * NETWORK_TIMEOUT + 10)
+    assert seeds(host, db) == []
+    rerun = run_cli(env=env(host, db, "b"))
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete_once(host, db)
+    print(f"no lock: exited {gave_up:.1f}s after the cut")
+
+
+def test_a_blip_shorter_than_the_network_timeout_is_ridden_out(
+    host: NetnsPostgres, db: str
+) -> None:
+    """The trade-off's other side: with ENTRYPOINT_DB_NETWORK_TIMEOUT=30 a 12 s silence on the
+    holder's link is waited out (the default of 10 s would have given up): it finishes, once."""
+    blip = 12.0
+    holder = Running(
+        env=env(
+            host,
+            db,
+            "a",
+            ENTRYPOINT_DB_NETWORK_TIMEOUT="30",
+            SEEDED_PAUSE="python",
+            SEEDED_SECONDS=str(blip + 4),
+        )
+    )
+    holder.wait_for(is_event("migration_started", app="seeded", name="0002_seed"))
+    wait_until(lambda: migrating_idle_in_transaction(host))
+    host.cut("a", "drop")
+    time.sleep(blip)
+    host.heal("a")
+    result = holder.finish(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not result.named("migration_lock_connection_lost")
+    assert_complete_once(host, db)
