@@ -149,7 +149,10 @@ def test_holder_cut_off_gives_up_and_the_fleet_heals(
     assert ("seeded", "0003_after") in done
     assert (("seeded", "0002_seed") in done) == (pause != "between")
     assert_complete_once(host, db)
-    print(f"{pause}/{how}: holder exited {gave_up:.1f}s after the cut, waiter {healed:.1f}s")
+    how_ended = "forced exit" if lost.get("forced") else "unwound"
+    print(
+        f"{pause}/{how}: holder exited {gave_up:.1f}s after the cut ({how_ended}), waiter {healed:.1f}s"
+    )
 
 
 @pytest.mark.parametrize("how", CUTS)

@@ -41,6 +41,7 @@ class Abandon:
         self.sockets_of = sockets_of  # the connections whose sockets stage 2 shuts
         self.lost_error = lost_error
         self.ended = threading.Event()
+        self.shut = threading.Event()  # stage 2 ran: our sockets are shut
         self._main: int | None = None
         self._previous: Any = None
         self._interrupting = False
@@ -70,6 +71,7 @@ class Abandon:
         elif self.ended.wait(STAGE_WAIT):
             return
         shut = [_shut(conn) for conn in self.sockets_of()]
+        self.shut.set()
         logger.warning("migration_connections_shut", count=sum(shut))
         if self.ended.wait(STAGE_WAIT) or self._main is None:
             return

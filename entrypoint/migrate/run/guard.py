@@ -116,6 +116,10 @@ class Guard:
         raw = self.connection.connection
         return raw is None or bool(raw.closed) or bool(getattr(raw, "broken", False))
 
+    def unreachable(self) -> bool:
+        """Whether nothing more can be sent on the migrating connection (broken, or shut by us)."""
+        return self.abandon.shut.is_set() or self.connection_lost()
+
     def _on_lost(self, exc: Exception) -> None:
         self.lost.set()
         log.get().error(
