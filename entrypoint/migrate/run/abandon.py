@@ -55,7 +55,8 @@ class Abandon:
     def disarm(self) -> None:
         self.ended.set()
         if self._main is not None:
-            signal.signal(INTERRUPT, self._previous)
+            # None: a handler not set from Python, which cannot be put back: the default then.
+            signal.signal(INTERRUPT, signal.SIG_DFL if self._previous is None else self._previous)
             self._main = None
 
     def _raise(self, _signum: int, _frame: FrameType | None) -> None:
