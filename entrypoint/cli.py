@@ -16,7 +16,7 @@ from functools import partial
 
 from entrypoint import __version__, config, connection, env_reader, heartbeat, log
 from entrypoint.config import Settings
-from entrypoint.errors import EntrypointError, Interrupted, MigrationAbandoned, raise_on_signals
+from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
 HELP_EPILOG = """\
 environment variables:
@@ -55,8 +55,7 @@ environment variables:
                                                        executables run in version order
   ENTRYPOINT_HOOK_TIMEOUT          300                  seconds each hook may run (> 0)
   ENTRYPOINT_HEARTBEAT_INTERVAL    30                   seconds between *_running events (0: off)
-  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds before a silent PostgreSQL peer
-                                                       counts as gone, on both ends (1 to 3600)
+  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent PostgreSQL peer may take
 
 exit codes:
   0 success, 2 usage, 69 database or service unavailable (wait timed out),
@@ -172,11 +171,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_mapped(partial(_run, args))
 
 
-def _failed(exc: EntrypointError) -> int:
-    log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code, **exc.fields)
-    return exc.exit_code
-
-
 def run_mapped(run: Callable[[], int]) -> int:
     """Run ``run`` and map every way it can end to one event and a documented exit code.
 
@@ -189,10 +183,9 @@ def run_mapped(run: Callable[[], int]) -> int:
     except Interrupted as exc:
         log.get().warning("interrupted", signal=str(exc), exit_code=exc.exit_code)
         return exc.exit_code
-    except MigrationAbandoned as abandoned:
-        return _failed(abandoned.error)
     except EntrypointError as exc:
-        return _failed(exc)
+        log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code, **exc.fields)
+        return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - one clear event instead of a bare traceback
         log.get().error(
             "unexpected_error", error_type=type(exc).__name__, error=str(exc), exit_code=70

@@ -99,7 +99,8 @@ class ConnectionLost(LockLost):
 class MigrationAbandoned(BaseException):
     """Raised in the main thread when the lock is lost and the migration does not stop by
     itself (a sleep, a computation): a BaseException, so that no ``except Exception`` in a
-    migration's code swallows it. ``error`` is the LockLost to report (exit 70)."""
+    migration's code swallows it. ``error`` is the LockLost the guard raises in its place once
+    the migration has unwound (exit 70)."""
 
     def __init__(self, error: LockLost) -> None:
         super().__init__(str(error))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.connection import network_timeout_of
-from entrypoint.errors import LockLost
+from entrypoint.errors import LockLost, MigrationAbandoned
 from entrypoint.migrate.lock.fence import Fence
 from entrypoint.migrate.lock.keepalive import Keepalive
 from entrypoint.migrate.lock.options import Lock
@@ -79,7 +79,7 @@ class Guard:
             self.connection.execute_wrappers.append(self._around_statement)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         self.abandon.disarm()
         self.timeouts.stop()
         if self._keepalive is not None:
@@ -88,6 +88,8 @@ class Guard:
             del self.connection.SchemaEditorClass  # back to the class's own
             self.connection.execute_wrappers.remove(self._around_statement)
             self.fence.close()
+        if isinstance(exc, MigrationAbandoned):  # unwound: now the error it stands for
+            raise exc.error from exc
 
     def barrier(self) -> None:
         """Before planning: a usable connection, and no other replica's work in flight."""
