@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from entrypoint import __version__, config, env_reader, heartbeat, log
+from entrypoint import __version__, config, connection, env_reader, heartbeat, log
 from entrypoint.config import Settings
 from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
 
@@ -55,6 +55,7 @@ environment variables:
                                                        executables run in version order
   ENTRYPOINT_HOOK_TIMEOUT          300                  seconds each hook may run (> 0)
   ENTRYPOINT_HEARTBEAT_INTERVAL    30                   seconds between *_running events (0: off)
+  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent PostgreSQL peer may take
 
 exit codes:
   0 success, 2 usage, 69 database or service unavailable (wait timed out),
@@ -130,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         server.resolve(args.command[0])
     with capture.output_as_events():  # a settings module may print or log too
         project.setup(settings.settings_module)
+        connection.use_network_timeout(settings.db_network_timeout)
         aliases = project.resolve_aliases(settings.databases)
         if args.document:
             _print_document(settings, aliases, plan=args.document == "plan")
@@ -182,7 +184,7 @@ def run_mapped(run: Callable[[], int]) -> int:
         log.get().warning("interrupted", signal=str(exc), exit_code=exc.exit_code)
         return exc.exit_code
     except EntrypointError as exc:
-        log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code)
+        log.get().error(exc.event, error=str(exc), exit_code=exc.exit_code, **exc.fields)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - one clear event instead of a bare traceback
         log.get().error(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from entrypoint.admin.config import VARIABLES as ADMIN_VARIABLES
 from entrypoint.admin.config import AdminSeed, read_admin_seed
+from entrypoint.connection import NETWORK_TIMEOUT
 from entrypoint.env_reader import Reader, seconds, seconds_range, split
 from entrypoint.errors import ConfigError
 from entrypoint.hooks import config as hooks_config
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 STEPS = ("wait", "migrate", "admin", "manage", "hooks")
+# Keepalive times are whole seconds, and the kernel takes at most 32767 of them: an hour is
+# already far past any network a migration should wait out.
+NETWORK_TIMEOUT_RANGE = (1.0, 3600.0)
 
 KNOWN_VARIABLES = frozenset(
     {
@@ -41,6 +45,7 @@ KNOWN_VARIABLES = frozenset(
         "ENTRYPOINT_LOG_FORMAT",
         "ENTRYPOINT_LOG_LEVEL",
         "ENTRYPOINT_HEARTBEAT_INTERVAL",
+        "ENTRYPOINT_DB_NETWORK_TIMEOUT",
     }
     | wait_config.VARIABLES
     | migrate_config.VARIABLES
@@ -60,6 +65,7 @@ class Settings:
     log_format: str = "auto"
     log_level: str = "info"
     heartbeat_interval: float = 30.0
+    db_network_timeout: float = NETWORK_TIMEOUT  # every connection the entrypoint opens
     wait: WaitSettings = field(default_factory=WaitSettings)
     migrate: MigrateSettings = field(default_factory=MigrateSettings)
     admin: AdminSeed | None = None
@@ -89,6 +95,19 @@ def _databases(reader: Reader) -> tuple[str, ...] | None:
         reader.fail("ENTRYPOINT_DATABASES", value, "a comma list of database aliases, or all")
         return ("default",)
     return aliases
+
+
+def _network_timeout(reader: Reader) -> float:
+    name = "ENTRYPOINT_DB_NETWORK_TIMEOUT"
+    raw = reader.env.get(name, "").strip()
+    if not raw:
+        return NETWORK_TIMEOUT
+    value = seconds(raw, allow_zero=False)
+    low, high = NETWORK_TIMEOUT_RANGE
+    if value is None or not low <= value <= high:
+        reader.fail(name, reader.env[name], f"a number of seconds from {low:g} to {high:g}")
+        return NETWORK_TIMEOUT
+    return value
 
 
 def load(
@@ -123,6 +142,7 @@ def load(
             "ENTRYPOINT_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
         ),
         heartbeat_interval=reader.number("ENTRYPOINT_HEARTBEAT_INTERVAL", 30.0, allow_zero=True),
+        db_network_timeout=_network_timeout(reader),
         wait=wait_config.read(reader),
         migrate=migrate_config.read(reader, databases),
         admin=read_admin_seed(env, reader.problems),

@@ -2,27 +2,104 @@
 
 Each is named in ``pg_stat_activity`` after its role and this host, keeps alive through
 poolers and idle killers, and never leaves a snapshot behind on the server.
+
+A silent network (a node gone, a partition: no reset ever comes) is noticed within
+ENTRYPOINT_DB_NETWORK_TIMEOUT on both ends of every connection: ``use_network_timeout`` puts
+the client half (libpq keepalives, TCP user timeout) into each PostgreSQL alias's OPTIONS, so
+Django's own connections, the helpers built from them and libpq's cancel requests carry it;
+``server_settings`` is the server half, set on each session so that the server drops a
+session whose client vanished (and rolls back what it had in flight).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 APP_NAME_MAX = 63  # PostgreSQL truncates application_name to NAMEDATALEN - 1
-# A lost holder (node gone, network cut) must free the lock in about a minute, not after the
-# kernel's two-hour keepalive default: keepalives on both ends of the lock connection.
-CLIENT_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 30000,
+NETWORK_TIMEOUT = 10.0  # ENTRYPOINT_DB_NETWORK_TIMEOUT's default, in seconds
+# libpq's keepalive options and the server settings that mirror them on the server's socket.
+KEEPALIVES = {
+    "keepalives_idle": "tcp_keepalives_idle",
+    "keepalives_interval": "tcp_keepalives_interval",
+    "keepalives_count": "tcp_keepalives_count",
 }
+TCP_USER_TIMEOUT_SINCE = 120000  # the server setting exists from PostgreSQL 12
+CONNECTION_CHECK_SINCE = 140000  # client_connection_check_interval, from PostgreSQL 14
+
+
+def network_options(seconds: float) -> dict[str, int]:
+    """libpq options under which a silent server is noticed within about ``seconds``.
+
+    The TCP user timeout bounds how long sent data (a query, a keepalive's ping) may go
+    unacknowledged. Keepalive probes cover a connection that only waits (a long statement, an
+    idle lock session): they start after half the time and count against the same timeout.
+    """
+    total = max(1, round(seconds))
+    idle = max(1, total // 2)
+    interval = max(1, total // 10)
+    return {
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": interval,
+        "keepalives_count": max(1, math.ceil((total - idle) / interval)),
+        "tcp_user_timeout": max(1000, round(seconds * 1000)),
+        "connect_timeout": max(2, math.ceil(seconds)),  # libpq's least
+    }
+
+
+def network_timeout_of(params: Mapping[str, Any]) -> float:
+    """The network timeout that ``params`` were built with, in seconds (their TCP user timeout)."""
+    return int(params.get("tcp_user_timeout") or NETWORK_TIMEOUT * 1000) / 1000
+
+
+def use_network_timeout(seconds: float) -> None:
+    """The client half on every PostgreSQL alias; a value the project's OPTIONS set wins.
+
+    Changed in place: the wrappers Django made already, and every thread's, share the dict.
+    """
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    for alias in connections.settings:
+        if connections[alias].vendor != "postgresql":
+            continue
+        options = connections.settings[alias].setdefault("OPTIONS", {})
+        for key, value in network_options(seconds).items():
+            options.setdefault(key, value)
+
+
+def server_settings(params: Mapping[str, Any], server_version: int) -> list[tuple[str, str]]:
+    """The server half of ``params``' keepalives, for a session on a server of that version.
+
+    With them the server notices a vanished client within the same bound, drops its session
+    and rolls back its transaction, freeing the locks it held (the fence above all). From
+    PostgreSQL 14 a statement still running is checked too, so a long one ends as well.
+    """
+    if str(params.get("keepalives", "1")) == "0":
+        return []
+    found = [
+        (server, str(params[client])) for client, server in KEEPALIVES.items() if client in params
+    ]
+    if "tcp_user_timeout" in params and server_version >= TCP_USER_TIMEOUT_SINCE:
+        found.append(("tcp_user_timeout", str(params["tcp_user_timeout"])))
+    if found and server_version >= CONNECTION_CHECK_SINCE:
+        interval = int(params.get("keepalives_interval", 1))
+        found.append(("client_connection_check_interval", str(max(interval, 1) * 1000)))
+    return found
+
+
+def set_configs(settings: Sequence[tuple[str, str]], *, local: bool) -> tuple[str, list[str]]:
+    """``SELECT set_config(...), ...`` for ``settings`` and its parameters: one round trip."""
+    scope = "true" if local else "false"
+    calls = ", ".join(f"set_config(%s, %s, {scope})" for _ in settings)
+    return f"SELECT {calls}", [value for pair in settings for value in pair]
 
 
 def application_name(role: str = "migrate") -> str:
@@ -30,13 +107,50 @@ def application_name(role: str = "migrate") -> str:
     return f"django-entrypoint {role} {socket.gethostname()} pid={os.getpid()}"[:APP_NAME_MAX]
 
 
+def options_of(connection: BaseDatabaseWrapper) -> dict[str, Any]:
+    """What ``connection`` connects with; the network timeout's default where none was set."""
+    return {**network_options(NETWORK_TIMEOUT), **connection.get_connection_params()}
+
+
+def setup_session(
+    conn: psycopg.Connection[Any], params: Mapping[str, Any], *extra: tuple[str, str]
+) -> None:
+    """The server half (and ``extra``) on a helper connection's session, in one round trip."""
+    settings = [*extra, *server_settings(params, conn.info.server_version)]
+    if settings:
+        conn.execute(*set_configs(settings, local=False))
+
+
+def migrating_session(connection: BaseDatabaseWrapper) -> tuple[str, list[str]]:
+    """SQL naming Django's migrating session in pg_stat_activity, with the server half on it.
+
+    Session settings: behind PgBouncer's transaction pooling they land on whichever server
+    connection runs them, where they do no harm, and PgBouncer's own keepalives then do the
+    server half's work for the client side (README: fencing).
+    """
+    connection.ensure_connection()
+    version = int(getattr(connection, "pg_version", 0))
+    settings = [("application_name", application_name("migrating"))]
+    return set_configs([*settings, *server_settings(options_of(connection), version)], local=False)
+
+
+def probe_sql(connection: BaseDatabaseWrapper) -> tuple[str, list[str]]:
+    """The wait's check on PostgreSQL: a SELECT that also sets the server half on its session,
+    which a link cut mid-check would otherwise leave open on the server for hours."""
+    connection.ensure_connection()
+    server = server_settings(options_of(connection), int(getattr(connection, "pg_version", 0)))
+    if not server:
+        return "SELECT 1", []
+    sql, values = set_configs(server, local=False)
+    return f"{sql}, 1", values
+
+
 def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, Any]:
     """Django's parameters for ``connection``, made fit for a long-lived helper connection."""
     import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
 
     params: dict[str, Any] = {
-        **CLIENT_KEEPALIVES,
-        **connection.get_connection_params(),
+        **options_of(connection),
         "application_name": application_name(role),
         # No named prepared statements: they break behind PgBouncer's transaction pooling.
         "prepare_threshold": None,
@@ -47,7 +161,6 @@ def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, A
         # would parse as -(9223372036854775808::bigint), out of range.
         "cursor_factory": psycopg.ClientCursor,
     }
-    params.setdefault("connect_timeout", 10)
     return params
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
+from types import MappingProxyType
 
 
 class EntrypointError(Exception):
-    """A failure with a documented exit code. ``str()`` says what is wrong and how to fix it."""
+    """A failure with a documented exit code. ``str()`` says what is wrong and how to fix it.
+
+    ``fields``: more fields for its event, beside ``error`` and ``exit_code``.
+    """
 
     exit_code = 70
     event = "step_failed"
+    fields: Mapping[str, object] = MappingProxyType({})
 
 
 class ConfigError(EntrypointError):
@@ -71,9 +77,34 @@ class StepFailed(EntrypointError):
 
 
 class LockLost(StepFailed):
-    """The migration lock's connection went away: migrating on would be unprotected."""
+    """The migration lock's connection went away: migrating on would be unprotected.
+
+    ``migration`` and ``rolled_back`` (True, False, or None when unknown) say what became of
+    the migration in flight, when there was one.
+    """
 
     event = "migration_lock_lost"
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+class ConnectionLost(LockLost):
+    """The migrating connection itself went away mid-migration (a network cut, a restart)."""
+
+    event = "migration_connection_lost"
+
+
+class MigrationAbandoned(BaseException):
+    """Raised in the main thread when the lock is lost and the migration does not stop by
+    itself (a sleep, a computation): a BaseException, so that no ``except Exception`` in a
+    migration's code swallows it. ``error`` is the LockLost the guard raises in its place once
+    the migration has unwound (exit 70)."""
+
+    def __init__(self, error: LockLost) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class MigrationFailed(StepFailed):

@@ -195,6 +195,17 @@ class TestLimits:
         [problem] = problems(ENTRYPOINT_MIGRATE_LOCK_ID=raw)
         assert problem.startswith("ENTRYPOINT_MIGRATE_LOCK_ID=")
 
+    @pytest.mark.parametrize("raw", ["0", "0.5", "3600.5", "1e3", "ten", "-5"])
+    def test_network_timeout_is_one_second_to_an_hour(self, raw: str) -> None:
+        """Keepalive times are whole seconds and the kernel takes at most 32767 of them."""
+        [problem] = problems(ENTRYPOINT_DB_NETWORK_TIMEOUT=raw)
+        assert problem.startswith("ENTRYPOINT_DB_NETWORK_TIMEOUT=")
+        assert "from 1 to 3600" in problem
+
+    @pytest.mark.parametrize(("raw", "seconds"), [("", 10.0), ("1", 1.0), (" 3600 ", 3600.0)])
+    def test_network_timeout_accepted(self, raw: str, seconds: float) -> None:
+        assert load(ENTRYPOINT_DB_NETWORK_TIMEOUT=raw).db_network_timeout == seconds
+
     def test_lock_id_range_ends(self) -> None:
         assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(-(2**63))).migrate.lock_id == -(2**63)
         assert load(ENTRYPOINT_MIGRATE_LOCK_ID=str(2**63 - 1)).migrate.lock_id == 2**63 - 1

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from entrypoint import capture, config, project
+from entrypoint import capture, config, connection, project
 from entrypoint.cli import load_settings, run_mapped
 
 
@@ -31,6 +31,7 @@ class StepCommand(BaseCommand):
         # Django's own --settings has already been copied into the environment.
         settings = load_settings()
         project.register_database_passwords()
+        connection.use_network_timeout(settings.db_network_timeout)
         with capture.output_as_events(), capture.logging_as_events():
             self.run_step(settings, options)
         return 0

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from entrypoint.connection import fresh_connection
+from entrypoint.connection import fresh_connection, probe_sql
 
 MAX_CONNECT_TIMEOUT = 10
 T = TypeVar("T")
@@ -88,7 +88,10 @@ def select_one(alias: str, connect_timeout: int) -> None:
     conn = fresh_connection(alias, connect_timeout)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM DUAL" if conn.vendor == "oracle" else "SELECT 1")
+            if conn.vendor == "postgresql":
+                cursor.execute(*probe_sql(conn))
+            else:
+                cursor.execute("SELECT 1 FROM DUAL" if conn.vendor == "oracle" else "SELECT 1")
             cursor.fetchone()
     finally:
         conn.close()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from entrypoint import log
-from entrypoint.connection import application_name, connection_params
+from entrypoint.connection import connection_params, migrating_session, setup_session
 from entrypoint.errors import LockLost, LockTimeout
 from entrypoint.migrate.lock.postgres import PostgresLock
 
@@ -76,9 +76,7 @@ class Fence:
         """Wait, on the migrating connection, until no other replica's work is in flight."""
         logger = log.get().bind(alias=self.connection.alias)
         # Named in pg_stat_activity, as the lock's session is: what a waiter reports.
-        django_scalar(self.connection)(
-            "SELECT set_config('application_name', %s, false)", [application_name("migrating")]
-        )
+        django_scalar(self.connection)(*migrating_session(self.connection))
         started = time.monotonic()
         next_report = started
         delay = 0.05
@@ -130,7 +128,9 @@ class Fence:
 
         if self.aside is None or self.aside.closed or self.aside.broken:
             params = connection_params(self.connection, "fence")
-            self.aside = psycopg.connect(**params, autocommit=False)
+            self.aside = psycopg.connect(**params, autocommit=True)
+            setup_session(self.aside, params)
+            self.aside.autocommit = False
         # Idle in transaction while the migration runs: exempt it, for this transaction only.
         self.aside.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
 

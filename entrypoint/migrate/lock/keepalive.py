@@ -1,7 +1,10 @@
 """The keepalive: the lock's session (and the fence's) pinged every few seconds while held.
 
 So that poolers and idle killers never take the lock's session for idle, and a lost lock is
-noticed within seconds while its server still answers; the guard decides what then happens.
+noticed within seconds while its server still answers, and within the network timeout when
+the network goes silent: a ping unanswered by then counts as a lost lock (the kernel's TCP
+user timeout would tell too, but only at its next retransmission, seconds later). The guard
+decides what then happens.
 """
 
 from __future__ import annotations
@@ -21,10 +24,15 @@ class Keepalive:
     """
 
     def __init__(
-        self, pings: Sequence[Callable[[], object]], on_lost: Callable[[Exception], None]
+        self,
+        pings: Sequence[Callable[[], object]],
+        on_lost: Callable[[Exception], None],
+        *,
+        answer_within: float,
     ) -> None:
         self.pings = pings
         self.on_lost = on_lost
+        self.answer_within = answer_within
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lock-keepalive", daemon=True)
 
@@ -38,17 +46,31 @@ class Keepalive:
 
     def _beat(self) -> None:
         while not self._stopped.wait(KEEPALIVE_EVERY):
-            error = _failure(self.pings)
+            error = _failure(self.pings, self.answer_within)
             if error is not None:
                 if not self._stopped.is_set():
                     self.on_lost(error)
                 return
 
 
-def _failure(calls: Sequence[Callable[[], object]]) -> Exception | None:
-    try:
-        for call in calls:
-            call()
-    except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
-        return exc
-    return None
+def _failure(calls: Sequence[Callable[[], object]], within: float) -> Exception | None:
+    """The first ping's failure, or a timeout if they do not all answer ``within`` seconds.
+
+    The pings run in a daemon thread of their own: one blocked on a dead network is left
+    there (the guard then shuts its socket) rather than holding the keepalive.
+    """
+    failure: list[Exception] = []
+
+    def ping_all() -> None:
+        try:
+            for call in calls:
+                call()
+        except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
+            failure.append(exc)
+
+    worker = threading.Thread(target=ping_all, name="lock-ping", daemon=True)
+    worker.start()
+    worker.join(within)
+    if worker.is_alive():
+        return TimeoutError(f"the lock's server did not answer a ping within {within:g}s")
+    return failure[0] if failure else None

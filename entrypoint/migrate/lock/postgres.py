@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from entrypoint.connection import application_name, connection_params
+from entrypoint.connection import (
+    application_name,
+    connection_params,
+    server_settings,
+    set_configs,
+    setup_session,
+)
 
 if TYPE_CHECKING:
     import psycopg
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-SERVER_SETTINGS = (
-    ("idle_in_transaction_session_timeout", "0"),
-    ("tcp_keepalives_idle", "10"),
-    ("tcp_keepalives_interval", "5"),
-    ("tcp_keepalives_count", "3"),
-)
+# The lock's session waits idle in its transaction for as long as the migrations run.
+NO_IDLE_TIMEOUT = ("idle_in_transaction_session_timeout", "0")
 IDLE_SESSION_TIMEOUT_SINCE = 140000  # PostgreSQL 14 closes idle sessions; the lock's must stay
 # An int8 advisory key shows in pg_locks as classid (high 32 bits), objid (low) and objsubid 1;
 # the fence (fence.py) uses the same two halves as an (int4, int4) key: objsubid 2.
@@ -64,11 +66,10 @@ class PostgresLock:
         conn = psycopg.connect(**self.params, autocommit=not self.xact)
         if not self.xact:
             # A session lock outlives transactions: make the session immune to idle timeouts.
-            settings = list(SERVER_SETTINGS)
+            settings = [NO_IDLE_TIMEOUT]
             if conn.info.server_version >= IDLE_SESSION_TIMEOUT_SINCE:
                 settings.append(("idle_session_timeout", "0"))
-            for name, value in settings:
-                conn.execute("SELECT set_config(%s, %s, false)", [name, value])
+            setup_session(conn, self.params, *settings)
         return conn
 
     def try_acquire(self) -> bool:
@@ -94,12 +95,16 @@ class PostgresLock:
                 "SELECT pg_try_advisory_lock((%s)::bigint), pg_backend_pid()", [self.key]
             ).fetchone()
         else:
-            # set_config(..., true) lasts for this transaction only: safe behind a pooler.
-            settings = [*SERVER_SETTINGS, ("application_name", application_name())]
-            calls = "".join("set_config(%s, %s, true), " for _ in settings)
+            # set_config(..., true) lasts for this transaction only: safe behind a pooler. The
+            # server half of the network timeout lets the server free the lock of a vanished
+            # holder within that bound.
+            server = server_settings(self.params, conn.info.server_version)
+            sql, values = set_configs(
+                [NO_IDLE_TIMEOUT, *server, ("application_name", application_name())], local=True
+            )
             row = conn.execute(
-                f"SELECT {calls}pg_try_advisory_xact_lock((%s)::bigint), pg_backend_pid()",
-                [*(v for pair in settings for v in pair), self.key],
+                f"{sql}, pg_try_advisory_xact_lock((%s)::bigint), pg_backend_pid()",
+                [*values, self.key],
             ).fetchone()
         assert row is not None
         return bool(row[-2]), int(row[-1])

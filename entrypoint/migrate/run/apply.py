@@ -105,7 +105,9 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
         except EntrypointError:
             raise
         except Exception as exc:
-            if guard.lost.is_set():  # the keepalive cancelled it: say so, not the driver's words
+            # The keepalive stopped it, or its own connection died (a cut network is noticed
+            # on both within the network timeout): say so, and what became of it.
+            if guard.lost.is_set() or guard.connection_lost():
                 raise guard.lost_error() from exc
             if progress.current is None or not is_lock_timeout(exc):
                 raise _failed(progress, exc) from exc

@@ -25,6 +25,7 @@ class WorkGuard(Protocol):
     def enter_work(self, *, atomic: bool) -> None: ...
     def before_commit(self, editor: BaseDatabaseSchemaEditor) -> None: ...
     def leave_work(self, *, atomic: bool) -> None: ...
+    def unreachable(self) -> bool: ...
 
 
 class Recorder(MigrationRecorder):
@@ -94,6 +95,11 @@ def guarded_editor(base: type[BaseDatabaseSchemaEditor], guard: WorkGuard) -> An
                     except BaseException as error:
                         super().__exit__(type(error), error, error.__traceback__)
                         raise
+                elif self.atomic_migration and guard.unreachable():
+                    # The server rolls the transaction back by itself. Django would try the
+                    # rollback, drop the connection and reconnect (set_autocommit) over the
+                    # dead network first: as after a close inside the transaction, it won't.
+                    self.connection.closed_in_transaction = True
                 super().__exit__(exc_type, exc, tb)
             finally:
                 guard.leave_work(atomic=self.atomic_migration)

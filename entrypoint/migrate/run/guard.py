@@ -1,8 +1,9 @@
 """What protects the migrations while this process holds the lock.
 
 - the keepalive (lock/keepalive.py) on the lock's connection and the fence's: a lost lock is
-  noticed within seconds, and the migration in flight is then cancelled on the server and
-  rolled back, never left to commit unprotected;
+  noticed within seconds (ENTRYPOINT_DB_NETWORK_TIMEOUT on a silent network), and the
+  migration in flight is then stopped and rolled back, never left to commit unprotected,
+  whatever its code is doing (abandon.py);
 - the fence (lock/fence.py) around every migration's work, on PostgreSQL;
 - each migration recorded in its own transaction, deferred SQL included, so that a process
   killed between the work's commit and its record cannot leave work done but unrecorded;
@@ -17,13 +18,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
-from entrypoint.errors import LockLost
+from entrypoint.connection import network_timeout_of
+from entrypoint.errors import LockLost, MigrationAbandoned
 from entrypoint.migrate.lock.fence import Fence
 from entrypoint.migrate.lock.keepalive import Keepalive
 from entrypoint.migrate.lock.options import Lock
 from entrypoint.migrate.lock.postgres import PostgresLock
 from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.run.abandon import Abandon
 from entrypoint.migrate.run.editor import Recorder, finish_inside, guarded_editor
+from entrypoint.migrate.run.outcome import lost_error
 from entrypoint.migrate.run.table_locks import TableLockTimeouts
 
 if TYPE_CHECKING:
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from django.db.backends.base.schema import BaseDatabaseSchemaEditor
     from django.db.migrations.migration import Migration
 
-CANCEL_TIMEOUT = 5.0
+CANCEL_TIMEOUT = 5.0  # libpq's own bound; the abandon stages wait for less
 
 
 class Guard:
@@ -51,24 +55,32 @@ class Guard:
         self.timeouts = TableLockTimeouts(connection, table_lock_timeout)
         self.recorder = Recorder(connection)
         self.current: tuple[Migration, bool] | None = None
+        self.committing = False  # between the last checks and the commit's answer
         self.lost = threading.Event()
+        self.abandon = Abandon(self._connections, self.lost_error)
         # PostgreSQL only: the fence, and the keepalive on the lock's session and the fence's.
         self.fence: Fence | None = None
         self._keepalive: Keepalive | None = None
         if isinstance(lock, PostgresLock):
             self.fence = Fence(lock, connection)
-            self._keepalive = Keepalive((lock.ping, self.fence.ping), self._on_lost)
+            self._keepalive = Keepalive(
+                (lock.ping, self.fence.ping),
+                self._on_lost,
+                answer_within=network_timeout_of(lock.params),
+            )
 
     def __enter__(self) -> Guard:  # noqa: PYI034 - Self needs Python 3.11
         self.timeouts.start()
         if self.fence is not None and self._keepalive is not None:
+            self.abandon.arm()
             self._keepalive.start()
             base = type(self.connection).SchemaEditorClass
             self.connection.SchemaEditorClass = guarded_editor(base, self)
             self.connection.execute_wrappers.append(self._around_statement)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        self.abandon.disarm()
         self.timeouts.stop()
         if self._keepalive is not None:
             self._keepalive.stop()
@@ -76,6 +88,8 @@ class Guard:
             del self.connection.SchemaEditorClass  # back to the class's own
             self.connection.execute_wrappers.remove(self._around_statement)
             self.fence.close()
+        if isinstance(exc, MigrationAbandoned):  # unwound: now the error it stands for
+            raise exc.error from exc
 
     def barrier(self) -> None:
         """Before planning: a usable connection, and no other replica's work in flight."""
@@ -91,22 +105,22 @@ class Guard:
         return not self.lost.is_set() and self.lock.is_held()
 
     def lost_error(self) -> LockLost:
-        if self.current is None:
-            return LockLost(
-                "the migration lock's connection was lost between migrations: stopped with "
-                "nothing in flight; run again"
-            )
-        migration, backwards = self.current
-        what = label(migration) + (" (backwards)" if backwards else "")
-        if migration.atomic:
-            return LockLost(
-                f"the migration lock's connection was lost while {what} ran: it was cancelled "
-                "and rolled back, nothing of it was committed; run again"
-            )
-        return LockLost(
-            f"the migration lock's connection was lost while {what} ran; it is not atomic, so "
-            "the statements it ran before the cancel stay: make it re-runnable, then run again"
+        """What to report once the lock's connection, or the migrating one, was lost."""
+        return lost_error(
+            self.current,
+            lock=self.lost.is_set(),
+            committing=self.committing,
+            can_rollback_ddl=self.connection.features.can_rollback_ddl,
         )
+
+    def connection_lost(self) -> bool:
+        """Whether the migrating connection is gone (after a failed statement)."""
+        raw = self.connection.connection
+        return raw is None or bool(raw.closed) or bool(getattr(raw, "broken", False))
+
+    def unreachable(self) -> bool:
+        """Whether nothing more can be sent on the migrating connection (broken, or shut by us)."""
+        return self.abandon.shut.is_set() or self.connection_lost()
 
     def _on_lost(self, exc: Exception) -> None:
         self.lost.set()
@@ -116,12 +130,19 @@ class Guard:
             migration=label(self.current[0]) if self.current else None,
             error=f"{type(exc).__name__}: {str(exc).strip()[:300]}",
         )
+        self.abandon.run(self._cancel)
+
+    def _cancel(self) -> None:
         raw = self.connection.connection
         if raw is not None:
-            try:
-                raw.cancel_safe(timeout=CANCEL_TIMEOUT)  # the statement running now, if any
-            except Exception as cancel_exc:  # noqa: BLE001 - the checks before commit remain
-                log.get().warning("migration_cancel_failed", error=type(cancel_exc).__name__)
+            raw.cancel_safe(timeout=CANCEL_TIMEOUT)  # the statement running now, if any
+
+    def _connections(self) -> list[Any]:
+        """Every connection of ours the migration may be blocked on."""
+        found = [self.connection.connection, getattr(self.lock, "conn", None)]
+        if self.fence is not None:
+            found.append(self.fence.aside)
+        return [*found, self.timeouts.monitor()]
 
     def _around_statement(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -156,8 +177,11 @@ class Guard:
             return
         migration, backwards = self.current
         finish_inside(editor, self.recorder, migration, backwards=backwards)
+        self.committing = True
 
     def leave_work(self, *, atomic: bool) -> None:
-        self.timeouts.after_migration()
+        self.committing = False
+        # Once lost, nothing more is sent on the migrating connection: it may be shut.
+        self.timeouts.after_migration(reset=not self.lost.is_set())
         if not atomic and self.fence is not None:
             self.fence.release_aside()

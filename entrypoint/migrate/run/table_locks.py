@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
-from entrypoint.connection import connection_params
+from entrypoint.connection import connection_params, setup_session
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,7 +42,7 @@ class Watcher:
         self.blockers: list[Blocker] = []
         self._since: float | None = None
         self._stopped = threading.Event()
-        self._monitor: psycopg.Connection[Any] | None = None
+        self.monitor: psycopg.Connection[Any] | None = None
         self._thread = threading.Thread(target=self._run, name="lock-watcher", daemon=True)
 
     def start(self) -> None:
@@ -51,8 +51,10 @@ class Watcher:
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(1)
-        if self._monitor is not None:
-            self._monitor.close()
+        # Still sampling (on a dead network): closing under it would pull the connection from
+        # beneath the thread; it ends within the network timeout, and the process soon.
+        if self.monitor is not None and not self._thread.is_alive():
+            self.monitor.close()
 
     def statement(self, running: bool) -> None:
         self._since = time.monotonic() if running else None
@@ -65,7 +67,7 @@ class Watcher:
             try:
                 found = self._sample(pid)
             except Exception:  # noqa: BLE001 - naming blockers is a courtesy; never fail for it
-                self._monitor = None
+                self.monitor = None
                 continue
             if found:
                 self.blockers = found
@@ -73,10 +75,11 @@ class Watcher:
     def _sample(self, pid: int) -> list[Blocker]:
         import psycopg  # noqa: PLC0415
 
-        if self._monitor is None or self._monitor.closed:
+        if self.monitor is None or self.monitor.closed:
             params = connection_params(self.connection, "watch")
-            self._monitor = psycopg.connect(**params, autocommit=True)
-        rows = self._monitor.execute(BLOCKERS, [pid]).fetchall()
+            self.monitor = psycopg.connect(**params, autocommit=True)
+            setup_session(self.monitor, params)
+        rows = self.monitor.execute(BLOCKERS, [pid]).fetchall()
         return [
             {
                 "pid": row[0],
@@ -144,10 +147,15 @@ class TableLockTimeouts:
         self.watcher.pid = pid
         self.session = not in_transaction
 
-    def after_migration(self) -> None:
+    def after_migration(self, *, reset: bool = True) -> None:
         if self.session:
             self.session = False
-            self._raw("RESET lock_timeout")
+            if reset:
+                self._raw("RESET lock_timeout")
+
+    def monitor(self) -> psycopg.Connection[Any] | None:
+        """The watcher's own connection, if it has one open."""
+        return self.watcher.monitor if self.watcher is not None else None
 
     @contextmanager
     def statement(self, sql: str) -> Iterator[None]:

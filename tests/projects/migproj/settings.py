@@ -8,6 +8,7 @@ TESTPROJ_TALLY adds a data migration that updates a row, then a non-atomic ALTER
 TESTPROJ_ONEWAY adds an app whose data migration has no reverse_code.
 TESTPROJ_BIG adds the app whose pending migrations the risk analysis judges (tests/test_risk*.py);
 TESTPROJ_METASQL one whose RunSQL holds psql meta-commands, which PostgreSQL's parser rejects.
+TESTPROJ_SEEDED adds a seed data migration that pauses as SEEDED_PAUSE says (see seeded/).
 """
 
 import os
@@ -32,3 +33,5 @@ if os.environ.get("TESTPROJ_BIG"):
     INSTALLED_APPS.extend(["django.contrib.postgres", "big"])
 if os.environ.get("TESTPROJ_METASQL"):
     INSTALLED_APPS.append("metasql")
+if os.environ.get("TESTPROJ_SEEDED"):
+    INSTALLED_APPS.append("seeded")
