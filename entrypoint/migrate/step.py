@@ -20,6 +20,7 @@ from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
 from entrypoint.migrate.lock.waiting import migration_lock
+from entrypoint.migrate.plan import files
 from entrypoint.migrate.plan.graph import migration_plan, pending
 from entrypoint.migrate.plan.phases import awaited
 from entrypoint.migrate.plan.preflight import prepared
@@ -43,16 +44,22 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
     with direct_connection(alias, direct_url):
+        if _latest_only(targets) and files.up_to_date(
+            connections[alias], named=[app for app, _ in targets]
+        ):
+            # Every migration file recorded: no graph to build, no migration module imported.
+            log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
+            return 0
         plan = prepared(pending(alias, targets, all_apps=all_apps), phase, fake=fake)
         if not plan:
-            log.get().info("migrations_up_to_date", alias=alias, locked=False)
+            log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
             return 0
         with locked(alias, lock_options) as guard:
             if not targets and done_meanwhile(alias, plan):
                 # The usual end of a wait: a replica ahead of us did the work. One query
                 # tells, so a fleet's waiters pass through the lock without re-loading the graph.
                 # (With targets, a full re-plan also sees an app moved past its target.)
-                log.get().info("migrations_up_to_date", alias=alias, locked=True)
+                log.get().info("migrations_up_to_date", alias=alias, locked=True, checked="records")
                 return 0
             return apply_to_targets(
                 connections[alias],
@@ -81,6 +88,11 @@ def locked(alias: str, lock_options: LockOptions) -> Iterator[Guard]:
     ):
         guard.barrier()
         yield guard
+
+
+def _latest_only(targets: Sequence[Target]) -> bool:
+    """No targets, or only "app" ones (its latest): the plan then leads to every leaf."""
+    return all(name is None for _, name in targets)
 
 
 def done_meanwhile(alias: str, plan: list[tuple[Migration, bool]]) -> bool:

@@ -143,7 +143,7 @@ def _report_plan(
         )
     report.refuse(doc)
     if not plan:
-        log.get().info("migrations_up_to_date", alias=alias, locked=False)
+        log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
     elif check:
         log.get().warning("migrations_pending", alias=alias, count=len(plan))
         raise SystemExit(1)  # what migrate --check exits with

@@ -143,7 +143,7 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
     plan = prepared(executor.migration_plan(nodes), phase, fake=fake)
     if not plan:
-        progress.log.info("migrations_up_to_date", locked=True)  # another replica did the work
+        progress.log.info("migrations_up_to_date", locked=True, checked="graph")  # done meanwhile
         return 0
     progress.total = len(plan)
     progress.log.info("migrations_planned", count=len(plan), first=label(plan[0][0]))
