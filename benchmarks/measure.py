@@ -19,12 +19,23 @@ FLOOR = (
 )
 
 
+# The least a steady-state start can do: set Django up and read django_migrations once.
+FLOOR_QUERY = (
+    "import django; django.setup()\n"
+    "from django.db import connection\n"
+    "with connection.cursor() as cursor:\n"
+    "    cursor.execute('SELECT app, name FROM django_migrations')\n"
+    "    cursor.fetchall()\n"
+)
+
+
 def django(*args: str) -> list[str]:
     return [sys.executable, "-m", "django", *args]
 
 
 ENTRYPOINT = [sys.executable, "-m", "entrypoint", "--", "true"]
 FLOOR_CMD = [sys.executable, "-c", FLOOR]
+FLOOR_QUERY_CMD = [sys.executable, "-c", FLOOR_QUERY]
 
 
 @dataclass
