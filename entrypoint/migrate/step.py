@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from django.db import connections
-from django.db.migrations.recorder import MigrationRecorder
+from django.db import DatabaseError, connections
 
 from entrypoint import checks, log
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
-from entrypoint.migrate.lock.waiting import migration_lock
+from entrypoint.migrate.lock.waiting import migration_lock_unless_done
 from entrypoint.migrate.plan import files
 from entrypoint.migrate.plan.graph import migration_plan, pending
 from entrypoint.migrate.plan.phases import awaited
@@ -54,11 +53,17 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
         if not plan:
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
             return 0
-        with locked(alias, lock_options) as guard:
-            if not targets and done_meanwhile(alias, plan):
-                # The usual end of a wait: a replica ahead of us did the work. One query
-                # tells, so a fleet's waiters pass through the lock without re-loading the graph.
-                # (With targets, a full re-plan also sees an app moved past its target.)
+        # While the lock is busy, a waiter re-checks its plan against django_migrations;
+        # with targets a full re-plan under the lock also sees an app moved past its target.
+        recheck = _recheck(alias, plan) if _latest_only(targets) else None
+        with _locked_unless_done(alias, lock_options, done=recheck) as guard:
+            if guard is None:  # the holder did the work while we waited: no lock, no fence
+                log.get().info(
+                    "migrations_up_to_date", alias=alias, locked=False, checked="records"
+                )
+                return 0
+            if recheck is not None and recheck():
+                # A replica ahead of us did the work just before we took the lock.
                 log.get().info("migrations_up_to_date", alias=alias, locked=True, checked="records")
                 return 0
             return apply_to_targets(
@@ -76,18 +81,29 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
 @contextmanager
 def locked(alias: str, lock_options: LockOptions) -> Iterator[Guard]:
     """The lock, then the guard: past this point no other replica's work is in flight."""
+    with _locked_unless_done(alias, lock_options, done=None) as guard:
+        assert guard is not None  # without a re-check, only the lock ends the wait
+        yield guard
+
+
+@contextmanager
+def _locked_unless_done(
+    alias: str, lock_options: LockOptions, *, done: Callable[[], bool] | None
+) -> Iterator[Guard | None]:
+    """``locked``, or None when ``done`` found the work done while we waited for the lock."""
     connection = connections[alias]
-    with (
-        migration_lock(connection, lock_options) as lock,
-        Guard(
+    with migration_lock_unless_done(connection, lock_options, done=done) as lock:
+        if lock is None:
+            yield None
+            return
+        with Guard(
             lock,
             connection,
             timeout=lock_options.timeout,
             table_lock_timeout=lock_options.table_lock_timeout,
-        ) as guard,
-    ):
-        guard.barrier()
-        yield guard
+        ) as guard:
+            guard.barrier()
+            yield guard
 
 
 def _latest_only(targets: Sequence[Target]) -> bool:
@@ -95,10 +111,23 @@ def _latest_only(targets: Sequence[Target]) -> bool:
     return all(name is None for _, name in targets)
 
 
-def done_meanwhile(alias: str, plan: list[tuple[Migration, bool]]) -> bool:
-    """Whether every step of ``plan`` is now recorded as done (by another replica)."""
-    applied = MigrationRecorder(connections[alias]).applied_migrations()
-    return all(((m.app_label, m.name) in applied) != backwards for m, backwards in plan)
+def _recheck(alias: str, plan: list[tuple[Migration, bool]]) -> Callable[[], bool]:
+    """Whether every step of ``plan`` is now recorded as done (by another replica).
+
+    One query on the migrating connection, in autocommit: it holds no snapshot between
+    checks. An error counts as "not yet" (the lock's attempts report what is wrong).
+    """
+
+    def done() -> bool:
+        connection = connections[alias]
+        try:
+            applied = files.recorded(connection)
+        except DatabaseError:
+            connection.close()  # reopened on next use, e.g. after a server restart
+            return False
+        return all(((m.app_label, m.name) in applied) != backwards for m, backwards in plan)
+
+    return done
 
 
 def run_locked(

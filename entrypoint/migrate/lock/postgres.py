@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING, Any
 
 from entrypoint.connection import application_name, connection_params
+from entrypoint.migrate.lock import wakeup
 
 if TYPE_CHECKING:
     import psycopg
@@ -52,6 +54,8 @@ class PostgresLock:
         # connection limit, a restarting server) is retried within the lock timeout.
         self.conn: psycopg.Connection[Any] | None = None
         self.backend_pid: int | None = None  # the server process holding the lock, once held
+        self.channel = wakeup.channel(key)
+        self.wake = "poll"  # "notify" while the connection listens for the holder's release
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
@@ -64,13 +68,23 @@ class PostgresLock:
                 settings.append(("idle_session_timeout", "0"))
             for name, value in settings:
                 conn.execute("SELECT set_config(%s, %s, false)", [name, value])
+        self.wake = "notify" if wakeup.try_listen(conn, self.channel) else "poll"
         return conn
 
+    def pause(self, seconds: float) -> None:
+        """Sleep until the holder's release wakes us, or ``seconds`` pass (polling)."""
+        if self.conn is None or self.wake != "notify":
+            time.sleep(seconds)
+        else:
+            wakeup.wait(self.conn, seconds)
+
     def try_acquire(self) -> bool:
-        if self.conn is None or self.conn.broken or self.conn.closed:
-            # Cut while we waited (a failover, a pooler's timeout): we held nothing, so a new
-            # connection simply carries on waiting, within the same deadline.
+        if self.conn is not None and (self.conn.broken or self.conn.closed):
+            # Cut while we waited (a failover, a pooler's timeout), noticed while listening:
+            # said like a failed attempt; we held nothing, so the next one reconnects.
             self._drop()
+            raise ConnectionError("the lock's connection was lost while waiting")
+        if self.conn is None:
             self.conn = self._connect()
         try:
             got, pid = self._attempt(self.conn)
@@ -152,5 +166,7 @@ class PostgresLock:
                 self.conn.rollback()
             else:
                 self.conn.execute("SELECT pg_advisory_unlock((%s)::bigint)", [self.key])
+            if self.backend_pid is not None:  # we held it: wake the waiters
+                wakeup.try_notify(self.conn, self.channel)
         finally:
             self._drop()  # the server frees the lock with the connection anyway
