@@ -168,6 +168,29 @@ def test_a_squash_half_applied_takes_the_graph(project: Project) -> None:
     assert checked(project.start()) == "files"
 
 
+def test_a_squash_of_applied_migrations_is_recorded_once(project: Project) -> None:
+    """A squash shipped after all it replaces were applied: nothing to apply, but it is
+    recorded (under the lock, as Django's migrate does), so that later starts take the fast
+    path instead of the graph forever."""
+    project.add_field(2, "0001_initial")
+    project.start()
+    project.write(
+        "0001_squashed_0002_f2",
+        SQUASH.format(
+            replaces='("fastapp", "0001_initial"), ("fastapp", "0002_f2")',
+            fields='("f2", models.IntegerField(default=0))',
+        ),
+    )
+    result = project.start()
+    assert checked(result) == "graph"
+    assert not applied(result)
+    assert not result.named("migrations_unknown_applied")
+    assert result.named("migration_squash_recorded")[0]["migrations"] == [
+        "fastapp.0001_squashed_0002_f2"
+    ]
+    assert checked(project.start()) == "files"
+
+
 def test_targets_take_the_graph(project: Project) -> None:
     """A named migration needs the graph; an app to its latest does not."""
     project.add_field(2, "0001_initial")

@@ -20,11 +20,12 @@ from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
 from entrypoint.migrate.lock.waiting import migration_lock_unless_done
 from entrypoint.migrate.plan import files
-from entrypoint.migrate.plan.graph import migration_plan, pending
+from entrypoint.migrate.plan.graph import migration_plan, planned
 from entrypoint.migrate.plan.phases import awaited
 from entrypoint.migrate.plan.preflight import prepared
 from entrypoint.migrate.run.apply import apply_to_targets
 from entrypoint.migrate.run.guard import Guard
+from entrypoint.migrate.run.squashes import record_squashes
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
@@ -49,9 +50,15 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
             # Every migration file recorded: no graph to build, no migration module imported.
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
             return 0
-        plan = prepared(pending(alias, targets, all_apps=all_apps), phase, fake=fake)
+        steps, squashes = planned(
+            connections[alias], targets, all_apps=all_apps, report_unknown=True
+        )
+        plan = prepared(steps, phase, fake=fake)
         if not plan:
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
+            if squashes:
+                with locked(alias, lock_options):
+                    record_squashes(connections[alias], squashes)
             return 0
         # While the lock is busy, a waiter re-checks its plan against django_migrations;
         # with targets a full re-plan under the lock also sees an app moved past its target.
