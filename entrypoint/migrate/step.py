@@ -18,17 +18,15 @@ from entrypoint import checks, log
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
-from entrypoint.migrate.lock.waiting import migration_lock_unless_done
 from entrypoint.migrate.plan import files
-from entrypoint.migrate.plan.graph import migration_plan, planned
-from entrypoint.migrate.plan.phases import awaited
-from entrypoint.migrate.plan.preflight import prepared
-from entrypoint.migrate.run.apply import apply_to_targets
-from entrypoint.migrate.run.guard import Guard
-from entrypoint.migrate.run.squashes import record_squashes
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
+
+    from entrypoint.migrate.run.guard import Guard
+
+# The graph, the lock and the executor are imported where they are used (PLC0415 below): a
+# steady-state start decided by the file-level check never needs them.
 
 
 def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-only
@@ -50,39 +48,62 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
             # Every migration file recorded: no graph to build, no migration module imported.
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
             return 0
-        steps, squashes = planned(
-            connections[alias], targets, all_apps=all_apps, report_unknown=True
+        return _converge(
+            alias,
+            targets=targets,
+            lock_options=lock_options,
+            all_apps=all_apps,
+            fake=fake,
+            fake_initial=fake_initial,
+            phase=phase,
         )
-        plan = prepared(steps, phase, fake=fake)
-        if not plan:
-            log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
-            if squashes:
-                with locked(alias, lock_options):
-                    record_squashes(connections[alias], squashes)
+
+
+def _converge(  # noqa: PLR0913 - migrate_database's options, passed on
+    alias: str,
+    *,
+    targets: Sequence[Target],
+    lock_options: LockOptions,
+    all_apps: bool,
+    fake: bool,
+    fake_initial: bool,
+    phase: str,
+) -> int:
+    """The full path: plan on the graph, then (with work to do) lock, fence, re-plan, apply."""
+    from entrypoint.migrate.plan.graph import planned  # noqa: PLC0415 - see above
+    from entrypoint.migrate.plan.preflight import prepared  # noqa: PLC0415
+    from entrypoint.migrate.run.apply import apply_to_targets  # noqa: PLC0415
+    from entrypoint.migrate.run.squashes import record_squashes  # noqa: PLC0415
+
+    steps, squashes = planned(connections[alias], targets, all_apps=all_apps, report_unknown=True)
+    plan = prepared(steps, phase, fake=fake)
+    if not plan:
+        log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
+        if squashes:
+            with locked(alias, lock_options):
+                record_squashes(connections[alias], squashes)
+        return 0
+    # While the lock is busy, a waiter re-checks its plan against django_migrations;
+    # with targets a full re-plan under the lock also sees an app moved past its target.
+    recheck = _recheck(alias, plan) if _latest_only(targets) else None
+    with _locked_unless_done(alias, lock_options, done=recheck) as guard:
+        if guard is None:  # the holder did the work while we waited: no lock, no fence
+            log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="records")
             return 0
-        # While the lock is busy, a waiter re-checks its plan against django_migrations;
-        # with targets a full re-plan under the lock also sees an app moved past its target.
-        recheck = _recheck(alias, plan) if _latest_only(targets) else None
-        with _locked_unless_done(alias, lock_options, done=recheck) as guard:
-            if guard is None:  # the holder did the work while we waited: no lock, no fence
-                log.get().info(
-                    "migrations_up_to_date", alias=alias, locked=False, checked="records"
-                )
-                return 0
-            if recheck is not None and recheck():
-                # A replica ahead of us did the work just before we took the lock.
-                log.get().info("migrations_up_to_date", alias=alias, locked=True, checked="records")
-                return 0
-            return apply_to_targets(
-                connections[alias],
-                targets,
-                guard,
-                all_apps=all_apps,
-                fake=fake,
-                fake_initial=fake_initial,
-                retry_timeout=lock_options.retry_timeout,
-                phase=phase,
-            )
+        if recheck is not None and recheck():
+            # A replica ahead of us did the work just before we took the lock.
+            log.get().info("migrations_up_to_date", alias=alias, locked=True, checked="records")
+            return 0
+        return apply_to_targets(
+            connections[alias],
+            targets,
+            guard,
+            all_apps=all_apps,
+            fake=fake,
+            fake_initial=fake_initial,
+            retry_timeout=lock_options.retry_timeout,
+            phase=phase,
+        )
 
 
 @contextmanager
@@ -98,6 +119,9 @@ def _locked_unless_done(
     alias: str, lock_options: LockOptions, *, done: Callable[[], bool] | None
 ) -> Iterator[Guard | None]:
     """``locked``, or None when ``done`` found the work done while we waited for the lock."""
+    from entrypoint.migrate.lock.waiting import migration_lock_unless_done  # noqa: PLC0415
+    from entrypoint.migrate.run.guard import Guard  # noqa: PLC0415
+
     connection = connections[alias]
     with migration_lock_unless_done(connection, lock_options, done=done) as lock:
         if lock is None:
@@ -165,6 +189,9 @@ def still_pending(alias: str, *, targets: Sequence[Target], phase: str) -> int:
     The wait step calls it from a worker thread, whose connections die with it: closed here
     (in the pre phase the default's too).
     """
+    from entrypoint.migrate.plan.graph import migration_plan  # noqa: PLC0415 - see above
+    from entrypoint.migrate.plan.phases import awaited  # noqa: PLC0415
+
     try:
         return len(awaited(migration_plan(connections[alias], targets), phase))
     finally:
