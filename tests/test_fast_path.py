@@ -5,16 +5,19 @@ missing migrations package) takes the full path through Django's graph."""
 from __future__ import annotations
 
 import os
+import pkgutil
 from pathlib import Path
 
 import pytest
 
+from entrypoint.migrate.plan.files import module_names
 from tests.cli import Result, migrate_env, run_cli
 from tests.services import Postgres
 from tests.watch import applied, recorded
 
 SETTINGS = """\
 import os
+import pkgutil
 
 from migproj.settings import *  # noqa: F403
 
@@ -25,6 +28,7 @@ if os.environ.get("FASTAPP_MIGRATIONS"):
 # Each migration module notes its import, so that a test sees which modules a start imported.
 HEADER = """\
 import os
+import pkgutil
 
 from django.db import migrations, models
 
@@ -228,3 +232,27 @@ def test_a_recorded_migration_missing_on_disk_is_reported(project: Project) -> N
     result = project.start()
     assert checked(result) == "graph"
     assert result.named("migrations_unknown_applied")[0]["migrations"] == ["fastapp.0002_f2"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["0003_c.pyc"],  # a sourceless module beside the sources
+        ["0004_pkg/__init__.py"],  # a package: not a migration
+        ["0005_dir/readme.txt"],  # a plain directory
+        [".hidden", "notes.txt", "a.b.py"],
+        ["0001_a.pyc"],  # bytecode shadowed by its source
+    ],
+)
+def test_module_names_are_the_loaders(tmp_path: Path, extra: list[str]) -> None:
+    """The quick directory read gives exactly the names pkgutil gives the loader."""
+    for name in ["__init__.py", "0001_a.py", "0002_b.py", "_private.py", "~backup.py", *extra]:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    (tmp_path / "__pycache__").mkdir()
+    loader = {
+        n for _, n, pkg in pkgutil.iter_modules([str(tmp_path)]) if not pkg and n[0] not in "_~"
+    }
+    assert module_names([str(tmp_path)]) == loader

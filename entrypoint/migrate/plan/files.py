@@ -16,6 +16,7 @@ module cannot tell from names is a "no": the full path decides, so it never skip
 
 from __future__ import annotations
 
+import os
 import pkgutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -83,12 +84,45 @@ def list_files() -> Listing | None:
         if path is None:
             continue
         migrated.add(config.label)  # even with an empty package, as for the loader
-        files.update(
-            (config.label, name)
-            for _, name, is_pkg in pkgutil.iter_modules(path)
-            if not is_pkg and name[0] not in "_~"
-        )
+        files.update((config.label, name) for name in module_names(path))
     return Listing(frozenset(files), frozenset(migrated))
+
+
+def module_names(path: Iterable[str]) -> set[str]:
+    """The loader's names: ``pkgutil.iter_modules``, no packages, nothing starting _ or ~.
+
+    A directory of plain ``.py`` files (and ``__pycache__``) is read with one ``scandir``:
+    the same names, several times faster for thousands of files. Anything else there (a
+    ``.pyc`` beside its source, a package, an extension module) goes through pkgutil itself.
+    """
+    names: set[str] = set()
+    for directory in path:
+        simple = _plain_sources(directory)
+        if simple is None:
+            names.update(
+                name
+                for _, name, is_pkg in pkgutil.iter_modules([directory])
+                if not is_pkg and name[0] not in "_~"
+            )
+        else:
+            names.update(simple)
+    return names
+
+
+def _plain_sources(directory: str) -> set[str] | None:
+    names: set[str] = set()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    for entry in entries:
+        stem, dot, suffix = entry.name.partition(".")
+        if entry.name == "__pycache__" or (dot and suffix == "py" and entry.is_file()):
+            if stem and stem[0] not in "_~" and entry.name != "__pycache__":
+                names.add(stem)
+        else:
+            return None
+    return names
 
 
 def recorded(connection: BaseDatabaseWrapper) -> set[Key]:
