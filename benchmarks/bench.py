@@ -24,6 +24,7 @@ from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
 from benchmarks.measure import (
     ENTRYPOINT,
+    FLOOR_CHECKS_CMD,
     FLOOR_CMD,
     FLOOR_QUERY_CMD,
     Sample,
@@ -173,6 +174,7 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
             "django-entrypoint": ENTRYPOINT,
             "manage.py migrate --check": django("migrate", "--check"),
             "floor": FLOOR_QUERY_CMD,
+            "floor + system checks": FLOOR_CHECKS_CMD,
         }
         samples = bench.rounds(
             {name: partial(run_sequence, [command], env) for name, command in commands.items()}
