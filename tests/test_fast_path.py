@@ -125,7 +125,7 @@ class Project:
 
 def checked(result: Result) -> str | None:
     """How the start found nothing to do: "files" (fast path) or "graph"; None: it migrated."""
-    done = [e for e in result.named("migrations_up_to_date") if e["locked"] is False]
+    done = result.named("migrations_up_to_date")
     return done[0]["checked"] if done else None
 
 

@@ -134,19 +134,39 @@ def recorded(connection: BaseDatabaseWrapper) -> set[Key]:
     return set(recorder.migration_qs.values_list("app", "name"))
 
 
-def up_to_date(connection: BaseDatabaseWrapper, *, named: Iterable[str] = ()) -> bool:
-    """True only when no plan to the latest migrations can hold work (see the module's doc).
+UP_TO_DATE = "up_to_date"  # every file recorded, nothing recorded missing on disk
+NEW_FILES = "new_files"  # some file not recorded: work, most likely (the graph says which)
+UNDECIDED = "undecided"  # names cannot tell: the graph decides
+
+
+def status(
+    connection: BaseDatabaseWrapper, *, named: Iterable[str] = ()
+) -> tuple[str, Listing | None]:
+    """What the names tell (see the module's doc), and the listing they were read from.
 
     ``named``: the apps a target names (to their latest): each must have migrations, or the
     full path refuses the target.
     """
     if connection.vendor not in VENDORS:
-        return False
+        return UNDECIDED, None
     listing = list_files()
     if listing is None or not listing.files or not listing.apps.issuperset(named):
-        return False
+        return UNDECIDED, None
     applied = recorded(connection)
     if not listing.files <= applied:
-        return False  # a new file (or a squash not recorded yet): the graph decides
+        return NEW_FILES, listing
     # A recorded migration missing on disk: the full path reports it (migrations_unknown_applied).
-    return all(key in listing.files for key in applied if key[0] in listing.apps)
+    if any(key not in listing.files for key in applied if key[0] in listing.apps):
+        return UNDECIDED, listing
+    return UP_TO_DATE, listing
+
+
+def up_to_date(connection: BaseDatabaseWrapper, *, named: Iterable[str] = ()) -> bool:
+    """True only when no plan to the latest migrations can hold work."""
+    return status(connection, named=named)[0] == UP_TO_DATE
+
+
+def all_recorded(connection: BaseDatabaseWrapper, listing: Listing) -> bool:
+    """Whether every file of ``listing`` is recorded now: then nothing is left to apply
+    (records the database has beyond the files mean it is ahead, not behind)."""
+    return listing.files <= recorded(connection)

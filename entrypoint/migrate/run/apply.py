@@ -19,6 +19,7 @@ from entrypoint.migrate.plan.preflight import data_loss, prepared
 from entrypoint.migrate.run.guard import Guard
 from entrypoint.migrate.run.progress import Progress, interrupted
 from entrypoint.migrate.run.retries import Retries, is_lock_timeout
+from entrypoint.migrate.run.squashes import record_squashes
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -143,7 +144,9 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
     plan = prepared(executor.migration_plan(nodes), phase, fake=fake)
     if not plan:
-        progress.log.info("migrations_up_to_date", locked=True, checked="graph")  # done meanwhile
+        progress.log.info("migrations_up_to_date", locked=True, checked="graph")
+        # Squashes shipped after all they replace: recorded now, as Django's migrate does.
+        record_squashes(connection, list(executor.loader.replacements.values()))
         return 0
     progress.total = len(plan)
     progress.log.info("migrations_planned", count=len(plan), first=label(plan[0][0]))
