@@ -13,7 +13,7 @@ import pytest
 from entrypoint.migrate.plan.files import module_names
 from tests.cli import Result, migrate_env, run_cli
 from tests.services import Postgres
-from tests.watch import applied, recorded
+from tests.watch import Running, applied, is_event, recorded
 
 SETTINGS = """\
 import os
@@ -103,16 +103,15 @@ class Project:
         self.write(name, FIELD.format(previous=previous, field=f"f{number}"), package)
         return name
 
+    def env(self, **extra: str) -> dict[str, str]:
+        extra = {"FASTAPP_IMPORTS": str(self.imports), **extra}
+        env = migrate_env(self.url, DJANGO_SETTINGS_MODULE="fastproj.settings", **extra)
+        env["PYTHONPATH"] = os.pathsep.join([str(self.root), env["PYTHONPATH"]])
+        return env
+
     def run(self, **extra: str) -> Result:
         self.imports.write_text("")
-        env = migrate_env(
-            self.url,
-            DJANGO_SETTINGS_MODULE="fastproj.settings",
-            FASTAPP_IMPORTS=str(self.imports),
-            **extra,
-        )
-        env["PYTHONPATH"] = os.pathsep.join([str(self.root), env["PYTHONPATH"]])
-        return run_cli(env=env)
+        return run_cli(env=self.env(**extra))
 
     def start(self, **extra: str) -> Result:
         result = self.run(**extra)
@@ -121,6 +120,16 @@ class Project:
 
     def imported(self) -> list[str]:
         return self.imports.read_text().split()
+
+
+SLOW = (
+    HEADER
+    + """\
+class Migration(migrations.Migration):
+    dependencies = [("fastapp", "{previous}")]
+    operations = [migrations.RunSQL("SELECT pg_sleep(3)", migrations.RunSQL.noop)]
+"""
+)
 
 
 def checked(result: Result) -> str | None:
@@ -144,6 +153,28 @@ def test_steady_state_imports_no_migration_module(project: Project) -> None:
     assert checked(again) == "files"
     assert project.imported() == []
     assert not again.named("migration_lock_acquired")
+
+
+def test_a_waiter_on_new_files_imports_no_migration(project: Project) -> None:
+    """New files while another replica applies them: the waiter waits for the lock before
+    it builds the graph, finds every file recorded once the holder is done, and ends without
+    the lock, having imported none of the migration modules."""
+    project.start()
+    project.write("0002_slow", SLOW.format(previous="0001_initial"))
+    project.imports.write_text("")
+    holder = Running(env=project.env(ENTRYPOINT_LOG_LEVEL="debug"))
+    holder.wait_for(is_event("migration_started", app="fastapp", name="0002_slow"))
+    waiter_imports = project.root / "waiter-imports.log"
+    waiter_imports.write_text("")
+    waiter = Running(env=project.env(FASTAPP_IMPORTS=str(waiter_imports)))
+    waiter.wait_for(is_event("migration_lock_waiting"))
+    first, second = holder.finish(), waiter.finish()
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert applied(first) == [("fastapp", "0002_slow")]
+    assert second.named("migration_lock_wait_ended")
+    assert not second.named("migration_lock_acquired")
+    assert checked(second) == "files"
+    assert waiter_imports.read_text() == ""
 
 
 def test_a_new_file_is_applied_on_the_next_start(project: Project) -> None:
