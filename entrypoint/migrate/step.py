@@ -36,10 +36,10 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
     with direct_connection(alias, direct_url):
-        latest = all(name is None for _, name in targets)  # only "app" targets: its latest
+        named = _named_latest(targets)
         state, listing = (
-            files.status(connections[alias], named=[app for app, _ in targets])
-            if latest
+            files.status(connections[alias], named=named)
+            if named is not None
             else (files.UNDECIDED, None)
         )
         if state == files.UP_TO_DATE:
@@ -67,6 +67,12 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
         )
 
 
+def _named_latest(targets: Sequence[Target]) -> list[str] | None:
+    """The apps the targets name, when each goes to its latest; None when one names a
+    migration (the file-level check cannot tell where that leads)."""
+    return [app for app, _ in targets] if all(name is None for _, name in targets) else None
+
+
 def run(settings: MigrateSettings, aliases: Sequence[str]) -> None:
     """The migrate step: each alias in turn, each under its own lock."""
     checks.run_once(aliases)
@@ -91,6 +97,9 @@ def still_pending(alias: str, *, targets: Sequence[Target], phase: str) -> int:
     from entrypoint.migrate.plan.phases import awaited  # noqa: PLC0415
 
     try:
+        named = _named_latest(targets)
+        if named is not None and files.up_to_date(connections[alias], named=named):
+            return 0  # every file recorded: nothing pending in any phase, no graph to build
         return len(awaited(migration_plan(connections[alias], targets), phase))
     finally:
         connections.close_all()
