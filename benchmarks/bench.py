@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks import image_size, report
+from benchmarks import image_size, report, risk
 from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
 from benchmarks.measure import (
@@ -185,7 +185,7 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
     return results
 
 
-SCENARIOS = ("steady", "fleet", "graph", "contended", "image")
+SCENARIOS = ("steady", "fleet", "graph", "contended", "risk", "image")
 
 
 def parse_args() -> argparse.Namespace:
@@ -228,6 +228,8 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, object]:
                 results["graph_size"] = graph_size(bench, [int(n) for n in args.graphs.split(",")])
             if "contended" in args.only:
                 results["contended"] = contended_alter(pg, args.contended_repeats)
+            if "risk" in args.only:
+                results["risk"] = risk.measure(pg, args.repeats)
     finally:
         pg.remove()
     if "image" in args.only:

@@ -236,6 +236,24 @@ def _image(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _risk(results: dict[str, Any]) -> list[str]:
+    if "risk" not in results:  # results.json from before this scenario existed
+        return []
+    data = results["risk"]
+    seconds = data["seconds"]
+    return [
+        "",
+        f"## 6. Lock analysis of {data['migrations']} pending migrations (seconds)",
+        "",
+        "Each run a fresh process: pglast's import, the SQL of every operation, the parse, the",
+        "catalog query (benchmarks/risk.py). Nothing runs when nothing is pending.",
+        "",
+        f"| median (min–max) | target ≤ {data['target_s']:g} s |",
+        "|---|---|",
+        f"| {_fmt(seconds)} | {_verdict(seconds['median'] <= data['target_s'])} |",
+    ]
+
+
 def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
     steady = _steady(results)
     head = [
@@ -249,7 +267,14 @@ def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
         ),
         "",
     ]
-    body = steady + _fleet(results) + _graph(results) + _contended(results) + _image(results)
+    body = (
+        steady
+        + _fleet(results)
+        + _graph(results)
+        + _contended(results)
+        + _image(results)
+        + _risk(results)
+    )
     markdown.write_text("\n".join(head + body) + "\n")
     _plot(results, picture)
 

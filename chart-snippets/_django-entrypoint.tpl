@@ -10,6 +10,8 @@ out by `helm create`.
   the app container's env:             include "django-entrypoint.appEnv"
   the app container's securityContext  include "django-entrypoint.containerSecurityContext"
   the app container's volumeMounts     include "django-entrypoint.appVolumeMounts"
+  the app container's startupProbe     include "django-entrypoint.startupProbe"
+                                       ((dict "root" . "steps" true) when it runs the steps)
   spec.template.spec.volumes           include "django-entrypoint.volumes"
   a template of its own:               include "django-entrypoint.migrationJob" (job, revisionJob)
   a template of its own:               include "django-entrypoint.secrets" (secret.create only)
@@ -154,6 +156,11 @@ seccompProfile:
   value: {{ ternary "wait,migrate,admin,manage,hooks" "wait,migrate" .admin }}
 - name: ENTRYPOINT_MIGRATE_LOCK_TIMEOUT
   value: {{ $v.migrations.lockTimeout | quote }}
+{{- if not (kindIs "invalid" $v.migrations.maxBlockingRows) }}
+{{- /* 0 is a gate too (no blocking scan of any table with rows); int64: no 1e+06 */}}
+- name: ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS
+  value: {{ int64 $v.migrations.maxBlockingRows | toString | quote }}
+{{- end }}
 {{- with .phase }}
 - name: ENTRYPOINT_MIGRATE_PHASE
   value: {{ . }}
@@ -175,6 +182,47 @@ seccompProfile:
 - name: ENTRYPOINT_STEPS
   value: none
 {{ include "django-entrypoint.commonEnv" . }}
+{{- end -}}
+
+{{/* The app container's startupProbe. Kubernetes probes no initContainer and no Job, so in the
+     modes above only the server's own start counts (startupProbe.serverSeconds): include it
+     with `.`. A container that runs the steps itself (an image FROM the base image, started
+     with no initContainer) is probed while it waits for the database, queues on the migration
+     lock and migrates: include it with (dict "root" . "steps" true) and the budget,
+     failureThreshold x periodSeconds, also covers wait.timeout + migrations.lockTimeout +
+     startupProbe.migrationSeconds. Too small a budget and the kubelet kills it mid-migration. */}}
+{{- define "django-entrypoint.startupProbe" -}}
+{{- $root := . -}}
+{{- $steps := false -}}
+{{- if hasKey . "root" -}}
+{{- $root = .root -}}
+{{- $steps = get . "steps" -}}
+{{- end -}}
+{{- $v := $root.Values.djangoEntrypoint -}}
+{{- $p := $v.startupProbe -}}
+{{- $period := int $p.periodSeconds -}}
+{{- if lt $period 1 -}}
+{{- fail (printf "djangoEntrypoint.startupProbe.periodSeconds=%v is invalid: expected a whole number of seconds, at least 1" $p.periodSeconds) -}}
+{{- end -}}
+{{- $budget := int $p.serverSeconds -}}
+{{- if $steps -}}
+{{- $budget = add $budget (int $v.wait.timeout) (int $v.migrations.lockTimeout) (int $p.migrationSeconds) -}}
+{{- end -}}
+{{- if $p.path }}
+httpGet:
+  path: {{ $p.path | quote }}
+  port: {{ $p.port }}
+  {{- with $p.host }}
+  httpHeaders:
+    - name: Host
+      value: {{ . | quote }}
+  {{- end }}
+{{- else }}
+tcpSocket:
+  port: {{ $p.port }}
+{{- end }}
+periodSeconds: {{ $period }}
+failureThreshold: {{ max 1 (div (add $budget $period -1) $period) }}
 {{- end -}}
 
 {{- define "django-entrypoint.resources" -}}

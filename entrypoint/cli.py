@@ -69,6 +69,13 @@ DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL in its environment
 """
 
 
+DOCUMENTS = {
+    "plan": "the migration plan (exit 0, or 78 when it cannot be carried out)",
+    "status": "the lock and fence holders, pending and last applied migrations (exit 0, or 69 "
+    "naming a database that did not answer); does not wait for the database",
+}
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="django-entrypoint",
@@ -79,19 +86,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--settings", metavar="MODULE", help="Django settings module")
     parser.add_argument("--steps", metavar="LIST", help="overrides ENTRYPOINT_STEPS")
-    parser.add_argument(
-        "--plan",
-        action="store_true",
-        help="print the migration plan as JSON on stdout and exit (0, or 78 when it cannot be "
-        "carried out); takes no lock, changes nothing",
-    )
+    # A document on stdout, then exit: flags, so that a COMMAND named plan or status still runs.
+    documents = parser.add_mutually_exclusive_group()
+    for name, what in DOCUMENTS.items():
+        documents.add_argument(
+            f"--{name}", dest="document", action="store_const", const=name, help=f"print {what}"
+        )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
-    if args.plan and args.command:
-        parser.error("--plan takes no COMMAND: it prints the plan and exits")
+    if args.document and args.command:
+        parser.error(f"--{args.document} takes no COMMAND: it prints its document and exits")
     return args
 
 
@@ -124,16 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     with capture.output_as_events():  # a settings module may print or log too
         project.setup(settings.settings_module)
         aliases = project.resolve_aliases(settings.databases)
-        if args.plan:
-            from entrypoint.migrate import report  # noqa: PLC0415 - imports Django's migrations
-
-            report.print_plan(
-                aliases,
-                settings.migrate.targets,
-                phase=settings.migrate.phase,
-                out=sys.__stdout__ or sys.stdout,
-                migrate_url=settings.migrate.database_url,
-            )
+        if args.document:
+            _print_document(settings, aliases, plan=args.document == "plan")
             return 0
         from entrypoint import steps  # noqa: PLC0415 - imports Django's migration machinery
 
@@ -150,6 +149,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.command:
         server.exec_command(args.command, env=os.environ)
     return 0
+
+
+def _print_document(settings: Settings, aliases: Sequence[str], *, plan: bool) -> None:
+    """--plan or --status: one JSON document on stdout; no lock taken, nothing changed."""
+    out, migrate = sys.__stdout__ or sys.stdout, settings.migrate
+    if plan:
+        from entrypoint.migrate import report  # noqa: PLC0415 - Django's migrations, if asked
+
+        report.print_plan(aliases, migrate.targets, migrate, out=out)
+    else:
+        from entrypoint.migrate import status  # noqa: PLC0415 - Django's migrations, if asked
+
+        status.print_status(aliases, migrate, out=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""How the entrypoint opens its own PostgreSQL connections (lock, fence, watcher).
+"""How the entrypoint opens its own database connections (lock, fence, watcher, probes).
 
 Each is named in ``pg_stat_activity`` after its role and this host, keeps alive through
 poolers and idle killers, and never leaves a snapshot behind on the server.
@@ -49,3 +49,21 @@ def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, A
     }
     params.setdefault("connect_timeout", 10)
     return params
+
+
+def limit_connect_time(conn: BaseDatabaseWrapper, connect_timeout: int) -> None:
+    """Make ``conn`` (not yet connected) give up connecting after ``connect_timeout`` seconds,
+    where the driver takes one; only this wrapper's settings change."""
+    if conn.vendor in ("postgresql", "mysql"):
+        options = {**conn.settings_dict.get("OPTIONS", {}), "connect_timeout": connect_timeout}
+        conn.settings_dict = {**conn.settings_dict, "OPTIONS": options}
+
+
+def fresh_connection(alias: str, connect_timeout: int) -> BaseDatabaseWrapper:
+    """A NEW connection wrapper for ``alias`` (never a possibly broken shared one), with a
+    connect timeout; the caller closes it."""
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    conn = connections.create_connection(alias)
+    limit_connect_time(conn, connect_timeout)
+    return conn

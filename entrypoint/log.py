@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from entrypoint import log_cap
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -100,6 +102,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _scrub_event,
+            log_cap.cap_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -160,21 +163,32 @@ class LogStream(io.TextIOBase):
         self._event = event
         self._stream = stream
         self._buffer = ""
+        self._dropping = False
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
+        written = len(text)
+        if self._dropping:  # the rest of an overlong line: the event has its first part already
+            if "\n" not in text:
+                return written
+            text = text.split("\n", 1)[1]
+            self._dropping = False
         self._buffer += text
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
             self._emit(line)
-        return len(text)
+        if len(self._buffer) > log_cap.MAX_LINE:  # a line without end (no newline): bound memory
+            self._emit(self._buffer[: log_cap.MAX_LINE], truncated=True)
+            self._buffer, self._dropping = "", True
+        return written
 
     def flush(self) -> None:
         self._emit(self._buffer)
         self._buffer = ""
 
-    def _emit(self, line: str) -> None:
+    def _emit(self, line: str, *, truncated: bool = False) -> None:
         if line.strip():
-            get().info(self._event, line=line.rstrip(), stream=self._stream)
+            extra = {"truncated": True} if truncated else {}
+            get().info(self._event, line=line.rstrip(), stream=self._stream, **extra)

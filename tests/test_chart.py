@@ -536,6 +536,19 @@ class TestMigrationModes:
         for container in migrators + others:
             assert env_of(container)["ENTRYPOINT_DATABASES"] == shared
 
+    @pytest.mark.parametrize(("rows", "expected"), [(None, None), (0, 0), (5_000_000, 5_000_000)])
+    def test_max_blocking_rows_reaches_the_migrating_container(
+        self, chart_dir: Path, tmp_path: Path, rows: int | None, expected: int | None
+    ) -> None:
+        """migrations.maxBlockingRows is the risk gate of the container that migrates (0 too);
+        null leaves it unset; the web container never has it."""
+        values = {"djangoEntrypoint": {"migrations": {"maxBlockingRows": rows}}}
+        docs = render(chart_dir, values)
+        _, init, web = app_pod(docs)
+        assert parse_with_entrypoint(init, tmp_path).migrate.max_blocking_rows == expected
+        assert ("ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS" in env_of(init)) == (rows is not None)
+        assert "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS" not in env_of(web)
+
     def test_hook_jobs_expire(self, chart_dir: Path) -> None:
         """Hook Jobs carry ttlSecondsAfterFinished (a day by default; 0 is kept, null removes
         it): helm uninstall does not delete hooks. A revisionJob has none: Helm deletes it with
@@ -605,6 +618,70 @@ class TestSecurityContext:
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["runAsUser"] == 10001
         assert web["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+class TestStartupProbe:
+    """Kubernetes probes no initContainer and no Job; a container that migrates itself is
+    probed while it waits, queues on the lock and migrates, so its budget covers all three."""
+
+    def test_web_container_beside_an_init_container_covers_the_server_only(
+        self, chart_dir: Path
+    ) -> None:
+        _, _, web = app_pod(render(chart_dir, {}))
+        assert web["startupProbe"] == {
+            "tcpSocket": {"port": 8000},
+            "periodSeconds": 10,
+            "failureThreshold": 6,
+        }
+
+    def test_container_that_runs_the_steps_fits_wait_lock_and_migrations(
+        self, chart_dir: Path, tmp_path: Path
+    ) -> None:
+        """FROM mode: failureThreshold x periodSeconds >= wait.timeout + lockTimeout +
+        migrationSeconds + serverSeconds (rounded up); the manifest passes strict validation
+        and the container really runs the steps."""
+        values = {
+            "fromImage": {"enabled": True},
+            "djangoEntrypoint": {
+                "wait": {"timeout": 95},
+                "migrations": {"lockTimeout": 300},
+                "startupProbe": {"periodSeconds": 7, "migrationSeconds": 1200},
+            },
+        }
+        docs = render(chart_dir, values)
+        [from_image] = [
+            d for d in kinds(docs, "Deployment") if "from-image" in d["metadata"]["name"]
+        ]
+        [web] = from_image["spec"]["template"]["spec"]["containers"]
+        probe = web["startupProbe"]
+        budget = 95 + 300 + 1200 + 60
+        assert probe["failureThreshold"] == -(-budget // 7) == 237
+        assert probe["failureThreshold"] * probe["periodSeconds"] >= budget
+        settings = parse_with_entrypoint(web, tmp_path)
+        assert settings.steps == ("wait", "migrate", "admin", "manage", "hooks")
+        assert "command" not in web  # the image's ENTRYPOINT and CMD: steps, then the server
+        proc = validate(write_docs([from_image], tmp_path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        report = helm.lint(chart_dir, values, strict=True, kube_version="v1.30.0")
+        assert report["errors"] == []
+
+    def test_http_check_sends_the_host_header(self, chart_dir: Path) -> None:
+        values = {"djangoEntrypoint": {"startupProbe": {"path": "/healthz", "port": "http"}}}
+        _, _, web = app_pod(render(chart_dir, values))
+        assert web["startupProbe"]["httpGet"] == {
+            "path": "/healthz",
+            "port": "http",
+            "httpHeaders": [{"name": "Host", "value": "localhost"}],
+        }
+        assert "tcpSocket" not in web["startupProbe"]
+
+    @pytest.mark.parametrize("period", [0, -5])
+    def test_bad_period_fails_with_a_clear_message(self, chart_dir: Path, period: int) -> None:
+        values = {"djangoEntrypoint": {"startupProbe": {"periodSeconds": period}}}
+        with pytest.raises(
+            helm.HelmRenderError, match=rf"periodSeconds={period} is invalid: expected"
+        ):
+            render(chart_dir, values)
 
 
 # -- plain YAML for kubectl users -------------------------------------------------------------

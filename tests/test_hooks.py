@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from entrypoint.hooks.step import version_key
-from tests.cli import Result, base_env, run_cli
+from tests.cli import Result, base_env, entrypoint_cmd, parse_events, run_cli
 from tests.watch import Running, is_event, wait_until
 
 ADMIN_PASSWORD = "H00k-s3cret-pw"
@@ -161,6 +162,62 @@ class TestPermissions:
         result = run_hooks(tmp_path)
         assert result.returncode == 78
         assert f"owned by uid {nobody.pw_uid}" in result.last()["error"]
+
+
+class TestDirectoryPermissions:
+    """Whoever may write the directory may add or replace hooks: it is judged as they are."""
+
+    @pytest.mark.parametrize(
+        ("mode", "shown"), [(0o757, "drwxr-xrwx"), (0o775, "drwxrwxr-x")], ids=["others", "group"]
+    )
+    def test_directory_writable_by_others_is_refused(
+        self, tmp_path: Path, mode: int, shown: str
+    ) -> None:
+        hooks = tmp_path / "hooks.d"
+        hooks.mkdir()
+        marker = tmp_path / "ran"
+        hook(hooks, "1-fine", f"touch {marker}")
+        hooks.chmod(mode)
+        result = run_hooks(hooks)
+        assert result.returncode == 78
+        error = result.last()["error"]
+        assert f"ENTRYPOINT_HOOKS_DIR '{hooks}' is writable by group or others" in error
+        assert f"mode {shown}" in error
+        assert not marker.exists()
+        assert not result.named("step_started")
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+    def test_directory_owned_by_another_user_is_refused(self, tmp_path: Path) -> None:
+        hooks = tmp_path / "hooks.d"
+        hooks.mkdir(mode=0o755)
+        hook(hooks, "1-fine", "true")
+        nobody = pwd.getpwnam("nobody")
+        os.chown(hooks, nobody.pw_uid, nobody.pw_gid)
+        result = run_hooks(hooks)
+        assert result.returncode == 78
+        assert (
+            f"ENTRYPOINT_HOOKS_DIR '{hooks}' is owned by uid {nobody.pw_uid}"
+            in (result.last()["error"])
+        )
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="a mount namespace needs root")
+    def test_read_only_mount_is_accepted_whatever_its_mode(self, tmp_path: Path) -> None:
+        """As a ConfigMap volume: drwxrwxrwt, mounted read-only; nobody can write it."""
+        hooks = tmp_path / "hooks.d"
+        hooks.mkdir()
+        hook(hooks, "1-fine", "echo ran", mode=0o777)
+        hooks.chmod(0o1777)
+        mount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+        proc = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, str(hooks),
+             *entrypoint_cmd()],
+            env=hooks_env(hooks), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert [e["line"] for e in parse_events(proc.stderr) if e["event"] == "hook_output"] == [
+            "ran"
+        ]
+        assert run_hooks(hooks).returncode == 78  # the same directory, writable
 
 
 class TestHeartbeat:

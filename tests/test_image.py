@@ -367,6 +367,25 @@ class TestBaseImage:
                      "gunicorn", "django-entrypoint"):  # fmt: skip
             assert name in dists
 
+    def test_pglast_parses_with_its_debug_symbols_stripped(self, engine: Engine) -> None:
+        """The build stage strips pglast's parser module (28 of its 33 MB): it still parses,
+        and neither strip nor the parser's C sources reach the image."""
+        script = (
+            "import json, pathlib, shutil, pglast\n"
+            "[raw] = pglast.parse_sql('ALTER TABLE t ADD COLUMN c int')\n"
+            "here = pathlib.Path(pglast.__file__).parent\n"
+            "print(json.dumps([type(raw.stmt).__name__, shutil.which('strip'),"
+            " sorted(p.name for p in here.glob('*.c')), max(p.stat().st_size"
+            " for p in here.glob('parser*.so'))]))"
+        )
+        out = engine.podman(
+            "run", "--rm", "--network", "host", "--pull", "never",
+            "--entrypoint", "python3", BASE_IMAGE, "-c", script,
+        )  # fmt: skip
+        statement, strip, sources, size = json.loads(out)
+        assert (statement, strip, sources) == ("AlterTableStmt", None, [])
+        assert size < 10_000_000, size
+
     def test_has_an_empty_root_owned_hooks_directory(self, engine: Engine) -> None:
         """/etc/django-entrypoint/hooks.d: there for downstream images, not writable by 10001."""
         script = (

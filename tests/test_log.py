@@ -180,3 +180,40 @@ class TestLoggingCapture:
             ("tests.filtered", "shown"),
             ("tests.orphan", "nobody handles me"),
         ]
+
+
+class TestFlood:
+    def test_a_megabyte_at_once_is_capped_at_8_kib_per_field(self) -> None:
+        """print, sys.stdout.write without a newline, stderr, logging, a traceback and a
+        command's own stdout: each event's text at most 8 KiB, marked truncated, scrubbed first.
+        """
+        secret = "Fl00d-S3cret-pw"
+        env = base_env(
+            ENTRYPOINT_STEPS="manage",
+            ENTRYPOINT_MANAGE="flood",
+            DJANGO_ADMIN_USERNAME="boss",
+            DJANGO_ADMIN_PASSWORD=secret,
+        )
+        result = run_cli(env=env)
+        assert result.returncode == 0, result.stderr
+        assert len(result.stderr) < 200_000  # 6 MB were printed
+        # 8 KiB of UTF-8 per field; JSON writes é as \u00e9: 4096 of them take 24 KiB on the line.
+        assert max(len(line) for line in result.stderr.splitlines()) < 3 * 8192 + 1024
+        assert "Fl" not in result.stderr  # not even the half of the secret before the cut
+        out = [e for e in result.named("django_output") if e["stream"] == "stdout"]
+        assert [(e["line"][:1], len(e["line"]), e.get("truncated")) for e in out] == [
+            ("a", 8192, True),
+            ("b", 8192, True),
+            ("a", len("after the flood"), None),
+        ]
+        assert out[0]["line"] == "a" * 8190 + "**"
+        assert out[2]["line"] == "after the flood"
+        (err,) = [e for e in result.named("django_output") if e["stream"] == "stderr"]
+        assert (err["line"], err["truncated"]) == ("é" * 4096, True)
+        message, traceback = result.named("django_log")
+        assert (message["message"], message["truncated"]) == ("c" * 8192, True)
+        assert traceback["message"] == "e" * 10
+        assert traceback["exception"].endswith("d" * 8000)  # the end of a traceback is kept
+        assert len(traceback["exception"]) == 8192
+        (command,) = result.named("manage_output")
+        assert (len(command["line"]), command["truncated"]) == (8192, True)

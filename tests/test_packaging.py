@@ -20,7 +20,7 @@ from tests.cli import DEMO, ROOT
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
-COMMANDS = ("wait4db", "lockedmigrate", "ensureadmin")
+COMMANDS = ("wait4db", "lockedmigrate", "ensureadmin", "entrypointstatus")
 
 
 def run(*cmd: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:

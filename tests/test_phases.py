@@ -52,9 +52,8 @@ def test_pre_then_post(pg: Postgres) -> None:
     assert ("phased", "0002_widget_color") in applied(pre)
     assert DELAYED not in recorded(pg, db)
     assert columns(pg, db) == [("color",), ("id",), ("legacy_code",), ("name",)]
-    assert pre.named("migrations_deferred")[0]["delayed"] == [
-        "phased.0003_remove_widget_legacy_code"
-    ]
+    (deferred,) = pre.named("migrations_deferred")  # once, though planned again under the lock
+    assert deferred["delayed"] == ["phased.0003_remove_widget_legacy_code"]
 
     again = phase(url, "pre")  # nothing left for pre: no lock taken
     assert again.returncode == 0, again.stderr

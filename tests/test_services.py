@@ -13,7 +13,7 @@ import pytest
 from entrypoint.env_reader import Reader
 from entrypoint.wait.services import Service, parse, read_services
 from tests.brokers import FlakyHTTP, Greeter, LateListener, RabbitMQ, Redis
-from tests.cli import Result, base_env, finish, run_cli, start_cli
+from tests.cli import Result, base_env, finish, run_cli, run_django, start_cli
 from tests.services import Postgres, free_port
 from tests.test_wait import finish_with, read_until, seconds_between
 
@@ -206,11 +206,30 @@ class TestRedis:
 
 
 class TestAmqp:
-    def test_real_broker_answers_the_header(self, rabbitmq: RabbitMQ) -> None:
-        result = wait(f"amqp://guest:Gu3st-pw-x@127.0.0.1:{rabbitmq.port}/")
+    def test_real_broker_with_the_right_password(self, rabbitmq: RabbitMQ) -> None:
+        """The whole login: Start/StartOk (PLAIN), Tune/TuneOk, Open/OpenOk on vhost "/"."""
+        result = wait(f"amqp://guest:guest@127.0.0.1:{rabbitmq.port}/")
         assert result.returncode == 0, result.stderr
         assert result.named("service_ready")[0]["service"] == f"amqp://127.0.0.1:{rabbitmq.port}"
-        assert "Gu3st-pw-x" not in result.stderr
+        assert not result.named("service_check_failed")
+
+    def test_wrong_password_is_69_authentication_failed(self, rabbitmq: RabbitMQ) -> None:
+        result = wait(
+            f"amqp://guest:Wr0ng-amqp-pw@127.0.0.1:{rabbitmq.port}/", ENTRYPOINT_WAIT_TIMEOUT="2"
+        )
+        assert result.returncode == 69
+        assert reasons(result) == ["authentication_failed"]
+        assert f"amqp://127.0.0.1:{rabbitmq.port} (authentication_failed)" in result.last()["error"]
+        assert "Wr0ng-amqp-pw" not in result.stderr + result.stdout
+
+    def test_unknown_virtual_host_is_named(self, rabbitmq: RabbitMQ) -> None:
+        result = wait(
+            f"amqp://guest:guest@127.0.0.1:{rabbitmq.port}/no-such-vhost",
+            ENTRYPOINT_WAIT_TIMEOUT="2",
+        )
+        assert result.returncode == 69
+        assert reasons(result) == ["vhost_not_allowed"]
+        assert "no-such-vhost" in result.named("service_check_failed")[0]["detail"]
 
     def test_something_else_on_the_port_is_not_a_broker(self) -> None:
         server = Greeter()
@@ -252,6 +271,39 @@ class TestDeadline:
         result = finish_with(proc, lines, timeout=10)
         assert time.monotonic() - sent < 1
         assert result.returncode == 143
+
+
+class TestWait4dbCommand:
+    """manage.py wait4db is the wait step's code: the services too, unless --no-services."""
+
+    def wait4db(self, services: str, *args: str, **extra: str) -> Result:
+        return run_django("wait4db", *args, env=wait_env(services, **extra), timeout=60)
+
+    def test_waits_for_a_service_that_comes_up_late(self) -> None:
+        listener = LateListener(delay=2)
+        try:
+            result = self.wait4db(f"tcp://127.0.0.1:{listener.port}", "-i", "0.2")
+        finally:
+            listener.close()
+        assert result.returncode == 0, result.stderr
+        assert reasons(result) == ["connection_refused"]
+        assert result.named("service_ready")[0]["service"] == f"tcp://127.0.0.1:{listener.port}"
+        assert result.last()["event"] == "service_ready"  # after the database's db_ready
+
+    def test_service_never_up_is_69_within_its_timeout(self) -> None:
+        port = free_port()
+        result = self.wait4db(f"tcp://127.0.0.1:{port}", "-t", "2")
+        assert result.returncode == 69
+        error = result.last()
+        assert error["event"] == "service_unavailable_timeout"
+        assert f"tcp://127.0.0.1:{port} (connection_refused)" in error["error"]
+        assert "within 2s" in error["error"]
+
+    def test_no_services_skips_them(self) -> None:
+        result = self.wait4db(f"tcp://127.0.0.1:{free_port()}", "--no-services", "-t", "2")
+        assert result.returncode == 0, result.stderr
+        assert result.named("db_ready")
+        assert not result.named("service_check_failed")
 
 
 class TestAlongsideTheDatabase:

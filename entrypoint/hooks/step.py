@@ -1,8 +1,9 @@
 """The hooks step: the executables in ENTRYPOINT_HOOKS_DIR, in version order, as subprocesses.
 
 Each hook gets the entrypoint's environment and no stdin; its output lines become events, it
-may run ENTRYPOINT_HOOK_TIMEOUT seconds, and a non-zero exit stops the step (exit 70). A hook
-that someone other than root or the current user could have written is refused (exit 78).
+may run ENTRYPOINT_HOOK_TIMEOUT seconds, and a non-zero exit stops the step (exit 70). A hook,
+or the directory itself, that someone other than root or the current user could have written is
+refused (exit 78); on a read-only mount the mode's write bits do not count.
 """
 
 from __future__ import annotations
@@ -34,20 +35,45 @@ def version_key(name: str) -> tuple[str | int, ...]:
     return tuple(int(p) if i % 2 else p for i, p in enumerate(re.split(r"(\d+)", name)))
 
 
-def _unsafe(info: os.stat_result) -> str | None:
+def _unsafe(path: Path, info: os.stat_result) -> str | None:
     if info.st_uid not in (0, os.geteuid()):
         return f"owned by uid {info.st_uid}"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not _read_only(path):
         return f"writable by group or others (mode {stat.filemode(info.st_mode)})"
     return None
+
+
+def _read_only(path: Path) -> bool:
+    """On a read-only mount nobody can write, whatever the mode says: a Kubernetes ConfigMap
+    volume's directory is drwxrwxrwt, but it is mounted read-only."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _refused(kind: str, path: Path, why: str) -> str:
+    return (
+        f"{kind} {str(path)!r} is {why}: refused, as this container could have changed it; "
+        f"make it owned by root (or uid {os.geteuid()}) and writable by its owner only, e.g. "
+        "COPY --chown=root:root and chmod 755 in the image build"
+    )
+
+
+def _check_directory(directory: Path) -> None:
+    """Whoever may write the directory may add, replace or rename hooks: judged as a hook is."""
+    if not directory.is_dir():
+        raise ConfigError(f"ENTRYPOINT_HOOKS_DIR={str(directory)!r} is not a directory")
+    why = _unsafe(directory, directory.stat())
+    if why:
+        raise ConfigError(_refused("ENTRYPOINT_HOOKS_DIR", directory, why))
 
 
 def scan(directory: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The hooks to run in order, and the files skipped with why; ConfigError when unsafe."""
     if not directory.exists():
         return [], []
-    if not directory.is_dir():
-        raise ConfigError(f"ENTRYPOINT_HOOKS_DIR={str(directory)!r} is not a directory")
+    _check_directory(directory)
     hooks: list[Path] = []
     skipped: list[tuple[Path, str]] = []
     problems: list[str] = []
@@ -60,13 +86,9 @@ def scan(directory: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         if not stat.S_ISREG(info.st_mode) or not os.access(path, os.X_OK):
             skipped.append((path, "not an executable file"))
             continue
-        why = _unsafe(info)
+        why = _unsafe(path, info)
         if why:
-            problems.append(
-                f"hook {str(path)!r} is {why}: refused, as this container could have changed "
-                f"it; make it owned by root (or uid {os.geteuid()}) and writable by its owner "
-                "only, e.g. COPY --chown=root:root and chmod 755 in the image build"
-            )
+            problems.append(_refused("hook", path, why))
         hooks.append(path)
     if problems:
         raise ConfigError(*problems)

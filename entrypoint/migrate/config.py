@@ -23,6 +23,7 @@ VARIABLES = frozenset(
         "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT",
         "ENTRYPOINT_MIGRATE_RETRY_TIMEOUT",
         "ENTRYPOINT_MIGRATE_PHASE",
+        "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS",
     }
 )
 
@@ -43,6 +44,7 @@ class MigrateSettings:
     table_lock_timeout: float = 2.0
     retry_timeout: float = 600.0
     phase: str = "post"  # post applies everything; pre what django-safemigrate allows
+    max_blocking_rows: int | None = None  # the risk gate (plan/risk): None, no gate
 
 
 def read(reader: Reader, databases: tuple[str, ...] | None) -> MigrateSettings:
@@ -59,6 +61,7 @@ def read(reader: Reader, databases: tuple[str, ...] | None) -> MigrateSettings:
         ),
         retry_timeout=reader.number("ENTRYPOINT_MIGRATE_RETRY_TIMEOUT", 600.0, allow_zero=True),
         phase=reader.choice("ENTRYPOINT_MIGRATE_PHASE", "post", ("pre", "post")),
+        max_blocking_rows=read_max_blocking_rows(reader),
     )
 
 
@@ -119,3 +122,16 @@ def read_migrate_url(reader: Reader, databases: tuple[str, ...] | None) -> str:
             "ENTRYPOINT_DATABASES: add default there, or unset the URL"
         )
     return raw
+
+
+def read_max_blocking_rows(reader: Reader) -> int | None:
+    """ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS: unset, no gate; else a whole number of rows."""
+    name = "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS"
+    raw = reader.env.get(name, "").strip()
+    if not raw:
+        return None
+    # ASCII digits only, as for the lock id; up to 10^15 rows, beyond any real table.
+    if not re.fullmatch(r"[0-9]{1,15}", raw, re.ASCII):
+        reader.fail(name, raw, "a whole number of rows, 0 or more (unset: no gate)")
+        return None
+    return int(raw)

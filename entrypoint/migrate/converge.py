@@ -22,6 +22,7 @@ from entrypoint.migrate.lock.waiting import migration_lock_unless_done
 from entrypoint.migrate.plan import files
 from entrypoint.migrate.plan.graph import planned
 from entrypoint.migrate.plan.preflight import prepared
+from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.apply import apply_to_targets
 from entrypoint.migrate.run.guard import Guard
 from entrypoint.migrate.run.squashes import record_squashes
@@ -74,6 +75,7 @@ def converge(  # noqa: PLR0913 - migrate_database's options, passed on
     fake: bool,
     fake_initial: bool,
     phase: str,
+    max_blocking_rows: int | None,
 ) -> int:
     """The full path: plan on the graph, then (with work to do) lock, fence, re-plan, apply."""
     steps, squashes = planned(connections[alias], targets, all_apps=all_apps, report_unknown=True)
@@ -84,6 +86,8 @@ def converge(  # noqa: PLR0913 - migrate_database's options, passed on
             with locked(alias, lock_options):
                 record_squashes(connections[alias], squashes)
         return 0
+    # Refused here, before any replica waits for the lock; checked again under it.
+    gate.check(connections[alias], plan, max_blocking_rows, fake=fake)
     # While the lock is busy, a waiter re-checks its plan against django_migrations;
     # with targets a full re-plan under the lock also sees an app moved past its target.
     recheck = _recheck(alias, plan) if latest_only(targets) else None
@@ -104,6 +108,7 @@ def converge(  # noqa: PLR0913 - migrate_database's options, passed on
             fake_initial=fake_initial,
             retry_timeout=lock_options.retry_timeout,
             phase=phase,
+            max_blocking_rows=max_blocking_rows,
         )
 
 

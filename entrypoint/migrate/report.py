@@ -16,10 +16,11 @@ from django.db import OperationalError, connections
 
 from entrypoint import log
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused, StepFailed
-from entrypoint.migrate.config import Target
+from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.plan import phases, preflight
 from entrypoint.migrate.plan.graph import label, pending
+from entrypoint.migrate.plan.risk import gate
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -33,7 +34,11 @@ class Writable(Protocol):
 
 
 def _step(
-    migration: Migration, backwards: bool, phase: str | None, connection: BaseDatabaseWrapper
+    migration: Migration,
+    backwards: bool,
+    phase: str | None,
+    connection: BaseDatabaseWrapper,
+    risks: gate.Assessment,
 ) -> dict[str, Any]:
     return {
         "app": migration.app_label,
@@ -48,15 +53,21 @@ def _step(
                 "description": op.describe(),
                 "reversible": preflight.operation_reversible(op),
                 "drops_data": preflight.drops_data(op, backwards=backwards),
+                **risks.fields(migration, index),
             }
-            for op in migration.operations
+            for index, op in enumerate(migration.operations)
         ],
         "phase": None if backwards else phase,
     }
 
 
 def database_report(
-    alias: str, targets: Sequence[Target], *, phase: str, all_apps: bool = True
+    alias: str,
+    targets: Sequence[Target],
+    *,
+    phase: str,
+    all_apps: bool = True,
+    max_blocking_rows: int | None = None,
 ) -> Document:
     """One alias: its plan to the targets, each step's phase, and what stops it."""
     try:
@@ -76,8 +87,10 @@ def database_report(
         problems.extend(found.problems if phases.installed() else [phases.MISSING])
     problems.extend(preflight.problems(plan))
     connection = connections[alias]
+    risks = gate.assess(connection, plan)
+    problems.extend(risks.refusals(max_blocking_rows))
     return {
-        "plan": [_step(m, b, found.phase_of.get(label(m)), connection) for m, b in plan],
+        "plan": [_step(m, b, found.phase_of.get(label(m)), connection, risks) for m, b in plan],
         "problems": problems,
     }
 
@@ -85,16 +98,22 @@ def database_report(
 def document(
     aliases: Sequence[str],
     targets: Sequence[Target],
+    settings: MigrateSettings,
     *,
-    phase: str,
-    migrate_url: str = "",
     all_apps: bool = True,
 ) -> Document:
+    """Every alias's report; ``settings`` give the phase, the direct URL and the risk gate."""
     databases: dict[str, Document] = {}
     for alias in aliases:
-        with direct_connection(alias, direct_url_for(alias, migrate_url)):
-            databases[alias] = database_report(alias, targets, phase=phase, all_apps=all_apps)
-    return {"phase": phase, "databases": databases}
+        with direct_connection(alias, direct_url_for(alias, settings.database_url)):
+            databases[alias] = database_report(
+                alias,
+                targets,
+                phase=settings.phase,
+                all_apps=all_apps,
+                max_blocking_rows=settings.max_blocking_rows,
+            )
+    return {"phase": settings.phase, "databases": databases}
 
 
 def refuse(doc: Document) -> None:
@@ -108,17 +127,16 @@ def refuse(doc: Document) -> None:
         raise PlanRefused(*problems)
 
 
-def print_plan(  # noqa: PLR0913 - the plan's inputs, all keyword-only
+def print_plan(
     aliases: Sequence[str],
     targets: Sequence[Target],
+    settings: MigrateSettings,
     *,
-    phase: str,
     out: Writable,
-    migrate_url: str = "",
     all_apps: bool = True,
 ) -> None:
     """The document on ``out`` (stdout), alone: anything else printed meanwhile becomes events."""
     with redirect_stdout(log.LogStream()):
-        doc = document(aliases, targets, phase=phase, migrate_url=migrate_url, all_apps=all_apps)
+        doc = document(aliases, targets, settings, all_apps=all_apps)
     out.write(json.dumps(doc, indent=2) + "\n")
     refuse(doc)

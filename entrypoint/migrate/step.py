@@ -33,6 +33,7 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
     fake: bool = False,
     fake_initial: bool = False,
     phase: str = "post",
+    max_blocking_rows: int | None = None,
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
     with direct_connection(alias, direct_url):
@@ -48,7 +49,9 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
             return 0
         from entrypoint.migrate import converge  # noqa: PLC0415 - see above
 
-        if state == files.NEW_FILES and listing is not None and phase == converge.POST:
+        # The risk gate refuses a plan before any replica waits for the lock: it needs the plan.
+        gated = max_blocking_rows is not None
+        if state == files.NEW_FILES and listing and phase == converge.POST and not gated:
             return converge.lock_first(
                 alias,
                 listing,
@@ -64,6 +67,7 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
             fake=fake,
             fake_initial=fake_initial,
             phase=phase,
+            max_blocking_rows=max_blocking_rows,
         )
 
 
@@ -84,6 +88,7 @@ def run(settings: MigrateSettings, aliases: Sequence[str]) -> None:
             lock_options=lock_options,
             direct_url=direct_url_for(alias, settings.database_url),
             phase=settings.phase,
+            max_blocking_rows=settings.max_blocking_rows,
         )
 
 

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from entrypoint.connection import fresh_connection
+
 MAX_CONNECT_TIMEOUT = 10
 T = TypeVar("T")
 
@@ -83,12 +85,7 @@ def bounded(fn: Callable[[], T], budget: float, name: str) -> T:
 
 def select_one(alias: str, connect_timeout: int) -> None:
     """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it."""
-    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
-
-    conn = connections.create_connection(alias)
-    if conn.vendor in ("postgresql", "mysql"):
-        options = {**conn.settings_dict.get("OPTIONS", {}), "connect_timeout": connect_timeout}
-        conn.settings_dict = {**conn.settings_dict, "OPTIONS": options}
+    conn = fresh_connection(alias, connect_timeout)
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT 1 FROM DUAL" if conn.vendor == "oracle" else "SELECT 1")

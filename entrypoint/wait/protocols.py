@@ -12,11 +12,10 @@ import socket
 from pathlib import Path
 from typing import BinaryIO
 
+from entrypoint.wait.amqp import login as amqp_login
 from entrypoint.wait.services import NotReady, Service
 
 TLS = {"https", "rediss", "amqps"}
-AMQP_HEADER = b"AMQP\x00\x00\x09\x01"  # AMQP 0-9-1
-AMQP_CONNECTION_START = b"\x00\x0a\x00\x0a"  # class 10 (connection), method 10 (start)
 MAX_REPLY = 65536
 
 
@@ -32,7 +31,7 @@ def check(service: Service, timeout: float) -> None:
             if service.scheme.startswith("redis"):
                 _redis(sock, service)
             elif service.scheme.startswith("amqp"):
-                _amqp(sock)
+                amqp_login(sock, service)
 
 
 def _connect(service: Service, timeout: float) -> socket.socket:
@@ -95,21 +94,3 @@ def _redis_command(sock: socket.socket, replies: BinaryIO, *args: str, expect: b
     if words.startswith("LOADING"):
         raise NotReady("server_starting_up", text)
     raise NotReady("unexpected_reply", f"{args[0]}: {text}")
-
-
-def _amqp(sock: socket.socket) -> None:
-    """Send the protocol header; a broker answers with a Connection.Start method frame."""
-    sock.sendall(AMQP_HEADER)
-    reply = b""
-    while len(reply) < 11:  # type (1), channel (2), size (4), class and method ids (4)
-        chunk = sock.recv(11 - len(reply))
-        if not chunk:
-            break
-        reply += chunk
-    if reply[:1] == b"\x01" and reply[7:11] == AMQP_CONNECTION_START:
-        return
-    if not reply:
-        raise NotReady("connection_closed", "closed without answering the AMQP header")
-    if reply.startswith(b"AMQP"):
-        raise NotReady("protocol_mismatch", f"the broker wants AMQP {list(reply[4:8])}")
-    raise NotReady("unexpected_reply", "not an AMQP 0-9-1 Connection.Start")

@@ -78,9 +78,8 @@ class Command(StepCommand):
                 report.print_plan(
                     (alias,),
                     targets,
-                    phase=settings.migrate.phase,
+                    settings.migrate,
                     out=self.stdout,
-                    migrate_url=settings.migrate.database_url,
                     all_apps=not options["app_label"],
                 )
             elif options["plan"] or options["check_unapplied"]:
@@ -109,6 +108,7 @@ class Command(StepCommand):
                     fake=options["fake"],
                     fake_initial=options["fake_initial"],
                     phase=settings.migrate.phase,
+                    max_blocking_rows=settings.migrate.max_blocking_rows,
                 )
 
 
@@ -123,13 +123,7 @@ def _check_arguments(targets: tuple[Target, ...]) -> None:
 def _report_plan(
     alias: str, targets: tuple[Target, ...], settings: Settings, *, all_apps: bool, check: bool
 ) -> None:
-    doc = report.document(
-        (alias,),
-        targets,
-        phase=settings.migrate.phase,
-        migrate_url=settings.migrate.database_url,
-        all_apps=all_apps,
-    )
+    doc = report.document((alias,), targets, settings.migrate, all_apps=all_apps)
     plan = doc["databases"][alias]["plan"]
     for position, step in enumerate(plan, 1):
         log.get().info(

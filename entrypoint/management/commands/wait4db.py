@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from entrypoint import config, project, steps
@@ -26,8 +27,9 @@ def seconds(*, allow_zero: bool) -> Any:
 
 class Command(StepCommand):
     help = (
-        "Wait until the database answers steadily, with a hard deadline (exit 69 on timeout). "
-        "Defaults come from ENTRYPOINT_WAIT_TIMEOUT, _STABLE and _INTERVAL (180, 5, 1)."
+        "Wait until the database, and the services of ENTRYPOINT_WAIT_SERVICES, answer "
+        "steadily, with one hard deadline (exit 69 on timeout). Defaults come from "
+        "ENTRYPOINT_WAIT_TIMEOUT, _STABLE and _INTERVAL (180, 5, 1)."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -58,13 +60,22 @@ class Command(StepCommand):
         parser.add_argument(
             "--migrated", action="store_true", help="also wait until no migration is pending"
         )
+        parser.add_argument(
+            "--no-services",
+            action="store_true",
+            help="do not wait for the services of ENTRYPOINT_WAIT_SERVICES",
+        )
 
     def run_step(self, settings: Settings, options: dict[str, Any]) -> None:
         (alias,) = project.resolve_aliases((options["database"],), "--database")
-        wait.wait_for_database(
-            alias,
+        # The wait step's own code with the options over its settings: the services of
+        # ENTRYPOINT_WAIT_SERVICES too, within the same deadline, unless --no-services.
+        waiting = replace(
+            settings.wait,
             timeout=options["timeout"] or settings.wait.timeout,
             stable=settings.wait.stable if options["stable"] is None else options["stable"],
             interval=options["interval"] or settings.wait.interval,
-            pending=steps.migrations_pending(settings, until_migrated=options["migrated"]),
+            services=() if options["no_services"] else settings.wait.services,
         )
+        pending = steps.migrations_pending(settings, until_migrated=options["migrated"])
+        wait.run(waiting, (alias,), pending=pending)

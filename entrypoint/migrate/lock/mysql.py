@@ -19,11 +19,15 @@ class MySQLLock(Polled):
 
     def __init__(self, connection: BaseDatabaseWrapper, key: int) -> None:
         self.conn = type(connection)(dict(connection.settings_dict), connection.alias)
-        # GET_LOCK names are server-wide: include the database so two projects do not collide.
-        name = f"django-entrypoint:{key}:{connection.settings_dict['NAME']}"
-        if len(name) > 64:
+        self.name = self.lock_name(key, str(connection.settings_dict["NAME"]))
+
+    @staticmethod
+    def lock_name(key: int, database: str) -> str:
+        """GET_LOCK names are server-wide: the database is in it, so two projects never collide."""
+        name = f"django-entrypoint:{key}:{database}"
+        if len(name) > 64:  # MySQL's limit
             name = "django-entrypoint:" + hashlib.sha256(name.encode()).hexdigest()[:40]
-        self.name = name
+        return name
 
     def _cursor(self) -> Any:
         if self.conn.connection is None:  # first use, or after a lost connection was closed

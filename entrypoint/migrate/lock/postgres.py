@@ -47,8 +47,7 @@ class PostgresLock:
         self.kind = "pg_advisory_xact_lock" if xact else "pg_advisory_lock"
         self.xact = xact
         self.key = key
-        unsigned = key % 2**64
-        self.ids = (unsigned >> 32, unsigned & 0xFFFFFFFF)
+        self.ids = self.key_ids(key)
         self.params = connection_params(connection, "migrate")
         # Connected on the first attempt, so that a refused first connection (the role's
         # connection limit, a restarting server) is retried within the lock timeout.
@@ -56,6 +55,12 @@ class PostgresLock:
         self.backend_pid: int | None = None  # the server process holding the lock, once held
         self.channel = wakeup.channel(key)
         self.wake = "poll"  # "notify" while the connection listens for the holder's release
+
+    @staticmethod
+    def key_ids(key: int) -> tuple[int, int]:
+        """The int8 key as pg_locks shows it: classid (high 32 bits), objid (low 32 bits)."""
+        unsigned = key % 2**64
+        return unsigned >> 32, unsigned & 0xFFFFFFFF
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg  # noqa: PLC0415 - only PostgreSQL users need it

@@ -109,8 +109,12 @@ def classify(plan: Plan) -> Sorted:
     return Sorted(phase_of=phase_of, problems=tuple(problems), to_record=to_record)
 
 
-def select(plan: Plan, phase: str) -> Plan:
-    """The steps ``phase`` applies, as ``safemigrate`` trims its plan: pre_migrate time."""
+def select(plan: Plan, phase: str, *, report: bool = True) -> Plan:
+    """The steps ``phase`` applies, as ``safemigrate`` trims its plan: pre_migrate time.
+
+    ``report``: log what is deferred. The plan made before the lock says so; the re-plans under
+    it (and after a table-lock retry) pass False, so a run logs it once.
+    """
     if phase != PRE or not plan:
         return plan
     require(phase)
@@ -121,7 +125,7 @@ def select(plan: Plan, phase: str) -> Plan:
         _command().detect(list(found.to_record))  # starts their delay, as safemigrate does
     delayed = [name for name, p in found.phase_of.items() if p == POST]
     blocked = [name for name, p in found.phase_of.items() if p == BLOCKED]  # nonstrict mode
-    if delayed or blocked:
+    if report and (delayed or blocked):
         log.get().info("migrations_deferred", phase=PRE, delayed=delayed, blocked=blocked)
     # Backward steps remain only where SAFEMIGRATE = "disabled" allows them.
     return [(m, b) for m, b in plan if b or found.phase_of[label(m)] == PRE]

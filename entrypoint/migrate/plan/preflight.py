@@ -91,9 +91,10 @@ def problems(plan: Plan, *, fake: bool = False) -> list[str]:
     ]
 
 
-def prepared(plan: Plan, phase: str, *, fake: bool = False) -> Plan:
-    """The plan this phase carries out, checked: on the fast path, then again under the lock."""
-    plan = phases.select(plan, phase)
+def prepared(plan: Plan, phase: str, *, fake: bool = False, report: bool = True) -> Plan:
+    """The plan this phase carries out, checked: on the fast path, then again under the lock
+    (``report=False``: what is deferred was logged on the fast path)."""
+    plan = phases.select(plan, phase, report=report)
     found = problems(plan, fake=fake)
     if found:
         raise PlanRefused(*found)

@@ -16,6 +16,7 @@ from entrypoint.errors import EntrypointError, Interrupted, MigrationFailed
 from entrypoint.migrate.config import Target
 from entrypoint.migrate.plan.graph import check_history, label, resolve_targets
 from entrypoint.migrate.plan.preflight import data_loss, prepared
+from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.guard import Guard
 from entrypoint.migrate.run.progress import Progress, interrupted
 from entrypoint.migrate.run.retries import Retries, is_lock_timeout
@@ -114,7 +115,9 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
         progress.stop_heartbeat()
         progress.current = guard.current = None
         executor = _executor(executor.connection, progress)
-        plan = prepared(executor.migration_plan(nodes), flags["phase"], fake=flags["fake"])
+        plan = prepared(
+            executor.migration_plan(nodes), flags["phase"], fake=flags["fake"], report=False
+        )
         state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
 
 
@@ -136,18 +139,21 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     fake_initial: bool = False,
     retry_timeout: float = 600.0,
     phase: str = "post",
+    max_blocking_rows: int | None = None,
 ) -> int:
     """Re-plan under the lock and apply; return how many migrations moved."""
     progress = Progress(guard, connection.alias)
     executor = _executor(connection, progress)
     check_history(executor.loader, connection)
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
-    plan = prepared(executor.migration_plan(nodes), phase, fake=fake)
+    plan = prepared(executor.migration_plan(nodes), phase, fake=fake, report=False)
     if not plan:
         progress.log.info("migrations_up_to_date", locked=True, checked="graph")
         # Squashes shipped after all they replace: recorded now, as Django's migrate does.
         record_squashes(connection, list(executor.loader.replacements.values()))
         return 0
+    # The plan may differ from the one checked before the lock, and the tables may have grown.
+    progress.risks = gate.check(connection, plan, max_blocking_rows, fake=fake)
     progress.total = len(plan)
     progress.log.info("migrations_planned", count=len(plan), first=label(plan[0][0]))
     pre_state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from entrypoint import heartbeat, log
 from entrypoint.errors import LockLost
 from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.plan.risk.gate import Assessment
 from entrypoint.migrate.run.guard import Guard
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class Progress:
         self.total = 0
         self.current: Migration | None = None
         self.started = 0.0
+        self.risks = Assessment({}, "")  # what each operation locks: warned of before it runs
 
     def fields(self) -> dict[str, object]:
         assert self.current is not None
@@ -53,6 +55,7 @@ class Progress:
             self.log.debug(
                 "migration_started", backwards=action == "unapply_start", **self.fields()
             )
+            self.risks.warn(migration, self.log)
         elif action in ("apply_success", "unapply_success") and self.current is not None:
             event = "migration_applied" if action == "apply_success" else "migration_unapplied"
             duration = round(time.perf_counter() - self.started, 3)

@@ -6,6 +6,8 @@ that builds an index CONCURRENTLY; TESTPROJ_CONFLICT adds an app with two leaf m
 TESTPROJ_LEDGER adds a data migration that inserts one row, then sleeps LEDGER_SECONDS on the server;
 TESTPROJ_TALLY adds a data migration that updates a row, then a non-atomic ALTER.
 TESTPROJ_ONEWAY adds an app whose data migration has no reverse_code.
+TESTPROJ_BIG adds the app whose pending migrations the risk analysis judges (tests/test_risk*.py);
+TESTPROJ_METASQL one whose RunSQL holds psql meta-commands, which PostgreSQL's parser rejects.
 """
 
 import os
@@ -25,3 +27,8 @@ if os.environ.get("TESTPROJ_TALLY"):
     INSTALLED_APPS.append("tally")
 if os.environ.get("TESTPROJ_ONEWAY"):
     INSTALLED_APPS.append("oneway")
+if os.environ.get("TESTPROJ_BIG"):
+    # BTreeIndex needs the app from Django 6.1 on (postgres.E005)
+    INSTALLED_APPS.extend(["django.contrib.postgres", "big"])
+if os.environ.get("TESTPROJ_METASQL"):
+    INSTALLED_APPS.append("metasql")

@@ -1,0 +1,125 @@
+"""``--status``: a stuck deploy's first questions, answered from the database itself.
+
+Is someone migrating, who, since when, and what is still pending? One JSON document: per alias,
+the migrations pending, who holds the migration lock and (PostgreSQL) the fence, and the last
+migration applied. Read only: no lock is taken, nothing is written, the database is not waited
+for. Each alias is read on a connection of its own, opened with a short connect timeout, in a
+worker thread the caller gives up on, so an unreachable database costs seconds, not a hang.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import redirect_stdout
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from entrypoint import log
+from entrypoint.connection import limit_connect_time
+from entrypoint.errors import ConfigError, DatabaseUnavailable, StepFailed
+from entrypoint.migrate.config import MigrateSettings, Target
+from entrypoint.migrate.direct import direct_connection, direct_url_for
+from entrypoint.migrate.lock import state as lock_state
+from entrypoint.migrate.plan.graph import label, migration_plan
+from entrypoint.migrate.plan.phases import PRE, classify
+from entrypoint.wait.probe import bounded
+from entrypoint.wait.probe import classify as reason_of
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+Document = dict[str, Any]
+CONNECT_TIMEOUT = 5  # seconds: what an unreachable alias costs
+READ_BUDGET = 25.0  # seconds more for the plan and the lock queries once connected
+
+
+def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: TextIO) -> None:
+    """The document on ``out`` (stdout), alone; then DatabaseUnavailable (69) naming each alias
+    that did not answer."""
+    with redirect_stdout(log.LogStream()):  # what the project prints meanwhile: events
+        doc = document(aliases, settings)
+    out.write(json.dumps(doc, indent=2) + "\n")
+    silent = [alias for alias, report in doc["databases"].items() if "error" in report]
+    if silent:
+        reasons = ", ".join(f"{a} ({doc['databases'][a]['reason']})" for a in silent)
+        raise DatabaseUnavailable(
+            f"the status of database {reasons} could not be read: check that it runs and is "
+            f"reachable from here (--status does not wait: {CONNECT_TIMEOUT}s to connect)"
+        )
+
+
+def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
+    databases: dict[str, Document] = {}
+    for alias in aliases:
+        # Where the migrate step takes its lock: the direct URL, when there is one.
+        with direct_connection(alias, direct_url_for(alias, settings.database_url)):
+            read = partial(
+                _read, alias, settings.targets, phase=settings.phase, lock_id=settings.lock_id
+            )
+            try:
+                databases[alias] = bounded(read, CONNECT_TIMEOUT + READ_BUDGET, "status")
+            except Exception as exc:  # noqa: BLE001 - reported in the document, then 69
+                detail = log.scrub(f"{type(exc).__name__}: {str(exc).strip()}")[:300]
+                databases[alias] = {"reachable": False, "reason": reason_of(exc), "error": detail}
+    return {"databases": databases}
+
+
+def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) -> Document:
+    """Everything about one alias, in this (worker) thread, on a connection of its own.
+
+    This thread's own ``connections[alias]``, new since the thread is, so that Django's
+    recorder and the phase rules, which look the alias up, all use it, connect timeout included.
+    """
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    connection = connections[alias]
+    limit_connect_time(connection, CONNECT_TIMEOUT)
+    _refuse_missing_sqlite_file(connection)
+    try:
+        connection.ensure_connection()
+        report: Document = {"reachable": True, "phase": phase}
+        report.update(_pending(connection, targets, phase))
+        report.update(lock_state.state(connection, lock_id))
+        report["last_applied"] = _last_applied(connection)
+        return report
+    finally:
+        connections.close_all()  # this thread's connections die with it
+
+
+def _refuse_missing_sqlite_file(connection: BaseDatabaseWrapper) -> None:
+    """Connecting would create an empty SQLite file: a status must change nothing."""
+    name = str(connection.settings_dict["NAME"])
+    in_memory = name in ("", ":memory:") or "mode=memory" in name
+    if connection.vendor == "sqlite" and not in_memory and not Path(name).exists():
+        raise FileNotFoundError(f"the SQLite database {name} does not exist (never migrated?)")
+
+
+def _pending(connection: BaseDatabaseWrapper, targets: Sequence[Target], phase: str) -> Document:
+    """What migrate would apply (and unapply) to reach the targets; in the pre phase, also what
+    django-safemigrate leaves for the post phase."""
+    try:
+        plan = migration_plan(connection, targets)
+    except (ConfigError, StepFailed) as exc:  # bad targets, conflicts, an inconsistent history
+        return {"pending": None, "problem": str(exc)}
+    found: Document = {
+        "pending": [label(m) for m, backwards in plan if not backwards],
+        "unapply": [label(m) for m, backwards in plan if backwards],
+    }
+    if phase == PRE:
+        phase_of = classify(plan).phase_of
+        found["deferred"] = [name for name in found["pending"] if phase_of.get(name, PRE) != PRE]
+    return found
+
+
+def _last_applied(connection: BaseDatabaseWrapper) -> Document | None:
+    from django.db.migrations.recorder import MigrationRecorder  # noqa: PLC0415
+
+    recorder = MigrationRecorder(connection)
+    if not recorder.has_table():
+        return None
+    last = recorder.migration_qs.order_by("-applied", "-id").first()
+    if last is None:
+        return None
+    return {"migration": f"{last.app}.{last.name}", "applied": last.applied.isoformat()}
