@@ -21,6 +21,7 @@ from entrypoint.migrate.lock.options import LockOptions
 from entrypoint.migrate.lock.waiting import migration_lock_unless_done
 from entrypoint.migrate.plan import files
 from entrypoint.migrate.plan.graph import planned
+from entrypoint.migrate.plan.phases import POST
 from entrypoint.migrate.plan.preflight import prepared
 from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.apply import apply_to_targets
@@ -29,8 +30,6 @@ from entrypoint.migrate.run.squashes import record_squashes
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
-
-POST = "post"  # the phase that applies everything
 
 
 def lock_first(

@@ -48,10 +48,11 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
             return 0
         from entrypoint.migrate import converge  # noqa: PLC0415 - see above
+        from entrypoint.migrate.plan.phases import POST  # noqa: PLC0415
 
         # The risk gate refuses a plan before any replica waits for the lock: it needs the plan.
         gated = max_blocking_rows is not None
-        if state == files.NEW_FILES and listing and phase == converge.POST and not gated:
+        if state == files.NEW_FILES and listing and phase == POST and not gated:
             return converge.lock_first(
                 alias,
                 listing,
