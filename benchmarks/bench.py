@@ -6,18 +6,33 @@ Run through ``benchmarks/run``; writes benchmarks/results.md and benchmarks/resu
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
+import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from benchmarks import image_size, report, risk
 from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
-from benchmarks.measure import ENTRYPOINT, FLOOR_CMD, Sample, Stats, django, run_fleet, run_sequence
+from benchmarks.measure import (
+    ENTRYPOINT,
+    FLOOR_CHECKS_CMD,
+    FLOOR_CMD,
+    FLOOR_QUERY_CMD,
+    Sample,
+    Stats,
+    django,
+    run_fleet,
+    run_sequence,
+)
 from tests.services import Postgres
 
 HERE = Path(__file__).resolve().parent
@@ -38,9 +53,10 @@ class Bench:
 
     def project(self, migrations: int) -> Path:
         if migrations not in self.projects:
-            self.projects[migrations] = generate(
-                self.workdir / f"p{migrations}", migrations=migrations
-            )
+            root = generate(self.workdir / f"p{migrations}", migrations=migrations)
+            # Compiled once here, so that no measured start pays for writing the bytecode.
+            compileall.compile_dir(root, quiet=1)
+            self.projects[migrations] = root
         return self.projects[migrations]
 
     def env(self, migrations: int, database: str, **extra: str) -> dict[str, str]:
@@ -121,15 +137,18 @@ def fleet_once(
     return run_fleet(command, bench.env(100, database, **extra), replicas)
 
 
-def fleet(bench: Bench, sizes: list[int]) -> dict[str, object]:
+FLEET_TOOLS = {
+    "django-entrypoint": ENTRYPOINT,
+    "manage.py migrate": django("migrate", "--noinput"),
+    "djk8s lockedmigrate": django("lockedmigrate", "--noinput"),
+}
+
+
+def fleet(bench: Bench, sizes: list[int], tools: list[str]) -> dict[str, object]:
     """Scenario 2: N processes at once, on an empty and on a migrated database."""
-    tools = {
-        "django-entrypoint": ENTRYPOINT,
-        "manage.py migrate": django("migrate", "--noinput"),
-        "djk8s lockedmigrate": django("lockedmigrate", "--noinput"),
-    }
     results: dict[str, object] = {}
-    for tool, command in tools.items():
+    for tool in tools:
+        command = FLEET_TOOLS[tool]
         extra = {"ENTRYPOINT_STEPS": "wait,migrate"} if tool == "django-entrypoint" else {}
         for replicas in sizes:
             samples = bench.rounds(
@@ -145,7 +164,7 @@ def fleet(bench: Bench, sizes: list[int]) -> dict[str, object]:
 
 
 def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
-    """Scenario 3: steady state on ever larger migration graphs."""
+    """Scenario 3: steady state on ever larger migration graphs, against the floor."""
     results: dict[str, object] = {}
     for migrations in sizes:
         env = bench.env(
@@ -154,6 +173,8 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
         commands = {
             "django-entrypoint": ENTRYPOINT,
             "manage.py migrate --check": django("migrate", "--check"),
+            "floor": FLOOR_QUERY_CMD,
+            "floor + system checks": FLOOR_CHECKS_CMD,
         }
         samples = bench.rounds(
             {name: partial(run_sequence, [command], env) for name, command in commands.items()}
@@ -164,37 +185,91 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
     return results
 
 
-def main() -> None:
+SCENARIOS = ("steady", "fleet", "graph", "contended", "risk", "image")
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--fleet-repeats", type=int, default=5)
-    parser.add_argument("--fleet", default="1,5,10,20")
+    parser.add_argument("--fleet", default="1,5,10,20,50")
+    parser.add_argument("--fleet-tools", default=",".join(FLEET_TOOLS))
     parser.add_argument("--graphs", default="100,500,2000")
     parser.add_argument("--contended-repeats", type=int, default=3)
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help="scenarios to run (the others keep their figures from the run that made them, "
+        "each section saying which run that was)",
+    )
     args = parser.parse_args()
-    pg = Postgres()
+    args.only = args.only.split(",")
+    unknown = set(args.only) - set(SCENARIOS) or set(args.fleet_tools.split(",")) - set(FLEET_TOOLS)
+    if unknown:
+        parser.error(f"unknown scenario or tool: {', '.join(sorted(unknown))}")
+    return args
+
+
+def run_scenarios(args: argparse.Namespace) -> dict[str, object]:
+    results: dict[str, object] = {}
+    pg = Postgres(max_connections=400)  # a fleet of 50 holds a few connections per replica
     pg.start()
     try:
         with tempfile.TemporaryDirectory(prefix="dj-entrypoint-bench-") as tmp:
             bench = Bench(pg, Path(tmp), args.repeats)
-            results: dict[str, object] = {
-                "machine": f"{platform.node()}: {os.cpu_count()} cores, "
-                f"{platform.python_implementation()} {platform.python_version()}, "
-                f"{platform.platform()}",
-                "repeats": args.repeats,
-                "fleet_repeats": args.fleet_repeats,
-                "steady_state": steady_state(bench),
-            }
-            bench.repeats = args.fleet_repeats
-            results["fleet"] = fleet(bench, [int(n) for n in args.fleet.split(",")])
-            bench.repeats = args.repeats
-            results["graph_size"] = graph_size(bench, [int(n) for n in args.graphs.split(",")])
-            results["contended"] = contended_alter(pg, args.contended_repeats)
-            results["risk"] = risk.measure(pg, args.repeats)
+            if "steady" in args.only:
+                results["steady_state"] = steady_state(bench)
+            if "fleet" in args.only:
+                bench.repeats = args.fleet_repeats
+                sizes = [int(n) for n in args.fleet.split(",")]
+                results["fleet"] = fleet(bench, sizes, args.fleet_tools.split(","))
+                bench.repeats = args.repeats
+            if "graph" in args.only:
+                results["graph_size"] = graph_size(bench, [int(n) for n in args.graphs.split(",")])
+            if "contended" in args.only:
+                results["contended"] = contended_alter(pg, args.contended_repeats)
+            if "risk" in args.only:
+                results["risk"] = risk.measure(pg, args.repeats)
     finally:
         pg.remove()
-    results["image_size"] = image_size.measure()
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if "image" in args.only:
+        results["image_size"] = image_size.measure()
+    return results
+
+
+def _git(*args: str) -> str:
+    git = shutil.which("git") or "git"
+    return subprocess.run(
+        [git, *args], cwd=HERE.parent, capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
+def revision() -> str:
+    """The commit measured, marked when the work tree differs from it."""
+    modified = " (modified)" if _git("status", "--short", "--untracked-files=no") else ""
+    return _git("rev-parse", "--short", "HEAD") + modified
+
+
+def main() -> None:
+    args = parse_args()
+    path = HERE / "results.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    fresh = run_scenarios(args)
+    run = {
+        "machine": f"{platform.node()}: {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.platform()}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "revision": revision(),
+        "repeats": args.repeats,
+        "fleet_repeats": args.fleet_repeats,
+    }
+    results.update(fresh)
+    if set(args.only) == set(SCENARIOS):
+        results.update(run, runs={})  # one run made every section: the header says which
+    else:
+        results.setdefault("runs", {}).update(dict.fromkeys(fresh, run))
+    path.write_text(json.dumps(results, indent=2) + "\n")
     report.write(results, HERE / "results.md", HERE / "results.png")
     print((HERE / "results.md").read_text())
 

@@ -19,12 +19,33 @@ FLOOR = (
 )
 
 
+# The least a steady-state start can do: set Django up, read django_migrations once, and hand
+# over to the server as the entrypoint does (exec, so neither pays for the interpreter's exit).
+FLOOR_QUERY = (
+    "import django; django.setup()\n"
+    "from django.db import connection\n"
+    "with connection.cursor() as cursor:\n"
+    "    cursor.execute('SELECT app, name FROM django_migrations')\n"
+    "    cursor.fetchall()\n"
+    "import os, shutil; os.execv(shutil.which('true'), ['true'])\n"
+)
+# The same with Django's system checks, which the entrypoint runs (as migrate does) and the
+# floor does not: what is left between this and the entrypoint is the entrypoint's own cost.
+FLOOR_CHECKS = FLOOR_QUERY.replace(
+    "from django.db import connection\n",
+    "from django.core import checks; checks.run_checks(databases=['default'])\n"
+    "from django.db import connection\n",
+)
+
+
 def django(*args: str) -> list[str]:
     return [sys.executable, "-m", "django", *args]
 
 
 ENTRYPOINT = [sys.executable, "-m", "entrypoint", "--", "true"]
 FLOOR_CMD = [sys.executable, "-c", FLOOR]
+FLOOR_QUERY_CMD = [sys.executable, "-c", FLOOR_QUERY]
+FLOOR_CHECKS_CMD = [sys.executable, "-c", FLOOR_CHECKS]
 
 
 @dataclass

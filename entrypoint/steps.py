@@ -10,36 +10,69 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import redirect_stdout
 from functools import partial
+from typing import TYPE_CHECKING
 
 import structlog
 
 from entrypoint import log
-from entrypoint.admin import ensure as admin
 from entrypoint.config import Settings
-from entrypoint.hooks import step as hooks
-from entrypoint.manage import step as manage
-from entrypoint.migrate import step as migrate
-from entrypoint.migrate.plan import graph, phases
-from entrypoint.wait import database as wait
 
+if TYPE_CHECKING:
+    from entrypoint.wait.database import Pending
+
+# Each step's module is imported when the step runs (PLC0415 below): a start pays only for the
+# steps it runs, and the migrate step's own imports stay lazy until it has work (a steady-state
+# start imports neither the lock nor the executor).
 Step = Callable[[Settings, Sequence[str]], None]
 
 
-def migrations_pending(settings: Settings, *, until_migrated: bool = False) -> wait.Pending | None:
+def migrations_pending(settings: Settings, *, until_migrated: bool = False) -> Pending | None:
     """What the wait step counts when it also waits for migrations (ENTRYPOINT_WAIT_FOR)."""
     if not until_migrated and settings.wait.until != "migrations":
         return None
+    from entrypoint.migrate import step as migrate  # noqa: PLC0415 - see Step
+
     return partial(
         migrate.still_pending, targets=settings.migrate.targets, phase=settings.migrate.phase
     )
 
 
+def _wait(settings: Settings, aliases: Sequence[str]) -> None:
+    from entrypoint.wait import database as wait  # noqa: PLC0415 - see Step
+
+    wait.run(settings.wait, aliases, pending=migrations_pending(settings))
+
+
+def _migrate(settings: Settings, aliases: Sequence[str]) -> None:
+    from entrypoint.migrate import step as migrate  # noqa: PLC0415 - see Step
+
+    migrate.run(settings.migrate, aliases)
+
+
+def _admin(settings: Settings, aliases: Sequence[str]) -> None:
+    from entrypoint.admin import ensure as admin  # noqa: PLC0415 - see Step
+
+    admin.run(settings.admin, aliases)
+
+
+def _manage(settings: Settings, aliases: Sequence[str]) -> None:
+    from entrypoint.manage import step as manage  # noqa: PLC0415 - see Step
+
+    manage.run(settings.manage, aliases, migrate=settings.migrate)
+
+
+def _hooks(settings: Settings, aliases: Sequence[str]) -> None:
+    from entrypoint.hooks import step as hooks  # noqa: PLC0415 - see Step
+
+    hooks.run(settings.hooks, aliases)
+
+
 STEP_FUNCTIONS: dict[str, Step] = {
-    "wait": lambda s, aliases: wait.run(s.wait, aliases, pending=migrations_pending(s)),
-    "migrate": lambda s, aliases: migrate.run(s.migrate, aliases),
-    "admin": lambda s, aliases: admin.run(s.admin, aliases),
-    "manage": lambda s, aliases: manage.run(s.manage, aliases, migrate=s.migrate),
-    "hooks": lambda s, aliases: hooks.run(s.hooks, aliases),
+    "wait": _wait,
+    "migrate": _migrate,
+    "admin": _admin,
+    "manage": _manage,
+    "hooks": _hooks,
 }
 
 
@@ -49,14 +82,24 @@ def validate(settings: Settings, aliases: Sequence[str]) -> None:
     # would load it twice on every start: the plan itself finds conflicts just as well.
     uses_targets = "migrate" in settings.steps or settings.wait.until == "migrations"
     if uses_targets and settings.migrate.targets:
+        from entrypoint.migrate.plan import graph  # noqa: PLC0415 - see Step
+
         graph.check_targets(settings.migrate.targets)
     if uses_targets:
+        from entrypoint.migrate.plan import phases  # noqa: PLC0415 - see Step
+
         phases.require(settings.migrate.phase)
     if "admin" in settings.steps and settings.admin:
+        from entrypoint.admin import ensure as admin  # noqa: PLC0415 - see Step
+
         admin.check(settings.admin, aliases)
     if "manage" in settings.steps:
+        from entrypoint.manage import step as manage  # noqa: PLC0415 - see Step
+
         manage.validate(settings.manage.commands)
     if "hooks" in settings.steps:
+        from entrypoint.hooks import step as hooks  # noqa: PLC0415 - see Step
+
         hooks.validate(settings.hooks)
 
 

@@ -58,7 +58,8 @@ def service_dir(prefix: str, owner: str = SERVICE_USER) -> Path:
 class Postgres:
     """A PostgreSQL cluster that tests can stop, start and crash."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_connections: int = 200) -> None:
+        self.max_connections = max_connections
         self.root = service_dir("pg")
         self.data = self.root / "data"
         self.port = free_port()
@@ -79,7 +80,7 @@ class Postgres:
     def start(self) -> None:
         opts = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=200"
+            f"-c max_connections={self.max_connections}"
         )
         as_service_user(
             [

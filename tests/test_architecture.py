@@ -41,6 +41,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"plan"},
         {"run"},
         {"direct"},
+        {"converge"},
         {"step", "report", "status"},
     ],
 }
@@ -132,7 +133,7 @@ class TestImports:
         """The reader itself: known edges are found (a broken reader would pass everything)."""
         edges = graph()
         assert "entrypoint.errors" in edges["entrypoint.cli"]
-        assert "entrypoint.migrate.lock.waiting" in edges["entrypoint.migrate.step"]
+        assert "entrypoint.migrate.lock.waiting" in edges["entrypoint.migrate.converge"]
 
     def test_cycle_finder_finds_cycles(self) -> None:
         assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]

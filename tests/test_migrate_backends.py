@@ -53,14 +53,17 @@ def assert_exactly_once(results: list[Result], rows: list[tuple[object, ...]]) -
     assert len(rows) == len(set(rows)) == len(applied(appliers[0])) >= 25
 
 
-def test_pgbouncer_transaction_pooling_ten_replicas(pg: Postgres, bouncer: PgBouncer) -> None:
-    """The transaction-scoped lock keeps working when every statement may change server."""
+def test_pgbouncer_transaction_pooling_twenty_replicas(pg: Postgres, bouncer: PgBouncer) -> None:
+    """The transaction-scoped lock keeps working when every statement may change server;
+    the waiters poll (a notification would reach whichever session the pooler picked)."""
     db = pg.create_database()
-    results = run_many(10, pg.url(db, port=bouncer.port))
+    results = run_many(20, pg.url(db, port=bouncer.port))
     assert_exactly_once(results, recorded(pg, db))
     assert {e["lock"] for r in results for e in r.named("migration_lock_acquired")} == {
         "pg_advisory_xact_lock"
     }
+    waits = [e for r in results for e in r.named("migration_lock_waiting")]
+    assert {e["wake"] for e in waits} <= {"poll"}
 
 
 def test_session_mode_on_a_direct_connection(pg: Postgres) -> None:

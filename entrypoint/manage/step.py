@@ -124,8 +124,8 @@ def run(settings: ManageSettings, aliases: Sequence[str], *, migrate: MigrateSet
         return
     from django.db import DEFAULT_DB_ALIAS  # noqa: PLC0415
 
+    from entrypoint.migrate.converge import locked  # noqa: PLC0415
     from entrypoint.migrate.lock.options import LockOptions  # noqa: PLC0415
-    from entrypoint.migrate.step import locked  # noqa: PLC0415
 
     # The migrations' guard too: a keepalive so that no pooler ends the lock mid-command.
     with locked(DEFAULT_DB_ALIAS, LockOptions.from_settings(migrate)) as guard:

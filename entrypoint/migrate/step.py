@@ -1,34 +1,26 @@
 """lockedmigrate: every alias to the configured targets, applied once however many replicas run.
 
-1. plan without the lock: nothing to do means no lock and no waiting (steady-state restarts);
-2. take the lock and pass the fence (no other replica's work still in flight), then re-plan
-   on a fresh executor (another replica may have done the work);
-3. apply under the guard, backward phase first, each migration reported (``apply``).
+1. the file-level check (``plan.files``): every migration file recorded means nothing to do,
+   no graph, no lock (steady-state restarts);
+2. otherwise ``converge``: the lock (waiting, a waiter re-checks whether the work got done
+   meanwhile and then ends without it), the fence, the plan on the graph under the lock;
+3. apply under the guard, backward phase first, each migration reported (``run.apply``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from django.db import connections
-from django.db.migrations.recorder import MigrationRecorder
 
 from entrypoint import checks, log
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
-from entrypoint.migrate.lock.waiting import migration_lock
-from entrypoint.migrate.plan.graph import migration_plan, pending
-from entrypoint.migrate.plan.phases import awaited
-from entrypoint.migrate.plan.preflight import prepared
-from entrypoint.migrate.plan.risk import gate
-from entrypoint.migrate.run.apply import apply_to_targets
-from entrypoint.migrate.run.guard import Guard
+from entrypoint.migrate.plan import files
 
-if TYPE_CHECKING:
-    from django.db.migrations.migration import Migration
+# The graph, the lock and the executor (``converge``) are imported where they are used
+# (PLC0415 below): a steady-state start decided by the file-level check never needs them.
 
 
 def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-only
@@ -45,61 +37,45 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
 ) -> int:
     """Migrate one alias under its own lock; return how many migrations this process moved."""
     with direct_connection(alias, direct_url):
-        plan = prepared(pending(alias, targets, all_apps=all_apps), phase, fake=fake)
-        if not plan:
-            log.get().info("migrations_up_to_date", alias=alias, locked=False)
+        named = _named_latest(targets)
+        state, listing = (
+            files.status(connections[alias], named=named)
+            if named is not None
+            else (files.UNDECIDED, None)
+        )
+        if state == files.UP_TO_DATE:
+            # Every migration file recorded: no graph to build, no migration module imported.
+            log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
             return 0
-        # Refused here, before any replica waits for the lock; checked again under it.
-        gate.check(connections[alias], plan, max_blocking_rows, fake=fake)
-        with locked(alias, lock_options) as guard:
-            if not targets and done_meanwhile(alias, plan):
-                # The usual end of a wait: a replica ahead of us did the work. One query
-                # tells, so a fleet's waiters pass through the lock without re-loading the graph.
-                # (With targets, a full re-plan also sees an app moved past its target.)
-                log.get().info("migrations_up_to_date", alias=alias, locked=True)
-                return 0
-            return apply_to_targets(
-                connections[alias],
-                targets,
-                guard,
-                all_apps=all_apps,
-                fake=fake,
-                fake_initial=fake_initial,
-                retry_timeout=lock_options.retry_timeout,
-                phase=phase,
-                max_blocking_rows=max_blocking_rows,
+        from entrypoint.migrate import converge  # noqa: PLC0415 - see above
+        from entrypoint.migrate.plan.phases import POST  # noqa: PLC0415
+
+        # The risk gate refuses a plan before any replica waits for the lock: it needs the plan.
+        gated = max_blocking_rows is not None
+        if state == files.NEW_FILES and listing and phase == POST and not gated:
+            return converge.lock_first(
+                alias,
+                listing,
+                targets=targets,
+                lock_options=lock_options,
+                flags={"all_apps": all_apps, "fake": fake, "fake_initial": fake_initial},
             )
+        return converge.converge(
+            alias,
+            targets=targets,
+            lock_options=lock_options,
+            all_apps=all_apps,
+            fake=fake,
+            fake_initial=fake_initial,
+            phase=phase,
+            max_blocking_rows=max_blocking_rows,
+        )
 
 
-@contextmanager
-def locked(alias: str, lock_options: LockOptions) -> Iterator[Guard]:
-    """The lock, then the guard: past this point no other replica's work is in flight."""
-    connection = connections[alias]
-    with (
-        migration_lock(connection, lock_options) as lock,
-        Guard(
-            lock,
-            connection,
-            timeout=lock_options.timeout,
-            table_lock_timeout=lock_options.table_lock_timeout,
-        ) as guard,
-    ):
-        guard.barrier()
-        yield guard
-
-
-def done_meanwhile(alias: str, plan: list[tuple[Migration, bool]]) -> bool:
-    """Whether every step of ``plan`` is now recorded as done (by another replica)."""
-    applied = MigrationRecorder(connections[alias]).applied_migrations()
-    return all(((m.app_label, m.name) in applied) != backwards for m, backwards in plan)
-
-
-def run_locked(
-    alias: str, work: Callable[[], None], *, lock_options: LockOptions, direct_url: str = ""
-) -> None:
-    """Run ``work`` (e.g. Django's own migrate for --prune or --run-syncdb) under the lock."""
-    with direct_connection(alias, direct_url), locked(alias, lock_options):
-        work()
+def _named_latest(targets: Sequence[Target]) -> list[str] | None:
+    """The apps the targets name, when each goes to its latest; None when one names a
+    migration (the file-level check cannot tell where that leads)."""
+    return [app for app, _ in targets] if all(name is None for _, name in targets) else None
 
 
 def run(settings: MigrateSettings, aliases: Sequence[str]) -> None:
@@ -123,7 +99,13 @@ def still_pending(alias: str, *, targets: Sequence[Target], phase: str) -> int:
     The wait step calls it from a worker thread, whose connections die with it: closed here
     (in the pre phase the default's too).
     """
+    from entrypoint.migrate.plan.graph import migration_plan  # noqa: PLC0415 - see above
+    from entrypoint.migrate.plan.phases import awaited  # noqa: PLC0415
+
     try:
+        named = _named_latest(targets)
+        if named is not None and files.up_to_date(connections[alias], named=named):
+            return 0  # every file recorded: nothing pending in any phase, no graph to build
         return len(awaited(migration_plan(connections[alias], targets), phase))
     finally:
         connections.close_all()

@@ -13,7 +13,7 @@ from entrypoint import checks, log, project
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
-from entrypoint.migrate import report
+from entrypoint.migrate import converge, report
 from entrypoint.migrate import step as migrate
 from entrypoint.migrate.config import LOCK_ID_RANGE, Target, lock_id_in_range
 from entrypoint.migrate.direct import direct_url_for
@@ -92,7 +92,7 @@ class Command(StepCommand):
                 )
             elif options["prune"] or options["run_syncdb"]:
                 # Rare options: Django's own migrate does them, under our lock.
-                migrate.run_locked(
+                converge.run_locked(
                     alias,
                     lambda: _django_migrate(alias, options),
                     lock_options=lock_options,
@@ -137,7 +137,7 @@ def _report_plan(
         )
     report.refuse(doc)
     if not plan:
-        log.get().info("migrations_up_to_date", alias=alias, locked=False)
+        log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
     elif check:
         log.get().warning("migrations_pending", alias=alias, count=len(plan))
         raise SystemExit(1)  # what migrate --check exits with

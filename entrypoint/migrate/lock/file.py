@@ -9,8 +9,10 @@ import json
 import os
 import socket
 
+from entrypoint.migrate.lock.options import Polled
 
-class FileLock:
+
+class FileLock(Polled):
     """An exclusive flock next to the SQLite file; the kernel frees it if the holder dies."""
 
     kind = "flock"

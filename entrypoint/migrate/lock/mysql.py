@@ -6,11 +6,13 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from entrypoint.migrate.lock.options import Polled
+
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 
-class MySQLLock:
+class MySQLLock(Polled):
     """GET_LOCK on a dedicated connection; polled, so that SIGTERM is handled while waiting."""
 
     kind = "get_lock"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,6 +32,7 @@ class LockOptions:
 
 class Lock(Protocol):
     kind: str
+    wake: str  # how a waiter learns of a release: "notify" (woken at once) or "poll"
 
     def try_acquire(self) -> bool:
         """One non-blocking attempt; True when this process now holds the lock."""
@@ -44,8 +46,20 @@ class Lock(Protocol):
     def release(self) -> None:
         """Free the lock and close its connection."""
 
+    def pause(self, seconds: float) -> None:
+        """Wait between attempts: ``seconds``, or less when the holder's release wakes us."""
 
-class NoLock:
+
+class Polled:
+    """For the backends whose waiters cannot be woken: they sleep between attempts."""
+
+    wake = "poll"
+
+    def pause(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class NoLock(Polled):
     """ENTRYPOINT_MIGRATE_LOCK_MODE=none, or a database only this process can see."""
 
     kind = "none"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING, Any
 
 from entrypoint.connection import (
@@ -12,6 +13,7 @@ from entrypoint.connection import (
     set_configs,
     setup_session,
 )
+from entrypoint.migrate.lock import wakeup
 
 if TYPE_CHECKING:
     import psycopg
@@ -53,6 +55,8 @@ class PostgresLock:
         # connection limit, a restarting server) is retried within the lock timeout.
         self.conn: psycopg.Connection[Any] | None = None
         self.backend_pid: int | None = None  # the server process holding the lock, once held
+        self.channel = wakeup.channel(key)
+        self.wake = "poll"  # "notify" while the connection listens for the holder's release
 
     @staticmethod
     def key_ids(key: int) -> tuple[int, int]:
@@ -70,13 +74,23 @@ class PostgresLock:
             if conn.info.server_version >= IDLE_SESSION_TIMEOUT_SINCE:
                 settings.append(("idle_session_timeout", "0"))
             setup_session(conn, self.params, *settings)
+        self.wake = "notify" if wakeup.try_listen(conn, self.channel) else "poll"
         return conn
 
+    def pause(self, seconds: float) -> None:
+        """Sleep until the holder's release wakes us, or ``seconds`` pass (polling)."""
+        if self.conn is None or self.wake != "notify":
+            time.sleep(seconds)
+        else:
+            wakeup.wait(self.conn, seconds)
+
     def try_acquire(self) -> bool:
-        if self.conn is None or self.conn.broken or self.conn.closed:
-            # Cut while we waited (a failover, a pooler's timeout): we held nothing, so a new
-            # connection simply carries on waiting, within the same deadline.
+        if self.conn is not None and (self.conn.broken or self.conn.closed):
+            # Cut while we waited (a failover, a pooler's timeout), noticed while listening:
+            # said like a failed attempt; we held nothing, so the next one reconnects.
             self._drop()
+            raise ConnectionError("the lock's connection was lost while waiting")
+        if self.conn is None:
             self.conn = self._connect()
         try:
             got, pid = self._attempt(self.conn)
@@ -162,5 +176,7 @@ class PostgresLock:
                 self.conn.rollback()
             else:
                 self.conn.execute("SELECT pg_advisory_unlock((%s)::bigint)", [self.key])
+            if self.backend_pid is not None:  # we held it: wake the waiters
+                wakeup.try_notify(self.conn, self.channel)
         finally:
             self._drop()  # the server frees the lock with the connection anyway

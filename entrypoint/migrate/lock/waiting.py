@@ -2,14 +2,16 @@
 
 ``with migration_lock(connection, options) as lock:`` picks the backend for the database
 (``postgres``, ``mysql``, ``file``), polls ``lock.try_acquire()`` with jittered backoff until
-the lock timeout, and always releases on the way out.
+the lock timeout, and always releases on the way out. ``migration_lock_unless_done`` also
+re-checks, while the lock is busy, whether the work is done, and then ends the wait without
+the lock. On PostgreSQL the holder's release wakes the waiters (``wakeup``).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -69,15 +71,29 @@ def _holder(lock: Lock) -> dict[str, object]:
         return {"holder_unknown": type(exc).__name__}
 
 
-def acquire(lock: Lock, *, alias: str, timeout: float) -> float:
-    """Poll until the lock is ours; return the seconds waited. Raise LockTimeout."""
+def acquire(
+    lock: Lock, *, alias: str, timeout: float, done: Callable[[], bool] | None = None
+) -> bool:
+    """Poll until the lock is ours (True), or until ``done`` finds nothing left to do (False).
+
+    ``done`` re-checks, without the lock, whether the work this waiter came for is recorded
+    as done by the holder: each migration's record commits before the lock is released, so a
+    yes is final and the waiter need not queue for the lock only to find that out under it.
+    Raise LockTimeout at the deadline.
+    """
     logger = log.get().bind(alias=alias, lock=lock.kind)
     started = time.monotonic()
     deadline = started + timeout
     next_report = started
     delay = FIRST_DELAY
     attempt = _Attempts(lock, logger)
-    while not attempt():
+    while True:
+        if done is not None and done():
+            waited = round(time.monotonic() - started, 3)
+            logger.info("migration_lock_wait_ended", waited_s=waited, reason="nothing_pending")
+            return False
+        if attempt():
+            break
         now = time.monotonic()
         if now >= deadline:
             holder = _holder(lock)
@@ -92,14 +108,16 @@ def acquire(lock: Lock, *, alias: str, timeout: float) -> float:
         if now >= next_report:
             next_report = now + REPORT_EVERY
             logger.info(
-                "migration_lock_waiting", elapsed_s=round(now - started, 2), **_holder(lock)
+                "migration_lock_waiting",
+                elapsed_s=round(now - started, 2),
+                wake=lock.wake,
+                **_holder(lock),
             )
-        # Jitter keeps many replicas from polling in lockstep.
-        time.sleep(min(delay * random.uniform(0.5, 1.0), max(deadline - now, 0)))  # noqa: S311
+        # Jitter keeps many replicas from polling in lockstep; a release cuts the pause short.
+        lock.pause(min(delay * random.uniform(0.5, 1.0), max(deadline - now, 0)))  # noqa: S311
         delay = min(delay * 1.5, MAX_DELAY)
-    waited = round(time.monotonic() - started, 3)
-    logger.info("migration_lock_acquired", waited_s=waited)
-    return waited
+    logger.info("migration_lock_acquired", waited_s=round(time.monotonic() - started, 3))
+    return True
 
 
 class _Attempts:
@@ -141,11 +159,23 @@ def release(lock: Lock, *, alias: str, acquired_at: float | None) -> None:
 @contextmanager
 def migration_lock(connection: BaseDatabaseWrapper, options: LockOptions) -> Iterator[Lock]:
     """Hold the migration lock of this database for the duration of the block."""
+    with migration_lock_unless_done(connection, options, done=None) as lock:
+        assert lock is not None  # without a re-check, only the lock ends the wait
+        yield lock
+
+
+@contextmanager
+def migration_lock_unless_done(
+    connection: BaseDatabaseWrapper, options: LockOptions, *, done: Callable[[], bool] | None
+) -> Iterator[Lock | None]:
+    """The lock for the block, or None when ``done`` found the work done while we waited."""
     lock = make_lock(connection, options)
     acquired_at: float | None = None
     try:
-        acquire(lock, alias=connection.alias, timeout=options.timeout)
-        acquired_at = time.monotonic()
-        yield lock
+        if acquire(lock, alias=connection.alias, timeout=options.timeout, done=done):
+            acquired_at = time.monotonic()
+            yield lock
+        else:
+            yield None
     finally:
         release(lock, alias=connection.alias, acquired_at=acquired_at)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.db.migrations.exceptions import AmbiguityError, InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 
 from entrypoint import log
 from entrypoint.errors import ConfigError, MigrationConflict, MigrationFailed
@@ -118,19 +119,47 @@ def migration_plan(
     report_unknown: bool = False,
 ) -> list[tuple[Migration, bool]]:
     """The (migration, backwards) steps from the recorded state to the targets."""
+    return planned(connection, targets, all_apps=all_apps, report_unknown=report_unknown)[0]
+
+
+def planned(
+    connection: BaseDatabaseWrapper,
+    targets: Sequence[Target],
+    *,
+    all_apps: bool = True,
+    report_unknown: bool = False,
+) -> tuple[list[tuple[Migration, bool]], list[Migration]]:
+    """The plan, and the squashed migrations to record: all they replace is recorded, they
+    are not (Django's migrate records them; until then the file-level check cannot pass)."""
     executor = MigrationExecutor(connection)
-    check_history(executor.loader, connection)
+    loader = executor.loader
+    check_history(loader, connection)
     if report_unknown:
-        _report_unknown(executor.loader)
-    return executor.migration_plan(resolve_targets(executor.loader, targets, all_apps=all_apps))
+        _report_unknown(loader)
+    plan = executor.migration_plan(resolve_targets(loader, targets, all_apps=all_apps))
+    squashes = list(loader.replacements.values())
+    if squashes:
+        recorded = MigrationRecorder(connection).applied_migrations()
+        squashes = [
+            m
+            for key, m in sorted(loader.replacements.items())
+            if key not in recorded and all(r in recorded for r in m.replaces)
+        ]
+    return plan, squashes
 
 
 def _report_unknown(loader: MigrationLoader) -> None:
-    """Say when the database is ahead of this code: an older image cannot undo what it lacks."""
+    """Say when the database is ahead of this code: an older image cannot undo what it lacks.
+
+    A migration a squash on disk replaces is known, even once its own file is gone.
+    """
+    replaced = {key for m in loader.replacements.values() for key in m.replaces}
     unknown = sorted(
         f"{app}.{name}"
         for app, name in loader.applied_migrations or {}
-        if app in loader.migrated_apps and (app, name) not in loader.graph.nodes
+        if app in loader.migrated_apps
+        and (app, name) not in loader.disk_migrations
+        and (app, name) not in replaced
     )
     if unknown:
         log.get().warning(

@@ -20,6 +20,7 @@ from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.guard import Guard
 from entrypoint.migrate.run.progress import Progress, interrupted
 from entrypoint.migrate.run.retries import Retries, is_lock_timeout
+from entrypoint.migrate.run.squashes import record_squashes
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -149,7 +150,9 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     nodes = resolve_targets(executor.loader, targets, all_apps=all_apps)
     plan = prepared(executor.migration_plan(nodes), phase, fake=fake, report=False)
     if not plan:
-        progress.log.info("migrations_up_to_date", locked=True)  # another replica did the work
+        progress.log.info("migrations_up_to_date", locked=True, checked="graph")
+        # Squashes shipped after all they replace: recorded now, as Django's migrate does.
+        record_squashes(connection, list(executor.loader.replacements.values()))
         return 0
     # The plan may differ from the one checked before the lock, and the tables may have grown.
     progress.risks = gate.check(connection, plan, max_blocking_rows, fake=fake)
