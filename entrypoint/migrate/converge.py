@@ -48,9 +48,7 @@ def lock_first(
     import the migrations. Whoever takes the lock plans under it, on the graph.
     """
 
-    def done() -> bool:
-        return _quietly(alias, lambda: files.all_recorded(connections[alias], listing))
-
+    done = _quietly(alias, lambda: files.all_recorded(connections[alias], listing))
     with _locked_unless_done(alias, lock_options, done=done) as guard:
         if guard is None:  # the holder did the work while we waited: no lock, no fence
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
@@ -151,19 +149,30 @@ def _recheck(alias: str, plan: list[tuple[Migration, bool]]) -> Callable[[], boo
         applied = files.recorded(connections[alias])
         return all(((m.app_label, m.name) in applied) != backwards for m, backwards in plan)
 
-    return lambda: _quietly(alias, done)
+    return _quietly(alias, done)
 
 
-def _quietly(alias: str, check: Callable[[], bool]) -> bool:
-    """A re-check on the migrating connection, in autocommit (no snapshot between checks).
+def _quietly(alias: str, check: Callable[[], bool]) -> Callable[[], bool]:
+    """``check`` as a re-check on the migrating connection, in autocommit (no snapshot).
 
-    An error counts as "not yet": the lock's attempts report what is wrong.
+    An error counts as "not yet" and ends the re-checks of this wait: the path to the server
+    may be dead, and each further check would cost a network timeout that the lock's deadline
+    cannot spare. The lock's attempts go on, and report what is wrong.
     """
-    try:
-        return check()
-    except DatabaseError:
-        connections[alias].close()  # reopened on next use, e.g. after a server restart
-        return False
+    failed = False
+
+    def guarded() -> bool:
+        nonlocal failed
+        if failed:
+            return False
+        try:
+            return check()
+        except DatabaseError:
+            failed = True
+            connections[alias].close()  # reopened on next use, e.g. after a server restart
+            return False
+
+    return guarded
 
 
 def run_locked(
