@@ -15,12 +15,14 @@ from entrypoint import log
 from entrypoint.errors import PlanRefused
 from entrypoint.migrate.plan.graph import label
 from entrypoint.migrate.plan.preflight import describe
-from entrypoint.migrate.plan.risk.judge import HIGH, UNKNOWN, Judgement, judge
+from entrypoint.migrate.plan.risk.levels import HIGH, UNKNOWN
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.migrations.migration import Migration
     from django.db.migrations.operations.base import Operation
+
+    from entrypoint.migrate.plan.risk.judge import Judgement
 
 
 Plan = list[tuple["Migration", bool]]
@@ -98,6 +100,10 @@ class Assessment:
 def assess(connection: BaseDatabaseWrapper, plan: Plan) -> Assessment:
     if connection.vendor != "postgresql" or not plan:
         return Assessment(None if plan else {}, connection.vendor)
+    # pglast (PostgreSQL's parser) takes ~45 ms to import: only a replica that analyses a plan
+    # pays for it, never one that waits for the lock and finds the work done.
+    from entrypoint.migrate.plan.risk.judge import judge  # noqa: PLC0415
+
     started = time.perf_counter()
     try:
         judged = judge(connection, plan)

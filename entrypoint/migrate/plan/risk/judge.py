@@ -20,12 +20,10 @@ from entrypoint.migrate.plan.risk import advice, catalog, locks
 from entrypoint.migrate.plan.risk.classify import classify
 from entrypoint.migrate.plan.risk.collect import OperationSQL, Plan, plan_sql
 from entrypoint.migrate.plan.risk.findings import Findings, Relation, Touch, lock_of
+from entrypoint.migrate.plan.risk.levels import HIGH, LOW, NONE, ORDER, UNKNOWN
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
-
-NONE, LOW, HIGH, UNKNOWN = "none", "low", "high", "unknown"
-ORDER = (NONE, LOW, UNKNOWN, HIGH)  # a high statement outweighs one that cannot be read
 
 
 @dataclass(frozen=True)
