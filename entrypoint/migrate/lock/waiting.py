@@ -27,9 +27,13 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 10.0
 FIRST_DELAY = 0.1
-# Waiters notice a released lock within half a second; a fleet polling twice a second costs
-# the server next to nothing, and every replica's start waits on that notice.
+# Polling waiters (behind a pooler, on MySQL or SQLite) notice a released lock within half a
+# second: every replica's start waits on that notice.
 MAX_DELAY = 0.5
+# A waiter that the holder's release wakes (``wakeup``) polls only for a holder that died without
+# waking anyone (kill -9, a lost session): every 1 to 2 s, since each poll of a fleet of waiters
+# takes CPU from the holder's migrations.
+NOTIFIED_DELAY = 2.0
 
 
 def make_lock(connection: BaseDatabaseWrapper, options: LockOptions) -> Lock:
@@ -114,7 +118,8 @@ def acquire(
                 **_holder(lock),
             )
         # Jitter keeps many replicas from polling in lockstep; a release cuts the pause short.
-        lock.pause(min(delay * random.uniform(0.5, 1.0), max(deadline - now, 0)))  # noqa: S311
+        pause = NOTIFIED_DELAY if lock.wake == "notify" else delay
+        lock.pause(min(pause * random.uniform(0.5, 1.0), max(deadline - now, 0)))  # noqa: S311
         delay = min(delay * 1.5, MAX_DELAY)
     logger.info("migration_lock_acquired", waited_s=round(time.monotonic() - started, 3))
     return True

@@ -9,7 +9,8 @@ Notifications only reach the session that listened: behind a transaction pooler 
 that session is whichever server connection the pooler picked, so a waiter listens only on
 a connection that goes straight to the server (the server sees our socket's own address and
 port); otherwise it polls as before. Either way the polling goes on: a wake-up only cuts a
-sleep short, so a lost notification (a holder killed by ``kill -9``) costs at most one poll.
+sleep short, so a lost notification (a holder killed by ``kill -9``) costs at most one poll
+(``waiting.NOTIFIED_DELAY``, 2 s).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def try_notify(conn: psycopg.Connection[Any], name: str) -> None:
     try:
         conn.execute(f"NOTIFY {name}")
         _end(conn)
-    except Exception:  # noqa: BLE001 - the waiters poll as well: they notice within 0.5 s
+    except Exception:  # noqa: BLE001 - the waiters poll as well: they notice within 2 s
         _end(conn, quietly=True)
 
 
