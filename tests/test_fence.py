@@ -45,10 +45,11 @@ def assert_once(pg: Postgres, db: str) -> None:
 
 
 def holder_and_waiter(url: str, **extra: str) -> tuple[Running, Running]:
-    """A holder inside ledger 0002 (its row inserted, sleeping on the server) and a waiter."""
+    """A holder inside ledger 0002 (its row inserted, sleeping on the server) and a waiter,
+    whose own run of 0002, when it takes over, does not sleep."""
     holder = Running(env=env(url, **extra))
     holder.wait_for(is_event("migration_started", app="ledger", name="0002_entry_once"))
-    waiter = Running(env=env(url, **extra))
+    waiter = Running(env=env(url, **(extra | {"LEDGER_SECONDS": "0"})))
     waiter.wait_for(is_event("migration_lock_waiting"))
     return holder, waiter
 

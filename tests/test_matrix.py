@@ -29,8 +29,8 @@ def test_missing_interpreters_are_named() -> None:
     skipped on stderr, and none is planned."""
     proc = subprocess.run(
         [sys.executable, "-m", "tests.matrix"],
-        cwd=ROOT, env={"PATH": "/nonexistent"}, capture_output=True, text=True, timeout=120,
-        check=False,
+        cwd=ROOT, env={"PATH": "/nonexistent", "DJANGO_ENTRYPOINT_TEST_MATRIX": "full"},
+        capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
@@ -54,3 +54,19 @@ def test_django_6_is_never_planned_on_python_3_11() -> None:
     assert ("3.11", "6.0") not in combos
     assert ("3.12", "5.2") not in combos  # the default combination runs the whole suite
     assert ("3.12", "6.1") in combos
+
+
+def test_by_default_every_python_and_every_django_line_is_covered() -> None:
+    """The default subset runs each supported Python and each Django line at least once (the
+    default combination included), the newest Python with every line; the rest is named."""
+    default = "%d.%d" % sys.version_info[:2]  # noqa: UP031
+    runs, skipped = matrix.plan(default)
+    full, _ = matrix.plan(default, full=True)
+    ran = {(p, d) for p, d, _ in runs} | {(default, matrix.DEFAULT_DJANGO)}
+    left_out = [line for line in skipped if "DJANGO_ENTRYPOINT_TEST_MATRIX=full" in line]
+    assert {p for p, _ in ran} >= {p for p, _, _ in full}
+    assert {d for _, d in ran} == {d for lines in matrix.SUPPORTED.values() for d in lines}
+    newest = max(matrix.SUPPORTED, key=lambda v: tuple(map(int, v.split("."))))
+    assert {(newest, d) for d in matrix.SUPPORTED[newest]} <= ran
+    assert len(runs) + len(left_out) == len(full)
+    assert len(runs) < len(full)

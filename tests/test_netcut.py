@@ -14,6 +14,7 @@ import datetime as dt
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -107,9 +108,9 @@ def sleeping_on_server(host: NetnsPostgres) -> bool:
     ) != [(0,)]
 
 
-def holder_in(host: NetnsPostgres, db: str, pause: str) -> Running:
+def holder_in(host: NetnsPostgres, db: str, pause: str, **extra: str) -> Running:
     """A holder on link a, pausing as ``pause`` says, with its seed work in flight (or done)."""
-    holder = Running(env=env(host, db, "a", SEEDED_PAUSE=pause, SEEDED_SECONDS=PAUSE))
+    holder = Running(env=env(host, db, "a", SEEDED_PAUSE=pause, SEEDED_SECONDS=PAUSE, **extra))
     if pause == "between":
         holder.wait_for(is_event("migration_applied", app="seeded", name="0002_seed"))
     else:
@@ -156,11 +157,14 @@ def test_holder_cut_off_gives_up_and_the_fleet_heals(
 
 
 @pytest.mark.parametrize("how", CUTS)
-def test_waiter_cut_off_gives_up_in_time(host: NetnsPostgres, db: str, how: str) -> None:
+def test_waiter_cut_off_gives_up_in_time(
+    host: NetnsPostgres, db: str, how: str, tmp_path: Path
+) -> None:
     """The waiter's own link goes silent while it waits for the lock: it ends 69 or 75 within
     its lock timeout and one network timeout; the holder on its healthy link is undisturbed."""
     lock_timeout = 6.0
-    holder = holder_in(host, db, "python")  # holds the lock for the whole pause
+    release = tmp_path / "release"  # the holder's pause ends once the waiter has given up
+    holder = holder_in(host, db, "python", SEEDED_RELEASE=str(release))
     waiter = Running(
         env=env(host, db, "b", ENTRYPOINT_MIGRATE_LOCK_TIMEOUT=str(lock_timeout), SEEDED_PAUSE="")
     )
@@ -170,6 +174,8 @@ def test_waiter_cut_off_gives_up_in_time(host: NetnsPostgres, db: str, how: str)
     second, took = ends_within(waiter, waiting, lock_timeout + NETWORK_TIMEOUT + 5)
     assert second.returncode in (69, 75), second.stderr
     assert not applied(second)
+    assert holder.proc.poll() is None  # it held the lock all along
+    release.touch()
     first = holder.finish(timeout=60)
     assert first.returncode == 0, first.stderr
     assert not first.named("migration_lock_lost")
