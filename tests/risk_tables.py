@@ -180,6 +180,8 @@ CASES = [
     ("UPDATE big_item SET label = 'x'", "high"),
     ("INSERT INTO big_owner VALUES (11, 'new')", "none"),
     ("CREATE TABLE fresh (id integer, owner_id integer REFERENCES big_owner (id))", "low"),
+    # A new table's own keys and checks lock nothing the app uses (every CreateModel has a key).
+    ("CREATE TABLE keyed (id integer PRIMARY KEY, code varchar(5) UNIQUE, CHECK (id > 0))", "none"),
     ("LOCK TABLE big_owner IN SHARE MODE", "low"),
     # (TRUNCATE is left out: it swaps in a new, empty file, which the filenode check would take
     # for a rewrite; it takes ACCESS EXCLUSIVE briefly.)

@@ -157,6 +157,25 @@ def test_each_reported_lock_is_what_postgresql_takes(pg: Postgres, db: str) -> N
                 conn.execute(sql.encode())
 
 
+def test_new_tables_are_no_risk(pg: Postgres) -> None:
+    """On an empty database every CreateModel builds its keys on a table nobody uses yet, and
+    what follows works on tables the plan created: the plan says none, migrating warns of
+    nothing."""
+    url = pg.url(pg.create_database())
+    _, doc = plan(url)
+    created = [
+        op
+        for step in doc["databases"]["default"]["plan"]
+        for op in step["operations"]
+        if op["type"] == "CreateModel"
+    ]
+    assert len(created) > 5
+    assert {op["risk"] for op in created} == {"none"}, created
+    result = run_cli(env=migrate_env(url, **BIG))
+    assert result.returncode == 0, result.stderr
+    assert result.named("migration_risk") == []
+
+
 def test_gate_refuses_the_plan_naming_the_culprit(pg: Postgres, db: str) -> None:
     before = recorded(pg, db)
     result = run_cli(env=migrate_env(pg.url(db), **BIG, **{GATE: "100000"}))

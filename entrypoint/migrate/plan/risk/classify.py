@@ -15,7 +15,7 @@ from pglast import ast
 from pglast.enums import ConstrType, ObjectType
 
 from entrypoint.migrate.plan.risk import advice, locks
-from entrypoint.migrate.plan.risk.alter import add_constraint, alter_table
+from entrypoint.migrate.plan.risk.alter import alter_table
 from entrypoint.migrate.plan.risk.findings import Findings, display, dotted, items, table_name
 
 # Statements that lock no table of the app's (session settings, sequences, types, functions...).
@@ -33,17 +33,20 @@ LOCK_MODES = dict(enumerate(locks.ORDER, start=1))  # LOCK TABLE's mode numbers
 
 
 def _create_table(found: Findings, stmt: ast.CreateStmt) -> None:
-    """A new table: nothing of the app's waits, except on the tables its foreign keys name."""
-    table = table_name(stmt.relation)
-    found.creates.append(display(table))
+    """A new table: nothing of the app's waits, except on the tables its foreign keys name.
+
+    Its own keys, unique constraints and checks are built on an empty table nobody else can
+    see yet: they lock nothing the app uses.
+    """
+    found.creates.append(display(table_name(stmt.relation)))
     for element in items(stmt.tableElts):
         constraints = element.constraints if isinstance(element, ast.ColumnDef) else (element,)
         for constraint in items(constraints):
-            if isinstance(constraint, ast.Constraint):
-                if constraint.contype == ConstrType.CONSTR_FOREIGN:
-                    found.touch(table_name(constraint.pktable), locks.SHARE_ROW_EXCLUSIVE)
-                elif constraint.contype != ConstrType.CONSTR_NULL:
-                    add_constraint(found, table, constraint)
+            foreign = isinstance(constraint, ast.Constraint) and (
+                constraint.contype == ConstrType.CONSTR_FOREIGN
+            )
+            if foreign:
+                found.touch(table_name(constraint.pktable), locks.SHARE_ROW_EXCLUSIVE)
 
 
 def _create_index(found: Findings, stmt: ast.IndexStmt) -> None:
