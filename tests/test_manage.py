@@ -52,6 +52,13 @@ class TestOrder:
         assert result.returncode == 0, result.stderr
         assert output(result) == [("manage_output", "interactive=False")]
 
+    def test_the_steps_run_with_the_garbage_collector_on(self) -> None:
+        """Start-up turns the collector off (it only allocates what lives until exec); the
+        steps get it back, or a long migration run would keep every cycle it makes."""
+        result = manage("collector")
+        assert result.returncode == 0, result.stderr
+        assert output(result) == [("manage_output", "collector enabled=True")]
+
     def test_unconfigured_step_is_a_no_op(self) -> None:
         result = manage("")
         assert result.returncode == 0, result.stderr
