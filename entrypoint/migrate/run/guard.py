@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
-from entrypoint.connection import network_timeout_of
+from entrypoint.connection import migrating_session, network_timeout_of
 from entrypoint.errors import LockLost, MigrationAbandoned
-from entrypoint.migrate.lock.fence import Fence
+from entrypoint.migrate.lock.fence import Fence, django_scalar
 from entrypoint.migrate.lock.keepalive import Keepalive
 from entrypoint.migrate.lock.options import Lock
 from entrypoint.migrate.lock.postgres import PostgresLock
@@ -99,6 +99,11 @@ class Guard:
             self.connection.close()
         if self.fence is not None:
             self.fence.barrier(self.timeout)
+        elif self.connection.vendor == "postgresql":
+            # No lock (ENTRYPOINT_MIGRATE_LOCK_MODE=none): still the server half of the network
+            # timeout, or a session whose client vanished would run its statement to the end,
+            # holding the table locks the app waits for.
+            django_scalar(self.connection)(*migrating_session(self.connection))
 
     def holds(self) -> bool:
         """Whether the lock is still ours, as far as the keepalive and one query tell."""
