@@ -145,21 +145,27 @@ FLEET_TOOLS = {
 
 
 def fleet(bench: Bench, sizes: list[int], tools: list[str]) -> dict[str, object]:
-    """Scenario 2: N processes at once, on an empty and on a migrated database."""
+    """Scenario 2: N processes at once, on an empty and on a migrated database.
+
+    For each N, every tool and state takes its turn in each round: the machine's drift (a
+    shared VM speeds up and slows down over minutes) then hits every tool alike.
+    """
     results: dict[str, object] = {}
-    for tool in tools:
-        command = FLEET_TOOLS[tool]
-        extra = {"ENTRYPOINT_STEPS": "wait,migrate"} if tool == "django-entrypoint" else {}
-        for replicas in sizes:
-            samples = bench.rounds(
-                {s: partial(fleet_once, bench, command, extra, replicas, s) for s in STATES}
-            )
+    for replicas in sizes:
+        runs: dict[str, Callable[[], Sample]] = {}
+        for tool in tools:
+            extra = {"ENTRYPOINT_STEPS": "wait,migrate"} if tool == "django-entrypoint" else {}
             for state in STATES:
-                results[f"{tool}|{replicas}|{state}"] = {
-                    "seconds": seconds(samples[state]).__dict__,
-                    "failures": [s.failures for s in samples[state]],
-                }
-                print(tool, replicas, state, seconds(samples[state]), flush=True)
+                runs[f"{tool}|{replicas}|{state}"] = partial(
+                    fleet_once, bench, FLEET_TOOLS[tool], extra, replicas, state
+                )
+        samples = bench.rounds(runs)
+        for key, taken in samples.items():
+            results[key] = {
+                "seconds": seconds(taken).__dict__,
+                "failures": [s.failures for s in taken],
+            }
+            print(*key.split("|"), seconds(taken), flush=True)
     return results
 
 
