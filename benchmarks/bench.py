@@ -25,6 +25,7 @@ from benchmarks.genproject import generate
 from benchmarks.measure import (
     ENTRYPOINT,
     FLOOR_CHECKS_CMD,
+    FLOOR_CHECKS_LOG_CMD,
     FLOOR_CMD,
     FLOOR_QUERY_CMD,
     Sample,
@@ -181,6 +182,7 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
             "manage.py migrate --check": django("migrate", "--check"),
             "floor": FLOOR_QUERY_CMD,
             "floor + system checks": FLOOR_CHECKS_CMD,
+            "floor + system checks + structlog": FLOOR_CHECKS_LOG_CMD,
         }
         samples = bench.rounds(
             {name: partial(run_sequence, [command], env) for name, command in commands.items()}

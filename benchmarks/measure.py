@@ -36,6 +36,9 @@ FLOOR_CHECKS = FLOOR_QUERY.replace(
     "from django.core import checks; checks.run_checks(databases=['default'])\n"
     "from django.db import connection\n",
 )
+# And with structlog imported, the logger the entrypoint is built on: what is left between this
+# and the entrypoint is our own code.
+FLOOR_CHECKS_LOG = "import structlog\n" + FLOOR_CHECKS
 
 
 def django(*args: str) -> list[str]:
@@ -46,6 +49,7 @@ ENTRYPOINT = [sys.executable, "-m", "entrypoint", "--", "true"]
 FLOOR_CMD = [sys.executable, "-c", FLOOR]
 FLOOR_QUERY_CMD = [sys.executable, "-c", FLOOR_QUERY]
 FLOOR_CHECKS_CMD = [sys.executable, "-c", FLOOR_CHECKS]
+FLOOR_CHECKS_LOG_CMD = [sys.executable, "-c", FLOOR_CHECKS_LOG]
 
 
 @dataclass

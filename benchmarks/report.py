@@ -134,14 +134,16 @@ def _graph(results: dict[str, Any]) -> list[str]:
         (
             "Floor: `django.setup()`, one query of django_migrations, then exec `true` as the "
             "entrypoint does. Floor + checks: the same with Django's system checks, which the "
-            "entrypoint runs once (as `migrate` does) and the floor does not."
+            "entrypoint runs once (as `migrate` does) and the floor does not. + structlog: "
+            "that with structlog imported, the logger the entrypoint is built on."
         ),
         "",
         (
             "| migrations | django-entrypoint | migrate --check | floor | floor + checks | "
-            "ours / --check | ours / floor | ours / (floor + checks) |"
+            "+ structlog | ours / --check | ours / floor | ours / (floor + checks) | "
+            "ours / (+ structlog) |"
         ),
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in sizes:
         ours, theirs = rows[f"django-entrypoint|{n}"], rows[f"manage.py migrate --check|{n}"]
@@ -149,15 +151,21 @@ def _graph(results: dict[str, Any]) -> list[str]:
         check = ours["median"] / theirs["median"]
         target = f" (≤ 0.50: {_verdict(check <= 0.5)})" if n >= 2000 else ""
         cells = [_fmt(ours), _fmt(theirs), _fmt(floor) if floor else "–"]
-        cells += [_fmt(checked) if checked else "–", f"{check:.2f}{target}"]
+        logged = rows.get(f"floor + system checks + structlog|{n}")
+        cells += [_fmt(checked) if checked else "–", _fmt(logged) if logged else "–"]
+        cells.append(f"{check:.2f}{target}")
         if floor:
             over = ours["median"] / floor["median"]
             cells.append(f"{over:.2f} (≤ 1.05: {_verdict(over <= 1.05)})")
         else:
             cells.append("not measured")
-        cells.append(f"{ours['median'] / checked['median']:.2f}" if checked else "–")
+        cells += [_ratio(ours, checked), _ratio(ours, logged)]
         lines.append(f"| {n} | {' | '.join(cells)} |")
     return lines
+
+
+def _ratio(ours: dict[str, float], other: dict[str, float] | None) -> str:
+    return f"{ours['median'] / other['median']:.2f}" if other else "–"
 
 
 def _provenance(results: dict[str, Any], key: str) -> list[str]:
@@ -317,6 +325,7 @@ def _plot(results: dict[str, Any], picture: Path) -> None:
         "manage.py migrate --check",
         "floor",
         "floor + system checks",
+        "floor + system checks + structlog",
     ):
         if all(f"{tool}|{n}" in graph for n in gsizes):
             axes[2].plot(
