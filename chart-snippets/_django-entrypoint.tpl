@@ -16,7 +16,7 @@ out by `helm create`.
   a template of its own:               include "django-entrypoint.migrationJob" (job, revisionJob)
   a template of its own:               include "django-entrypoint.secrets" (secret.create only)
 
-migrations.mode (values.yaml and the README say which to pick when):
+migrations.mode (values.yaml and docs/image.md say which to pick when):
   initContainer  every pod's initContainer waits, migrates under the entrypoint's lock and
                  ensures the admin; replicas started together migrate once.
   job            a pre-install/pre-upgrade hook Job does that once per release; every pod's
@@ -407,7 +407,7 @@ template:
 
 {{/* Secrets made from values: for development. In job mode they are hooks too (weight -10), or
      the pre-install Job would start before they exist. The pods (and a post Job) read them
-     after the hooks, so no hook-succeeded: helm uninstall leaves them behind (see the README). */}}
+     after the hooks, so no hook-succeeded: helm uninstall leaves them behind (see docs/image.md). */}}
 {{- define "django-entrypoint.secrets" -}}
 {{- $v := .Values.djangoEntrypoint -}}
 {{- if $v.secret.create }}

@@ -126,7 +126,7 @@ def migrating_session(connection: BaseDatabaseWrapper) -> tuple[str, list[str]]:
 
     Session settings: behind PgBouncer's transaction pooling they land on whichever server
     connection runs them, where they do no harm, and PgBouncer's own keepalives then do the
-    server half's work for the client side (README: fencing).
+    server half's work for the client side (docs/migrations.md: fencing).
     """
     connection.ensure_connection()
     version = int(getattr(connection, "pg_version", 0))

@@ -8,7 +8,7 @@
 each base image to a digest (recorded in the labels), builds every platform with ``buildah bud``,
 joins them in a manifest list per tag, and writes to ``--out`` one OCI archive per variant (all
 its platforms) with the image's CycloneDX SBOM of each platform beside it. Platforms other than
-the host's run under qemu-user-static (binfmt_misc); see README, "Images and tags".
+the host's run under qemu-user-static (binfmt_misc); see docs/image.md, "Images and tags".
 """
 
 from __future__ import annotations

@@ -568,10 +568,10 @@ class TestMigrationModes:
         assert ttls(CASES["job-no-ttl"]) == [None]
         assert ttls(CASES["revision-job"]) == [None]
 
-    def test_what_helm_uninstall_leaves_is_what_the_readme_says(self, chart_dir: Path) -> None:
+    def test_what_helm_uninstall_leaves_is_what_the_docs_say(self, chart_dir: Path) -> None:
         """Hook resources are Jobs (which expire) and Secrets; the Secrets have no hook-succeeded
         policy (the pods and the post Job read them after the pre hooks); every one is matched
-        by the README's clean-up selector."""
+        by the clean-up selector of docs/image.md."""
         docs = render(chart_dir, CASES["job-phases-secrets-created"])
         hooks = [d for d in docs if hook_of(d)]
         assert sorted(d["kind"] for d in hooks) == ["Job", "Job", "Secret", "Secret"]
@@ -581,8 +581,8 @@ class TestMigrationModes:
             assert policy == "before-hook-creation"
         for job in kinds(hooks, "Job"):
             assert job["spec"]["ttlSecondsAfterFinished"] > 0
-        readme = (ROOT / "README.md").read_text()
-        assert "kubectl delete job,secret -l app.kubernetes.io/instance=RELEASE" in readme
+        docs_text = (ROOT / "docs" / "image.md").read_text()
+        assert "kubectl delete job,secret -l app.kubernetes.io/instance=RELEASE" in docs_text
 
 
 class TestSecurityContext:

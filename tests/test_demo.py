@@ -97,15 +97,15 @@ def test_demo_secret_key_is_random_per_data_directory(tmp_path: Path) -> None:
 
 
 def example_passwords() -> dict[str, str]:
-    """The admin passwords written in the README's Secret and in the plain manifests."""
-    readme = (ROOT / "README.md").read_text()
-    [inline] = re.findall(r'stringData: \{password: "([^"]*)"\}', readme)
+    """The admin passwords written in the docs' Secret and in the plain manifests."""
+    steps = (ROOT / "docs" / "steps.md").read_text()
+    [inline] = re.findall(r'stringData: \{password: "([^"]*)"\}', steps)
     docs = yaml.safe_load_all((ROOT / "chart-snippets/kubernetes/secret.yaml").read_text())
     [admin] = [d for d in docs if d["metadata"]["name"] == "demo-admin"]
-    return {"README": inline, "secret.yaml": admin["stringData"]["password"]}
+    return {"steps.md": inline, "secret.yaml": admin["stringData"]["password"]}
 
 
-@pytest.mark.parametrize("where", ["README", "secret.yaml"])
+@pytest.mark.parametrize("where", ["steps.md", "secret.yaml"])
 def test_example_placeholder_passwords_are_refused(tmp_path: Path, where: str) -> None:
     """Applied as documented, the placeholder is no login: the demo's validators refuse it."""
     env = base_env(
@@ -124,14 +124,16 @@ def test_example_placeholder_passwords_are_refused(tmp_path: Path, where: str) -
 def test_docs_create_secrets_without_client_side_apply() -> None:
     """kubectl create secret generic, or apply --server-side: never a plain `kubectl apply` of a
     Secret manifest (its stringData would land in last-applied-configuration)."""
+    prose = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
     texts = {
-        "README.md": (ROOT / "README.md").read_text(),
+        **{p.name: p.read_text() for p in prose},
         **{p.name: p.read_text() for p in (ROOT / "chart-snippets/kubernetes").glob("*.yaml")},
     }
-    assert "kubectl create secret generic" in texts["README.md"]
+    assert "kubectl create secret generic" in texts["steps.md"]
     assert "kubectl create secret generic" in texts["secret.yaml"]
     for name, text in texts.items():
         for command in re.findall(r"kubectl apply[^`#\n]*", text):
             if "secret" in command.lower():
                 assert "--server-side" in command, (name, command)
-    assert not re.search(r"DJANGO_ADMIN_PASSWORD=[^\s_$]", texts["README.md"])
+    for path in prose:
+        assert not re.search(r"DJANGO_ADMIN_PASSWORD=[^\s_$]", texts[path.name]), path

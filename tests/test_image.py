@@ -35,7 +35,7 @@ DJANGO_LINES = ("5.2", "6.0", "6.1")
 DEMO_MIGRATIONS = {"notes": 3}  # the demo app's own migrations
 UID = "10001"
 ADMIN_PASSWORD = "s3cret-Adm1n-pw"
-SBOM_PATH = "/usr/share/doc/django-entrypoint/sbom.cdx.json"  # documented in the README
+SBOM_PATH = "/usr/share/doc/django-entrypoint/sbom.cdx.json"  # documented in docs/image.md
 
 
 class TestDockerfiles:
@@ -140,7 +140,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 def arm64_image(engine: Engine, request: pytest.FixtureRequest) -> str:
     """The same image for linux/arm64, built under qemu-user-static (binfmt_misc). Opt-in: on
     a 2-core machine the emulated build took 11 min 44 s with a cold cache (debootstrap of the
-    arm64 rootfs another 3 min 50 s), too much for CI's budget; see README, Development."""
+    arm64 rootfs another 3 min 50 s), too much for CI's budget; see docs/internals.md, Development."""
     if os.environ.get("DJANGO_ENTRYPOINT_TEST_ARM64") != "1":
         pytest.skip(
             "linux/arm64 image not built: set DJANGO_ENTRYPOINT_TEST_ARM64=1 "
