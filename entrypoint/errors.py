@@ -161,6 +161,11 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
 
 
 def raise_on_signals() -> None:
-    """Turn SIGTERM and SIGINT into ``Interrupted`` so cleanup runs and the exit code is 128+N."""
+    """Turn SIGTERM and SIGINT into ``Interrupted`` so cleanup runs and the exit code is 128+N.
+
+    One our parent ignored (a shell's background job ignores SIGINT) stays ignored, for the
+    steps and then for the server, as for a program started directly.
+    """
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _raise_interrupted)
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)

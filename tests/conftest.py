@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,13 @@ import pytest
 from tests import matrix
 from tests.services import Postgres
 from tests.watch import reap
+
+
+def pytest_configure() -> None:
+    """A runner started as a shell's background job ignores SIGINT, and the entrypoints the
+    tests start would inherit that and keep it ignored (as they should): tests send SIGINT."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -86,16 +86,25 @@ def signal_set(status: str, field: str) -> set[int]:
     return {n for n in range(1, 65) if mask & (1 << (n - 1))}
 
 
-def parent_blocks_usr2_and_ignores_hup() -> None:
+def parent_blocks_usr2_and_ignores_hup_and_int() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a shell's background job
+
+
+def ignored_here() -> set[int]:
+    """What this test process ignores and its children inherit (a runner started in the
+    background ignores SIGQUIT): all but SIGPIPE and SIGXFSZ, which subprocess restores."""
+    status = Path("/proc/self/status").read_text()
+    return signal_set(status, "SigIgn") - {signal.SIGPIPE, signal.SIGXFSZ}
 
 
 class TestServerStartsClean:
     def test_signals_are_back_to_their_defaults(self) -> None:
         """Python ignores SIGPIPE and SIGXFSZ, we handle SIGTERM and SIGINT: the server gets
-        the defaults and no blocked signal. What our parent ignored (nohup's SIGHUP) stays
-        ignored, as for a server started directly."""
+        the defaults and no blocked signal. What our parent ignored (nohup's SIGHUP, a
+        background job's SIGINT, which we would otherwise handle) stays ignored, as for a
+        server started directly."""
         proc = subprocess.run(
             entrypoint_cmd("--", "cat", "/proc/self/status"),
             env=no_steps(),
@@ -103,10 +112,10 @@ class TestServerStartsClean:
             text=True,
             timeout=60,
             check=False,
-            preexec_fn=parent_blocks_usr2_and_ignores_hup,
+            preexec_fn=parent_blocks_usr2_and_ignores_hup_and_int,
         )
         assert proc.returncode == 0, proc.stderr
-        assert signal_set(proc.stdout, "SigIgn") == {signal.SIGHUP}
+        assert signal_set(proc.stdout, "SigIgn") == {signal.SIGHUP, signal.SIGINT} | ignored_here()
         assert signal_set(proc.stdout, "SigBlk") == set()
         assert signal_set(proc.stdout, "SigCgt") == set()  # cat catches nothing itself
 
