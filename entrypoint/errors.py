@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 
 
@@ -169,3 +171,26 @@ def raise_on_signals() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(signum) != signal.SIG_IGN:
             signal.signal(signum, _raise_interrupted)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """SIGTERM or SIGINT inside the block raises ``Interrupted`` at its end, not in its middle.
+
+    For starting a child we must stop on the way out: raised inside ``Popen``, after the fork
+    and before it returns, the interrupt would leave us without the child's pid and the child
+    running after we exit.
+    """
+    ours = [s for s in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(s) is _raise_interrupted]
+    if threading.current_thread() is not threading.main_thread():
+        ours = []  # only the main thread has handlers, and only it gets the signals
+    caught: list[int] = []
+    for signum in ours:
+        signal.signal(signum, lambda number, _frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum in ours:
+            signal.signal(signum, _raise_interrupted)
+        if caught:
+            raise Interrupted(caught[0])

@@ -6,6 +6,7 @@ import os
 import pwd
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,6 +124,34 @@ class TestFailure:
         assert result.returncode == 70
         assert "ran longer than ENTRYPOINT_HOOK_TIMEOUT (1s)" in result.last()["error"]
         wait_until(lambda: not alive(int(pid_file.read_text())), timeout=10)
+
+    def test_sigterm_while_a_hook_starts_waits_until_its_pid_is_known(self) -> None:
+        """Raised inside Popen, between the fork and its return, SIGTERM would leave the hook
+        running with nobody to stop it: the start defers it to the end of the block (here a
+        block that signals itself and goes on), and the hook is then stopped as usual."""
+        code = (
+            "import os, signal, time\n"
+            "from entrypoint.errors import Interrupted, interrupts_deferred, raise_on_signals\n"
+            "raise_on_signals()\n"
+            "try:\n"
+            "    with interrupts_deferred():\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "        time.sleep(0.2)\n"
+            "        print('block finished', flush=True)\n"
+            "except Interrupted as exc:\n"
+            "    print('then interrupted', exc.signum)\n"
+            "try:\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    time.sleep(5)\n"
+            "except Interrupted:\n"
+            "    print('handler back')\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        expected = f"block finished\nthen interrupted {int(signal.SIGTERM)}\nhandler back\n"
+        assert proc.stdout == expected
 
     def test_sigterm_during_a_hook_ends_it_too(self, tmp_path: Path) -> None:
         pid_file = tmp_path / "child.pid"

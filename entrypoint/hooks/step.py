@@ -23,7 +23,7 @@ from typing import IO
 import structlog
 
 from entrypoint import heartbeat, log
-from entrypoint.errors import ConfigError, HookFailed
+from entrypoint.errors import ConfigError, HookFailed, interrupts_deferred
 from entrypoint.hooks.config import HooksSettings
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a hook we stop
@@ -134,27 +134,32 @@ def run_hook(path: Path, *, timeout: float, position: str) -> None:
     with structlog.contextvars.bound_contextvars(hook=path.name, position=position):
         log.get().info("hook_started", path=str(path))
         started = time.perf_counter()
-        # A session of its own: a timeout or SIGTERM reaches the hook's own children too.
-        proc = subprocess.Popen(  # noqa: S603 - the path was checked by scan()
-            [str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc: subprocess.Popen[bytes] | None = None
         readers: list[threading.Thread] = []
-        try:  # from here on, however we leave (SIGTERM included), the hook does not outlive us
+        try:  # however we leave (SIGTERM included), the hook does not outlive us
+            # Not inside Popen: there, an interrupt would leave us without the hook's pid.
+            with interrupts_deferred():
+                # A session of its own: a timeout or SIGTERM reaches the hook's children too.
+                proc = subprocess.Popen(  # noqa: S603 - the path was checked by scan()
+                    [str(path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
             readers = _start_readers(proc)
             with heartbeat.running("hook_running", hook=path.name):
                 code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            assert proc is not None  # only its wait times out
             _stop(proc)
             raise HookFailed(
                 f"hook {position} {path.name!r} ran longer than ENTRYPOINT_HOOK_TIMEOUT "
                 f"({timeout:g}s) and was stopped: make it faster, or raise the timeout"
             ) from None
         except BaseException:  # SIGTERM to the entrypoint: the hook goes too
-            _stop(proc)
+            if proc is not None:
+                _stop(proc)
             raise
         finally:
             for reader in readers:
