@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from entrypoint import log
-from entrypoint.connection import connection_params, migrating_session, setup_session
+from entrypoint.connection import connection_params, setup_session
 from entrypoint.errors import LockLost, LockTimeout
 from entrypoint.migrate.lock.postgres import PostgresLock
 
@@ -75,8 +75,6 @@ class Fence:
     def barrier(self, timeout: float) -> None:
         """Wait, on the migrating connection, until no other replica's work is in flight."""
         logger = log.get().bind(alias=self.connection.alias)
-        # Named in pg_stat_activity, as the lock's session is: what a waiter reports.
-        django_scalar(self.connection)(*migrating_session(self.connection))
         started = time.monotonic()
         next_report = started
         delay = 0.05

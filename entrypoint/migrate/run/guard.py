@@ -97,13 +97,13 @@ class Guard:
             # A restart or failover while we waited for the lock: start afresh.
             log.get().info("migrate_connection_reopened", alias=self.connection.alias)
             self.connection.close()
+        if self.connection.vendor == "postgresql":
+            # Named in pg_stat_activity (what a waiter reports), and the server half of the
+            # network timeout, lock or no lock: a session whose client vanished would otherwise
+            # run its statement to the end, holding the table locks the app waits for.
+            django_scalar(self.connection)(*migrating_session(self.connection))
         if self.fence is not None:
             self.fence.barrier(self.timeout)
-        elif self.connection.vendor == "postgresql":
-            # No lock (ENTRYPOINT_MIGRATE_LOCK_MODE=none): still the server half of the network
-            # timeout, or a session whose client vanished would run its statement to the end,
-            # holding the table locks the app waits for.
-            django_scalar(self.connection)(*migrating_session(self.connection))
 
     def holds(self) -> bool:
         """Whether the lock is still ours, as far as the keepalive and one query tell."""
