@@ -120,7 +120,7 @@ def _print_document(settings: Settings, aliases: Sequence[str], *, plan: bool) -
 def main(argv: Sequence[str] | None = None) -> int:
     # Until the steps run, start-up only allocates what lives until exec (modules, Django's
     # apps and models): the cyclic collector would walk it over and over for nothing, some
-    # 40 ms of a 0.4 s steady-state start (benchmarks/results.md).
+    # 40 ms of a 0.4 s steady-state start (docs/internals.md, Benchmarks).
     gc.disable()
     try:
         args = parse_args(argv)
