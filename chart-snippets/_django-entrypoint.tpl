@@ -7,6 +7,9 @@ out by `helm create`.
   spec.template.spec                   include "django-entrypoint.podDefaults"
                                        (automountServiceAccountToken: false, the securityContext)
   initContainers:                      include "django-entrypoint.initContainer"
+                                       (the sidecars first, then the entrypoint's)
+  initContainers of a pod whose        include "django-entrypoint.sidecars"
+  container runs the steps itself      (with `with`: nothing when sidecars is empty)
   the app container's env:             include "django-entrypoint.appEnv"
   the app container's securityContext  include "django-entrypoint.containerSecurityContext"
   the app container's volumeMounts     include "django-entrypoint.appVolumeMounts"
@@ -265,9 +268,26 @@ failureThreshold: {{ max 1 (div (add $budget $period -1) $period) }}
         path: password
 {{- end -}}
 
+{{/* djangoEntrypoint.sidecars as native sidecars: initContainers with restartPolicy: Always
+     (Kubernetes 1.29+), placed before the steps' container. Each starts before the next
+     initContainer (after its startupProbe passes, if it has one), runs beside the app, and is
+     stopped once a Job's container has finished, so the Job completes. */}}
+{{- define "django-entrypoint.sidecars" -}}
+{{- $sidecars := list -}}
+{{- range $index, $sidecar := .Values.djangoEntrypoint.sidecars -}}
+{{- $policy := get $sidecar "restartPolicy" | default "Always" -}}
+{{- if ne $policy "Always" -}}
+{{- fail (printf "djangoEntrypoint.sidecars[%d] has restartPolicy=%s: a sidecar runs until the pod's containers end, so it is Always; remove the field (the template sets it)" $index $policy) -}}
+{{- end -}}
+{{- $sidecars = append $sidecars (merge (dict "restartPolicy" "Always") $sidecar) -}}
+{{- end -}}
+{{- with $sidecars }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
 {{- define "django-entrypoint.initContainer" -}}
 {{- $v := .Values.djangoEntrypoint -}}
 {{- $migrates := eq (include "django-entrypoint.mode" .) "initContainer" -}}
+{{- with include "django-entrypoint.sidecars" . }}{{ . }}{{ "\n" }}{{ end -}}
 - name: django-entrypoint
   image: {{ include "django-entrypoint.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
@@ -362,6 +382,22 @@ spec:
 {{- $ttl := $v.migrations.job.ttlSecondsAfterFinished -}}
 backoffLimit: {{ $v.migrations.job.backoffLimit }}
 activeDeadlineSeconds: {{ $v.migrations.job.activeDeadlineSeconds }}
+{{- /* The first rule that matches a failed pod decides; other failures count against
+       backoffLimit (69 and 75: a database not ready yet or a lock held, worth a retry). */}}
+podFailurePolicy:
+  rules:
+    # Evicted, preempted, its node drained: not the migration's failure, not counted.
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+          status: "True"   # the API schema requires it before 1.35
+    # 78: a configuration error, or a plan refused before anything changed; the same on
+    # every retry, so the Job fails at once.
+    - action: FailJob
+      onExitCodes:
+        containerName: migrate
+        operator: In
+        values: [78]
 {{- /* Hook Jobs only: a plain Job goes with its revision, and Argo CD would run it again if a
        TTL deleted it. */}}
 {{- if and .hook (not (kindIs "invalid" $ttl)) }}
@@ -371,9 +407,21 @@ template:
   metadata:
     labels:
       {{- include "django-entrypoint.migrationLabels" $root | nindent 6 }}
+    {{- with $v.migrations.job.podAnnotations }}
+    annotations:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
   spec:
+    # podFailurePolicy needs Never: each failure is a new pod, seen and judged by the Job.
     restartPolicy: Never
     {{- include "django-entrypoint.podDefaults" $root | nindent 4 }}
+    {{- with $v.migrations.job.serviceAccountName }}
+    serviceAccountName: {{ . }}
+    {{- end }}
+    {{- with include "django-entrypoint.sidecars" $root }}
+    initContainers:
+      {{- . | nindent 6 }}
+    {{- end }}
     containers:
       - name: migrate
         image: {{ include "django-entrypoint.image" $root }}

@@ -22,7 +22,7 @@ import kubernetes_validate.utils
 import pytest
 import yaml
 
-from entrypoint import config
+from entrypoint import config, errors
 from tests.cli import ROOT
 
 SNIPPETS = ROOT / "chart-snippets"
@@ -682,6 +682,168 @@ class TestStartupProbe:
             helm.HelmRenderError, match=rf"periodSeconds={period} is invalid: expected"
         ):
             render(chart_dir, values)
+
+
+# -- native sidecars and the Jobs' failure policy -----------------------------------------------
+
+SIDECAR_MODES = {
+    "initContainer": {"mode": "initContainer"},
+    "job": {"mode": "job", "phases": True},
+    "revisionJob": {"mode": "revisionJob"},
+}
+
+
+def documented_block(marker: str) -> Doc:
+    """The YAML block of docs/image.md that holds ``marker``: the examples the docs show are
+    the ones the tests render."""
+    text = (ROOT / "docs" / "image.md").read_text()
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if marker in b]
+    doc: Doc = yaml.safe_load(block)
+    return doc
+
+
+def with_proxy(mode: str) -> dict[str, Any]:
+    """The documented Cloud SQL Auth Proxy example, in one of the migration modes."""
+    return merged(
+        documented_block("cloud-sql-proxy"),
+        {"fromImage": {"enabled": True}, "djangoEntrypoint": {"migrations": SIDECAR_MODES[mode]}},
+    )
+
+
+def without_sidecars(docs: list[Doc], names: set[str]) -> list[Doc]:
+    """The documents with the named initContainers taken out (and a Job's initContainers key
+    with them, when they were all it held); revisionJob names, which hash the Job's spec, made
+    comparable."""
+    docs = copy.deepcopy(docs)
+    for spec in pod_specs(docs):
+        kept = [c for c in spec.get("initContainers", []) if c["name"] not in names]
+        if kept:
+            spec["initContainers"] = kept
+        else:
+            spec.pop("initContainers", None)
+    text = re.sub(r"-migrate-(\d+)-[0-9a-f]{8}", r"-migrate-\1-HASH", yaml.safe_dump_all(docs))
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+class TestSidecars:
+    """djangoEntrypoint.sidecars: native sidecars (initContainers with restartPolicy: Always)
+    that start before the steps in every pod that runs them or waits for them."""
+
+    @pytest.mark.parametrize("mode", list(SIDECAR_MODES))
+    def test_the_proxy_starts_before_the_steps_in_every_pod(
+        self, chart_dir: Path, mode: str
+    ) -> None:
+        values = with_proxy(mode)
+        [proxy] = values["djangoEntrypoint"]["sidecars"]
+        docs = render(chart_dir, values)
+        deployments = kinds(docs, "Deployment")
+        jobs = kinds(docs, "Job")
+        assert len(deployments) == 2  # the app with the snippets' initContainer, and FROM mode
+        assert len(jobs) == {"initContainer": 0, "job": 2, "revisionJob": 1}[mode]
+        for doc in deployments + jobs:
+            spec = doc["spec"]["template"]["spec"]
+            first, *rest = spec["initContainers"]
+            assert first == {**proxy, "restartPolicy": "Always"}, doc["metadata"]["name"]
+            # Then the entrypoint's initContainer (it migrates or waits), or nothing more where
+            # the pod's own container runs the steps (a Job's, the FROM-mode app's).
+            [container] = spec["containers"]
+            runs_steps = plain_env(container)["ENTRYPOINT_STEPS"] != "none"
+            expected = [] if runs_steps else ["django-entrypoint"]
+            assert [c["name"] for c in rest] == expected, doc["metadata"]["name"]
+        # The Jobs' pods run as the proxy's service account; the Deployment's is the user's.
+        for job in jobs:
+            assert job["spec"]["template"]["spec"]["serviceAccountName"] == "shop-cloudsql"
+        for deployment in deployments:
+            assert "serviceAccountName" not in deployment["spec"]["template"]["spec"]
+
+    def test_pass_strict_schema_validation_and_lint(self, chart_dir: Path, tmp_path: Path) -> None:
+        """The documented proxy in every mode, with Job pod annotations for Istio: kubernetes-
+        validate --strict for 1.30 and the newest schema, and helm lint --strict."""
+        istio = {
+            "migrations": {"job": {"podAnnotations": {"sidecar.istio.io/nativeSidecar": "true"}}}
+        }
+        docs = []
+        for mode in SIDECAR_MODES:
+            values = merged(with_proxy(mode), {"djangoEntrypoint": istio})
+            rendered = render(chart_dir, values)
+            for job in kinds(rendered, "Job"):
+                annotations = job["spec"]["template"]["metadata"]["annotations"]
+                assert annotations == {"sidecar.istio.io/nativeSidecar": "true"}
+            docs += rendered
+            report = helm.lint(chart_dir, values, strict=True, kube_version="v1.30.0")
+            assert report["errors"] == []
+            assert [m for m in report["messages"] if m["severity"] >= 2] == []
+        proc = validate(write_docs(docs, tmp_path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.count("passed") == len(docs) * len(KUBE_VERSIONS), proc.stdout
+
+    def test_without_sidecars_nothing_else_changes(
+        self, case: tuple[str, list[Doc]], chart_dir: Path
+    ) -> None:
+        """Every case rendered with the proxy is the case rendered without it, but for the
+        proxy itself (and the revisionJob's name, a hash of its spec): with sidecars empty,
+        no Job gains an initContainers key and no pod anything else."""
+        name, docs = case
+        proxy = documented_block("cloud-sql-proxy")["djangoEntrypoint"]["sidecars"]
+        values = merged(CASES[name], {"djangoEntrypoint": {"sidecars": proxy}})
+        with_it = render(chart_dir, values)
+        assert with_it != docs
+        assert without_sidecars(with_it, {"cloud-sql-proxy"}) == without_sidecars(docs, set())
+
+    def test_another_restart_policy_is_refused(self, chart_dir: Path) -> None:
+        sidecar = {"name": "proxy", "image": "proxy:1", "restartPolicy": "Never"}
+        with pytest.raises(
+            helm.HelmRenderError, match=r"sidecars\[0\] has restartPolicy=Never: .* Always"
+        ):
+            render(chart_dir, {"djangoEntrypoint": {"sidecars": [sidecar]}})
+
+
+# Exit codes a retry cannot change (errors.py): what the Jobs fail on at once.
+NOT_RETRIED = [errors.ConfigError.exit_code]
+RETRIED: set[type[errors.EntrypointError]] = {
+    errors.DatabaseUnavailable,
+    errors.ServiceUnavailable,
+    errors.LockTimeout,
+    errors.TableLockTimeout,
+    errors.StepFailed,
+    errors.LockLost,
+    errors.ConnectionLost,
+}
+
+
+class TestJobFailurePolicy:
+    def test_every_rendered_and_plain_job_fails_fast_on_78_only(
+        self, case: tuple[str, list[Doc]]
+    ) -> None:
+        """FailJob on 78 (a configuration error, a plan refused before anything changed) of
+        the steps' container; a disrupted pod is not counted; everything else (69, 70, 75)
+        counts against backoffLimit. The policy needs restartPolicy: Never."""
+        _, docs = case
+        assert errors.PlanRefused.exit_code in NOT_RETRIED
+        assert not {cls.exit_code for cls in RETRIED} & set(NOT_RETRIED)
+        [plain_job] = kinds(plain_docs(), "Job")
+        for job in [*kinds(docs, "Job"), plain_job]:
+            spec = job["spec"]
+            assert spec["template"]["spec"]["restartPolicy"] == "Never"
+            assert spec["podFailurePolicy"] == {
+                "rules": [
+                    {
+                        "action": "Ignore",
+                        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                    },
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": container_of(job)["name"],
+                            "operator": "In",
+                            "values": NOT_RETRIED,
+                        },
+                    },
+                ]
+            }
+            # The policy docs/image.md shows is the one the Jobs carry.
+            documented = documented_block("podFailurePolicy")["podFailurePolicy"]
+            assert spec["podFailurePolicy"] == documented
 
 
 # -- plain YAML for kubectl users -------------------------------------------------------------
