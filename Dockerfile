@@ -18,7 +18,7 @@ ARG DJANGO=5.2
 # pip reads (PIP_CERT). Pass the bundle as a build secret, which leaves no trace in any layer:
 #   --secret id=pip-ca,src=/etc/ssl/certs/ca-certificates.crt --build-arg PIP_CERT=/run/secrets/pip-ca
 # A build argument of this stage never reaches the final image's environment.
-ARG PIP_CERT
+ARG PIP_CERT=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
