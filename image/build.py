@@ -3,7 +3,7 @@
 
     python3 image/build.py plan  [--version V] [--registry REPO]   # the matrix and tags, as JSON
     python3 image/build.py build [--python 3.13] [--django 5.2] [--platform linux/amd64,...]
-    python3 image/build.py base  [--suite trixie] [--platform ...]  # a base from Debian packages
+    python3 image/build.py base  [--suite trixie] [--platform ...]   # a base from Debian packages
     python3 image/build.py publish --registry HOST[:PORT]/NAME [--sign-by FINGERPRINT] ...
 
 ``plan`` is what the release workflow reads, so the tags are defined here only. ``build`` resolves
@@ -77,8 +77,11 @@ def plan(
 
 
 def run(*cmd: str, capture: bool = False) -> str:
+    """Run a tool; its output is returned, or sent to stderr: stdout is the command's answer."""
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, check=True, text=True, stdout=subprocess.PIPE if capture else None)
+    proc = subprocess.run(
+        cmd, check=True, text=True, stdout=subprocess.PIPE if capture else sys.stderr
+    )
     return proc.stdout or ""
 
 
@@ -109,6 +112,7 @@ class Options:
     revision: str
     source: str
     pip_ca: Path | None
+    pip_index_url: str
 
 
 def build_variant(variant: Variant, opts: Options) -> None:
@@ -139,6 +143,7 @@ def build_variant(variant: Variant, opts: Options) -> None:
             "REVISION": opts.revision,
             "SOURCE": opts.source,
             "CREATED": created,
+            "PIP_INDEX_URL": opts.pip_index_url,
         }
         run(
             "buildah", "bud", "--isolation", "chroot", "--layers", f"--pull={opts.pull}",
@@ -172,7 +177,7 @@ def make_base(suite: str, *, arch: str, name: str, mirror: str, cache: Path) -> 
     if not (rootfs / "usr" / "bin" / "python3").exists():
         partial = rootfs.with_name(rootfs.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        run(
+        run(  # progress to stderr: stdout is the JSON answer
             shutil.which("debootstrap") or "/usr/sbin/debootstrap", f"--arch={arch}",
             "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
             suite, str(partial), mirror,
@@ -219,6 +224,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--source", default="")
     parser.add_argument("--revision", help="git commit recorded in the labels (default: HEAD)")
     parser.add_argument("--pip-ca", type=Path, help="CA bundle for a PyPI proxy (build secret)")
+    parser.add_argument("--pip-index-url", default="", help="a PyPI mirror's simple index")
     base = parser.add_argument_group("base")
     base.add_argument("--suite", default="trixie", help="Debian release (trixie: Python 3.13)")
     base.add_argument("--mirror", default=DEBIAN_MIRROR)
@@ -329,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             revision=args.revision or git_revision(),
             source=args.source,
             pip_ca=args.pip_ca,
+            pip_index_url=args.pip_index_url,
         )
         for variant in variants:
             build_variant(variant, opts)

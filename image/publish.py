@@ -44,6 +44,8 @@ SBOM_TYPE = "application/vnd.cyclonedx+json"
 PROVENANCE_TYPE = "application/vnd.in-toto+json"
 BUILD_TYPE = "https://github.com/django-entrypoint/django-entrypoint/blob/main/image/build.py"
 LABEL = "org.opencontainers.image."
+SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 
 
 class PublishError(Exception):
@@ -58,11 +60,7 @@ class Signing:
     keyless: bool = False  # cosign sign with the workflow's OIDC identity
 
     def skopeo_flags(self) -> list[str]:
-        flags = []
-        if self.gpg_key:
-            flags += ["--sign-by", self.gpg_key]
-        if self.sigstore_key:
-            flags += ["--sign-by-sigstore-private-key", str(self.sigstore_key)]
+        flags = ["--sign-by", self.gpg_key] if self.gpg_key else []
         if self.passphrase_file:
             flags += ["--sign-passphrase-file", str(self.passphrase_file)]
         return flags
@@ -323,6 +321,15 @@ def sign(layout: Layout, tags: list[str], dest: Destination, work: Path) -> None
                  "--sign-container-identity", f"{dest.repository}:{tag}", reference],
                 check=True,
             )  # fmt: skip
+    elif dest.signing.sigstore_key:
+        # skopeo can make these too, but Debian 12 builds it with sigstore disabled.
+        import sigstore_sign  # noqa: PLC0415  # image/sigstore_sign.py: cryptography, PyNaCl
+
+        key = sigstore_sign.load_key(dest.signing.sigstore_key, dest.signing.passphrase_file)
+        registry = Registry(dest.repository, tls_verify=dest.tls_verify)
+        for digest in [layout.digest, *(p.digest for p in layout.platforms)]:
+            payloads = [sigstore_sign.payload(f"{dest.repository}:{t}", digest) for t in tags]
+            attach_signatures(registry, digest, [(p, sigstore_sign.sign(key, p)) for p in payloads])
     else:
         source = f"oci:{layout.path}"
         for number, tag in enumerate(tags):
@@ -339,6 +346,37 @@ def sign(layout: Layout, tags: list[str], dest: Destination, work: Path) -> None
             *transport_flags(dest, registries_d=dest.registries_d), source, f"docker://{reference}",
         )  # fmt: skip
     step("signed", index=layout.digest, tags=tags, manifests=1 + len(layout.platforms))
+
+
+def attach_signatures(registry: Registry, digest: str, signed: list[tuple[bytes, str]]) -> None:
+    """Sigstore attachments: one layer per signature in the manifest tagged ``sha256-<hex>.sig``,
+    where cosign and the containers tools look; earlier signatures are kept."""
+    tag = digest.replace(":", "-") + ".sig"
+    existing = registry.manifest(tag)
+    layers: list[dict[str, object]] = json.loads(existing)["layers"] if existing else []
+    for data, signature in signed:
+        layer = {
+            "mediaType": SIMPLE_SIGNING, "digest": registry.put_blob(data), "size": len(data),
+            "annotations": {SIGNATURE_ANNOTATION: signature},
+        }  # fmt: skip
+        if layer not in layers:
+            layers.append(layer)
+    config = json.dumps(
+        {"architecture": "", "os": "", "config": {},
+         "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]}},
+        separators=(",", ":"),
+    ).encode()  # fmt: skip
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": registry.put_blob(config),
+            "size": len(config),
+        },
+        "layers": layers,
+    }
+    registry.put_manifest(tag, json.dumps(manifest, separators=(",", ":")).encode(), MANIFEST)
 
 
 def provenance(platform: Platform, dest: Destination) -> dict[str, object]:
