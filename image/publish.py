@@ -35,6 +35,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -176,6 +177,10 @@ def credentials(host: str) -> str | None:
     return None
 
 
+def lower(headers: Message) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
 def insecure_context() -> ssl.SSLContext:
     """--tls-verify=false: a registry with a self-signed certificate, as skopeo accepts it."""
     context = ssl.create_default_context()
@@ -194,23 +199,31 @@ class Registry:
         self.authorization: str | None = None
 
     def request(
-        self, method: str, url: str, *, body: bytes | None = None, headers: Mapping[str, str] = {}
-    ) -> tuple[int, Mapping[str, str], bytes]:
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers with lower-case names, body); 401 answered once with credentials."""
         if not url.startswith(("http://", "https://")):
             url = f"{self.scheme}://{self.host}{url}"
         for attempt in range(2):
-            request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
+            request = urllib.request.Request(
+                url, data=body, method=method, headers=dict(headers or {})
+            )
             if self.authorization:
                 request.add_header("Authorization", self.authorization)
             try:
                 context = None if self.tls_verify else insecure_context()
                 with urllib.request.urlopen(request, timeout=60, context=context) as response:
-                    return response.status, dict(response.headers), response.read()
+                    return response.status, lower(response.headers), response.read()
             except urllib.error.HTTPError as error:
                 if error.code == 401 and attempt == 0:
                     self.authenticate(error.headers.get("WWW-Authenticate", ""))
                     continue
-                return error.code, dict(error.headers), error.read()
+                return error.code, lower(error.headers), error.read()
             except urllib.error.URLError:
                 # --tls-verify=false also means plain HTTP, as for the containers tools
                 if self.tls_verify or not url.startswith("https://"):
@@ -253,7 +266,7 @@ class Registry:
             raise PublishError(f"reading {self.name}:{reference}: HTTP {status} {body[:200]!r}")
         return body
 
-    def put_manifest(self, reference: str, data: bytes, media_type: str) -> Mapping[str, str]:
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> dict[str, str]:
         status, headers, body = self.request(
             "PUT", f"/v2/{self.name}/manifests/{reference}", body=data,
             headers={"Content-Type": media_type},
@@ -266,10 +279,10 @@ class Registry:
         digest = sha256(data)
         if self.request("HEAD", f"/v2/{self.name}/blobs/{digest}")[0] == 200:
             return digest
-        status, headers, body = self.request("POST", f"/v2/{self.name}/blobs/uploads/")
+        status, headers, body = self.request("POST", f"/v2/{self.name}/blobs/uploads/", body=b"")
         if status != 202:
             raise PublishError(f"starting an upload to {self.name}: HTTP {status} {body[:200]!r}")
-        location = headers["Location"]
+        location = headers["location"]
         separator = "&" if "?" in location else "?"
         status, _, body = self.request(
             "PUT", f"{location}{separator}digest={digest}", body=data,
@@ -437,7 +450,7 @@ def attach(registry: Registry, platform: Platform, *, artifact_type: str, conten
     data = json.dumps(manifest, separators=(",", ":")).encode()
     digest = sha256(data)
     headers = registry.put_manifest(digest, data, MANIFEST)
-    if not any(k.lower() == "oci-subject" for k in headers):
+    if "oci-subject" not in headers:
         # No referrers API: keep the list ourselves, under the subject's digest as a tag.
         tag = platform.digest.replace(":", "-")
         existing = registry.manifest(tag)
@@ -472,7 +485,7 @@ def attach_all(layout: Layout, target: Target, registry: Registry, dest: Destina
 def tag(layout: Layout, tags: list[str], registry: Registry) -> None:
     for name in tags:
         headers = registry.put_manifest(name, layout.index, INDEX)
-        stored = {k.lower(): v for k, v in headers.items()}.get("docker-content-digest")
+        stored = headers.get("docker-content-digest")
         if stored and stored != layout.digest:
             raise PublishError(f"{name} was stored as {stored}, not {layout.digest}")
     step("tagged", index=layout.digest, tags=tags)

@@ -2,7 +2,8 @@
 
 No registry can be pulled from, so the base OS is a Debian rootfs made with debootstrap (the
 release and Python minor of the default BASE_IMAGE, python:3.13-slim-trixie: trixie has 3.13) and
-committed as a local image per platform; image/build.py builds the project's Dockerfile on it.
+committed as a local image per platform by ``image/build.py base``, the documented offline
+recipe; ``image/build.py build`` builds the project's Dockerfile on it.
 Everything lives under one cache directory that survives test runs (a rootfs takes ~40 s to make
 for amd64, minutes for arm64 under qemu, and the overlay storage keeps buildah's layers):
 /var/cache/django-entrypoint for root, or ``$DJANGO_ENTRYPOINT_TEST_CACHE``. Containers run with

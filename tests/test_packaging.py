@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import tomllib
 
 import entrypoint
 from tests.cli import DEMO, ROOT
-from tests.services import free_port
+from tests.services import free_port, http_server
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
@@ -120,27 +119,13 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A package index on a free loopback port that takes uploads without credentials; what it
     does not hold (the dependencies) it redirects to its default upstream."""
     packages = tmp_path_factory.mktemp("index")
-    port = free_port()
-    server = subprocess.Popen(
-        [Path(sys.executable).parent / "pypi-server", "run", "--host", "127.0.0.1",
-         "--port", str(port), "--authenticate", ".", "--passwords", ".", packages],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/simple/", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, "pypi-server exited"
-                assert time.monotonic() < deadline, "pypi-server did not answer"
-                time.sleep(0.2)
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [
+        str(Path(sys.executable).parent / "pypi-server"), "run", "--host", "127.0.0.1",
+        "--port", url.rsplit(":", 1)[1], "--authenticate", ".", "--passwords", ".", str(packages),
+    ]  # fmt: skip
+    with http_server(command, f"{url}/simple/", log=packages.parent / "pypi-server.log"):
         yield url
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 class TestPublished:

@@ -32,7 +32,7 @@ from nacl import secret
 from tests import images
 from tests.cli import ROOT
 from tests.images import Engine
-from tests.services import free_port
+from tests.services import free_port, http_server
 
 pytestmark = pytest.mark.slow
 
@@ -100,25 +100,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     (registries_d / "test.yaml").write_text(
         f"docker:\n  {host}:\n    lookaside: file://{sigstore}\n"
     )
-    log = (folder / "registry.log").open("w")
-    server = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{host}/v2/", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, (folder / "registry.log").read_text()
-                assert time.monotonic() < deadline, "the registry did not answer"
-                time.sleep(0.1)
+    command = ["docker-registry", "serve", str(config)]
+    with http_server(command, f"http://{host}/v2/", log=folder / "registry.log"):
         yield Registry(host, sigstore, registries_d)
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
 
 
 @dataclass
