@@ -317,7 +317,8 @@ class TestInterruptedPublish:
         tmp_path: Path,
     ) -> None:  # fmt: skip
         """Killed while signing, after the push: the index is in the registry by digest, unsigned,
-        and no tag points at it; a pull of it under the key's policy is refused."""
+        and no tag points at it; a pull of it under the key's policy is refused. A second run
+        finishes the publication."""
         wrapper = tmp_path / "bin"
         wrapper.mkdir()
         marker = tmp_path / "signing"
@@ -346,8 +347,18 @@ class TestInterruptedPublish:
         assert registry.tags("interrupted") == []
         assert not list(registry.sigstore.glob("interrupted@*"))
         ref = f"{registry.host}/interrupted@{event['index']}"
-        refused = pull(registry, ref, policy(tmp_path, registry, keys["release"]), tmp_path / "o")
-        assert refused.returncode != 0
+        accept = policy(tmp_path, registry, keys["release"])
+        assert pull(registry, ref, accept, tmp_path / "o").returncode != 0
+        # Run again, it finishes: every tag, signed.
+        again = publish(registry, keys["release"], "interrupted", archives[0], archives[1])
+        stdout, stderr = again.communicate(timeout=600)
+        assert again.returncode == 0, stderr
+        [result] = json.loads(stdout)
+        assert result["index"] == event["index"]
+        assert len(registry.tags("interrupted")) == len(result["tags"]) + len(archives[1])
+        for tagged in result["tags"]:
+            pulled = pull(registry, tagged, accept, tmp_path / "o")
+            assert pulled.returncode == 0, pulled.stderr
 
 
 def cosign_key(folder: Path, passphrase: bytes) -> tuple[Path, ec.EllipticCurvePublicKey]:
@@ -420,3 +431,34 @@ class TestCosignKey:
                 named.append(critical["identity"]["docker-reference"])
             assert sorted(named) == tags
         assert registry.digest("cosign", "latest") == published["index"]
+
+
+class TestRefusals:
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--sign-by", "ABC"], "publish needs --registry HOST[:PORT]/NAME"),
+            (["--registry", "127.0.0.1:1/x"], "publish signs: give one of --sign-by"),
+            (["--registry", "127.0.0.1:1/x", "--sign-by", "ABC", "--sign-keyless"],
+             "publish signs: give one of --sign-by"),
+        ],
+    )  # fmt: skip
+    def test_without_a_registry_or_one_signing_method(self, args: list[str], message: str) -> None:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "image" / "build.py"), "publish", *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2
+        assert message in proc.stderr
+
+    def test_a_missing_archive_is_named_and_nothing_is_pushed(self, tmp_path: Path) -> None:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "image" / "build.py"), "publish", "--from", str(tmp_path),
+             "--registry", "127.0.0.1:1/x", "--sign-by", "ABC", "--python", "3.13",
+             "--django", "5.2", "--platform", "linux/amd64"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 1
+        archive = tmp_path / f"django-entrypoint-{TAG0}.oci.tar"
+        assert f"{archive} not found: run `image/build.py build --out` first" in proc.stderr
+        assert "no tag was written" in proc.stderr
