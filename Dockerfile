@@ -18,7 +18,9 @@ ARG DJANGO=5.2
 # pip reads (PIP_CERT). Pass the bundle as a build secret, which leaves no trace in any layer:
 #   --secret id=pip-ca,src=/etc/ssl/certs/ca-certificates.crt --build-arg PIP_CERT=/run/secrets/pip-ca
 # A build argument of this stage never reaches the final image's environment.
-ARG PIP_CERT
+ARG PIP_CERT=
+# Only for sites that reach PyPI through a mirror: its simple index (pip's PIP_INDEX_URL).
+ARG PIP_INDEX_URL=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src

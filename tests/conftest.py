@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests import matrix
+from tests import images, matrix
+from tests.cli import ROOT
+from tests.images import BASE_IMAGE, DEMO_IMAGE, Engine
 from tests.services import Postgres
 from tests.watch import reap
 
@@ -62,22 +65,73 @@ def own_pg() -> Iterator[Postgres]:
     cluster.remove()
 
 
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The base image built by image/build.py (as a release builds it) on a debootstrapped Debian
+    trixie, and the example image on it; built once per session, layers and rootfs cached."""
+    if os.geteuid() != 0:
+        pytest.skip("buildah --isolation chroot and podman with runc need root here")
+    missing = images.missing_tools()
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: scripts/test installs them")
+    cache = images.cache_dir()
+    with images.locked(cache / "lock"):
+        eng = Engine(cache / "containers")
+        eng.remove_test_containers()
+        os_image = eng.ensure_os_image(cache, "amd64")
+        [built] = eng.build_with_script(cache / "dist", "amd64")
+        eng.podman("tag", built, BASE_IMAGE)
+        eng.build(
+            DEMO_IMAGE,
+            "-f",
+            str(ROOT / "image" / "example" / "Dockerfile"),
+            "--build-arg",
+            f"BASE={BASE_IMAGE}",
+        )
+        request.config.stash[images.TIMINGS_KEY] = eng.timings
+        request.config.stash[images.SIZES_KEY] = {"amd64": eng.added_bytes(BASE_IMAGE, os_image)}
+        yield eng
+        eng.remove_test_containers()
+        # Old builds' layers: kept a day as cache, then dropped.
+        eng.podman("image", "prune", "-f", "--filter", "until=24h", check=False)
+
+
+@pytest.fixture(scope="session")
+def arm64_image(engine: Engine, request: pytest.FixtureRequest) -> str:
+    """The same image for linux/arm64, built under qemu-user-static (binfmt_misc). Opt-in: on
+    a 2-core machine the emulated build took 11 min 44 s with a cold cache (debootstrap of the
+    arm64 rootfs another 3 min 50 s), too much for CI's budget; see docs/internals.md, Development."""
+    if os.environ.get("DJANGO_ENTRYPOINT_TEST_ARM64") != "1":
+        pytest.skip(
+            "linux/arm64 image not built: set DJANGO_ENTRYPOINT_TEST_ARM64=1 "
+            "(emulated build, about 12 minutes on 2 cores with a cold cache)"
+        )
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        pytest.skip(
+            "linux/arm64 not built: qemu-aarch64 is not registered in binfmt_misc "
+            "(scripts/test installs qemu-user-static and binfmt-support and enables it)"
+        )
+    cache = images.cache_dir()
+    os_image = engine.ensure_os_image(cache, "arm64")
+    [built] = engine.build_with_script(cache / "dist", "arm64")
+    request.config.stash[images.SIZES_KEY]["arm64"] = engine.added_bytes(built, os_image)
+    return built
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
     """How long the image builds took (seconds) and what the image adds to its base, when the
     image tests ran."""
-    from tests.images import SIZE_BUDGET_BYTES, SIZES_KEY, TIMINGS_KEY  # noqa: PLC0415
-
-    timings = config.stash.get(TIMINGS_KEY, None)
+    timings = config.stash.get(images.TIMINGS_KEY, None)
     if timings:
         terminalreporter.write_line(
             "image builds (s): " + ", ".join(f"{k}={v}" for k, v in timings.items())
         )
-    sizes = config.stash.get(SIZES_KEY, None)
+    sizes = config.stash.get(images.SIZES_KEY, None)
     if sizes:
         terminalreporter.write_line(
             "image layers added on top of the base, uncompressed (budget "
-            f"{SIZE_BUDGET_BYTES / 1e6:.0f} MB): "
+            f"{images.SIZE_BUDGET_BYTES / 1e6:.0f} MB): "
             + ", ".join(f"{arch} {size / 1e6:.1f} MB" for arch, size in sizes.items())
         )

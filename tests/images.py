@@ -2,7 +2,8 @@
 
 No registry can be pulled from, so the base OS is a Debian rootfs made with debootstrap (the
 release and Python minor of the default BASE_IMAGE, python:3.13-slim-trixie: trixie has 3.13) and
-committed as a local image per platform; image/build.py builds the project's Dockerfile on it.
+committed as a local image per platform by ``image/build.py base``, the documented offline
+recipe; ``image/build.py build`` builds the project's Dockerfile on it.
 Everything lives under one cache directory that survives test runs (a rootfs takes ~40 s to make
 for amd64, minutes for arm64 under qemu, and the overlay storage keeps buildah's layers):
 /var/cache/django-entrypoint for root, or ``$DJANGO_ENTRYPOINT_TEST_CACHE``. Containers run with
@@ -160,40 +161,22 @@ class Engine:
     # -- building ---------------------------------------------------------------------------
 
     def ensure_os_image(self, cache: Path, arch: str = "amd64") -> str:
-        """A Debian base with python3 and python3-venv, as if pulled from a registry."""
-        image = OS_IMAGE.format(arch=arch)
-        rootfs = cache / (f"rootfs-{SUITE}" if arch == "amd64" else f"rootfs-{SUITE}-{arch}")
-        if not (rootfs / "usr" / "bin" / "python3").exists():
-            partial = rootfs.with_name(rootfs.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            started = time.monotonic()
-            self.run(
-                _which("debootstrap") or "debootstrap",
-                f"--arch={arch}",
-                "--variant=minbase",
-                "--include=python3,python3-venv,ca-certificates",
-                SUITE,
-                str(partial),
-                MIRROR,
-                timeout=1800,
-            )
-            partial.rename(rootfs)
-            self.timings[f"debootstrap_{arch}"] = round(time.monotonic() - started, 1)
-        if self.image_exists(image):
-            return image
+        """A Debian base with python3 and python3-venv, as if pulled from a registry: made by
+        ``image/build.py base``, the documented offline recipe (rootfs kept in the cache)."""
         started = time.monotonic()
-        container = self.buildah("from", "scratch").strip()
-        try:
-            self.buildah("copy", "--quiet", container, f"{rootfs}/", "/", timeout=300)
-            self.buildah("config", "--arch", arch, container)
-            self.buildah("commit", "--quiet", container, image, timeout=300)
-        finally:
-            self.run("buildah", "rm", container, check=False)
+        out = self.run(
+            sys.executable, str(ROOT / "image" / "build.py"), "base",
+            "--suite", SUITE, "--platform", f"linux/{arch}", "--mirror", MIRROR,
+            "--name", OS_IMAGE, "--cache", str(cache),
+            timeout=1800,
+        ).stdout  # fmt: skip
         self.timings[f"os_image_{arch}"] = round(time.monotonic() - started, 1)
-        return image
+        [image] = json.loads(out)
+        return str(image)
 
-    def build_with_script(self, arch: str, out: Path) -> str:
-        """image/build.py, as a release would run it, for one platform on the local base."""
+    def build_with_script(self, out: Path, *arches: str) -> list[str]:
+        """image/build.py, as a release would run it, on the local base: one archive in ``out``
+        over the platforms given; the per-platform images' names."""
         started = time.monotonic()
         self.run(
             sys.executable,
@@ -201,7 +184,7 @@ class Engine:
             "build",
             "--python", PYTHON,
             "--django", DJANGO,
-            "--platform", f"linux/{arch}",
+            "--platform", ",".join(f"linux/{arch}" for arch in arches),
             "--base", OS_IMAGE,
             "--pull", "never",
             "--name", BUILT,
@@ -209,8 +192,8 @@ class Engine:
             *(["--pip-ca", str(HOST_CA)] if HOST_CA.exists() else []),
             timeout=3600,
         )  # fmt: skip
-        self.timings[f"image_build_{arch}"] = round(time.monotonic() - started, 1)
-        return f"{BUILT}:{version()}-py{PYTHON}-django{DJANGO}-{arch}"
+        self.timings[f"image_build_{'_'.join(arches)}"] = round(time.monotonic() - started, 1)
+        return [f"{BUILT}:{version()}-py{PYTHON}-django{DJANGO}-{arch}" for arch in arches]
 
     def build(self, tag: str, *args: str) -> None:
         cert = (

@@ -1,4 +1,5 @@
-"""Real database servers started by the tests: throwaway PostgreSQL clusters, PgBouncer, MariaDB.
+"""Real servers started by the tests: throwaway PostgreSQL clusters, PgBouncer, MariaDB, and
+HTTP servers (a container registry, a package index).
 
 Each runs on a free high port in a temporary directory, never touching the machine's own
 servers on the standard ports.
@@ -13,7 +14,10 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -26,6 +30,28 @@ def pg_bin() -> Path:
     if not versions:
         raise RuntimeError("PostgreSQL server binaries not found: run scripts/test to install them")
     return versions[-1].parent
+
+
+@contextmanager
+def http_server(cmd: list[str], url: str, *, log: Path, timeout: float = 60) -> Iterator[None]:
+    """A server process, ready once ``url`` answers; its output in ``log``, SIGTERM at the end."""
+    with log.open("w") as out:
+        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2).close()
+                    break
+                except OSError as error:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        message = f"{cmd[0]} did not answer {url}:\n{log.read_text()}"
+                        raise RuntimeError(message) from error
+                    time.sleep(0.1)
+            yield
+        finally:
+            server.terminate()
+            server.wait(30)
 
 
 def sbin_tool(name: str) -> str:

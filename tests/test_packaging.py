@@ -1,14 +1,18 @@
-"""The Python package as PyPI gets it: built with ``python -m build``, checked with twine, and
-installed from the wheel alone into a clean venv."""
+"""The Python package as PyPI gets it: built with ``python -m build``, checked with twine,
+uploaded with twine to a package index (a local pypiserver) and installed from there by name into
+a clean venv."""
 
 from __future__ import annotations
 
 import email.parser
+import json
 import shutil
 import subprocess
 import sys
 import tarfile
+import urllib.request
 import zipfile
+from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import tomllib
 
 import entrypoint
 from tests.cli import DEMO, ROOT
+from tests.services import free_port, http_server
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
@@ -109,15 +114,50 @@ class TestDistributions:
         assert "## Quickstart" in meta.get_payload()
 
 
-class TestInstalledWheel:
-    def test_clean_venv_runs_the_cli_and_the_commands(self, dist: Path, tmp_path: Path) -> None:
-        """The wheel alone, in a venv that has never seen the sources: the console script
-        answers --version and a project's manage.py knows lockedmigrate."""
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A package index on a free loopback port that takes uploads without credentials; what it
+    does not hold (the dependencies) it redirects to its default upstream."""
+    packages = tmp_path_factory.mktemp("index")
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [
+        str(Path(sys.executable).parent / "pypi-server"), "run", "--host", "127.0.0.1",
+        "--port", url.rsplit(":", 1)[1], "--authenticate", ".", "--passwords", ".", str(packages),
+    ]  # fmt: skip
+    with http_server(command, f"{url}/simple/", log=packages.parent / "pypi-server.log"):
+        yield url
+
+
+class TestPublished:
+    def test_uploaded_then_installed_by_name_runs_the_cli_and_the_commands(
+        self, dist: Path, index: str, tmp_path: Path
+    ) -> None:
+        """twine uploads the sdist and wheel; a venv that has never seen the sources installs
+        `django-entrypoint` by name from that index: the console script answers --help and
+        --version, and a project's manage.py knows lockedmigrate."""
+        out = run(
+            sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
+            "--repository-url", f"{index}/", "-u", "release", "-p", "unused", *sorted(dist.iterdir()),
+        )  # fmt: skip
+        assert out.count("Uploading django_entrypoint-") == 2, out
+        with urllib.request.urlopen(f"{index}/simple/django-entrypoint/", timeout=10) as page:
+            listed = page.read().decode()
+        assert f"django_entrypoint-{VERSION}.tar.gz" in listed
         venv = tmp_path / "venv"
         run(sys.executable, "-m", "venv", venv)
-        run(venv / "bin" / "python", "-m", "pip", "install", "-q", wheel_of(dist))
+        report = tmp_path / "report.json"
+        run(
+            venv / "bin" / "python", "-m", "pip", "install", "-q", "--index-url",
+            f"{index}/simple/", "--report", report, f"django-entrypoint=={VERSION}",
+        )  # fmt: skip
+        [installed] = [
+            item for item in json.loads(report.read_text())["install"]
+            if item["metadata"]["name"] == "django-entrypoint"
+        ]  # fmt: skip
+        assert installed["download_info"]["url"].startswith(f"{index}/"), installed
         env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
         assert run(venv / "bin" / "django-entrypoint", "--version", env=env).strip() == VERSION
+        assert "DATABASE_URL" in run(venv / "bin" / "django-entrypoint", "--help", env=env)
         project = tmp_path / "project"
         shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
         where = run(
