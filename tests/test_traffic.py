@@ -130,8 +130,12 @@ def test_retry_budget_shorter_than_the_blocker_exits_75(pg: Postgres) -> None:
 def test_data_migration_queries_obey_the_timeout(pg: Postgres) -> None:
     """tally 0002 updates a row an app transaction has locked FOR UPDATE: retried, then done."""
     db, url = new_db(pg, "tally 0001")
-    with app_transaction(url, "SELECT * FROM tally_counter FOR UPDATE", seconds=5):
-        result = migrate(url, ENTRYPOINT_MIGRATE_TARGETS="tally 0002")
+    # Held until the migration has met it: a fixed hold raced a slow start on a loaded machine.
+    with app_transaction(url, "SELECT * FROM tally_counter FOR UPDATE", seconds=120) as app:
+        running = Running(env=env(url, ENTRYPOINT_MIGRATE_TARGETS="tally 0002"))
+        running.wait_for(lambda e: e["event"] == "migration_lock_contended", timeout=120)
+        app.commit()
+    result = running.finish()
     assert result.returncode == 0, result.stderr
     assert contended(result)[0]["name"] == "0002_count"
     assert pg.execute("SELECT n FROM tally_counter", db) == [(1,)]
