@@ -441,7 +441,7 @@ def report(runs: list[ModuleRun], *, commit: str, seconds: float) -> str:
         out += ["", "## Not run", ""]
         out += [f"- {r.target.name}: {r.refused}" for r in refused]
     survivors = [(m, o) for r in runs for m, o in r.mutants if o.result in ("survived", "error")]
-    out += ["", "## Survivors (and errors)", ""]
+    out += ["", "## Survivors and errors", ""]
     out += [
         f"- {m.id} {o.result} `{m.where()}` `{m.function}` {m.describe()}" for m, o in survivors
     ]
