@@ -127,7 +127,9 @@ def lock_session(pg: Postgres) -> tuple[int, int]:
         "SELECT a.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
         " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
     )
-    return int(pid), int(port)
+    assert isinstance(pid, int)
+    assert isinstance(port, int)
+    return pid, port
 
 
 def end_unheard(pg: Postgres, pid: int) -> None:
