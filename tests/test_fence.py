@@ -144,7 +144,7 @@ def test_lock_lost_unheard_just_before_commit_commits_nothing(pg: Postgres) -> N
     silent (a dead network): the keepalive cannot tell yet, so the question asked of the server
     just before the commit is what keeps the row from committing without the lock."""
     db = pg.create_database()
-    holder = Running(env=env(pg.url(db), LEDGER_SECONDS="2"))
+    holder = Running(env=env(pg.url(db), LEDGER_SECONDS="5"))
     holder.wait_for(is_event("migration_started", app="ledger", name="0002_entry_once"))
     sleeping_on_server(pg)
     pid, port = lock_session(pg)
@@ -168,7 +168,7 @@ def test_lock_lost_unheard_while_waiting_for_the_fence_starts_nothing(pg: Postgr
     lock's session ends unheard: once the fence is free it takes it, asks whether the lock is
     still its own, and stops there, before any statement of main 0001."""
     db = pg.create_database()
-    holder = Running(env=env(pg.url(db), LEDGER_SECONDS="2"))
+    holder = Running(env=env(pg.url(db), LEDGER_SECONDS="5"))
     holder.wait_for(is_event("migration_started", app="ledger", name="0002_entry_once"))
     with psycopg.connect(pg.url(db), application_name="fence-taker") as conn:
         take_fence(conn)  # queued behind ledger 0002's work: ours at its commit
