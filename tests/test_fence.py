@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -185,6 +186,24 @@ def test_lock_lost_unheard_while_waiting_for_the_fence_starts_nothing(pg: Postgr
     assert pg.execute("SELECT to_regclass('main_item')", db) == [(None,)]
     assert ("main", "0001_initial") not in recorded(pg, db)
     assert_once(pg, db)  # ledger 0002 committed under the lock, before it was lost
+
+
+def test_the_keepalive_ends_with_the_lock(pg: Postgres, tmp_path: Path) -> None:
+    """Once the lock is released nothing pings it any more: a step after migrate (a hook of
+    5 s, over two keepalive periods) hears no word of a lost lock, and no statement of it is
+    cancelled for one."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    pause = hooks / "10-pause"
+    pause.write_text("#!/bin/sh\nsleep 5\n")
+    pause.chmod(0o755)
+    db = pg.create_database()
+    steps = {"ENTRYPOINT_STEPS": "migrate,hooks", "ENTRYPOINT_HOOKS_DIR": str(hooks)}
+    result = run_cli(env=env(pg.url(db), **steps))
+    assert result.returncode == 0, result.stderr
+    assert result.named("hook_finished")
+    assert [e for e in result.events if e["level"] == "error"] == []
+    assert_once(pg, db)
 
 
 def test_record_commits_with_the_migrations_own_work(pg: Postgres) -> None:
