@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from entrypoint.config import default_lock_id
-from tests.cli import finish, migrate_env, run_cli, run_django, start_cli
+from tests.cli import django_cmd, finish, migrate_env, run_cli, run_django, start_cli
 from tests.netns import silenced, skip_reason
 from tests.services import PgBouncer, Postgres
 from tests.watch import Running, applied, is_event, recorded, sleeping_on_server
@@ -186,6 +186,31 @@ def test_lock_lost_unheard_while_waiting_for_the_fence_starts_nothing(pg: Postgr
     assert pg.execute("SELECT to_regclass('main_item')", db) == [(None,)]
     assert ("main", "0001_initial") not in recorded(pg, db)
     assert_once(pg, db)  # ledger 0002 committed under the lock, before it was lost
+
+
+@pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+def test_lock_lost_unheard_before_a_fake_run_records_nothing(pg: Postgres) -> None:
+    """``lockedmigrate --fake`` records migrations without running them: no fence is taken and
+    no commit asked about, so the question asked before each migration starts is its only lock
+    check. The lock's session ends unheard while the holder waits at the barrier: it records
+    nothing. (django_migrations exists already: creating it would take the fence.)"""
+    db = pg.create_database()
+    first = run_django("lockedmigrate", "--fake", "contenttypes", "0001", env=env(pg.url(db)))
+    assert first.returncode == 0, first.stderr
+    with psycopg.connect(pg.url(db), application_name="in-flight-elsewhere") as conn:
+        take_fence(conn)
+        holder = Running("lockedmigrate", "--fake", env=env(pg.url(db)), command=django_cmd)
+        holder.wait_for(is_event("migration_fence_waiting"))
+        pid, port = lock_session(pg)
+        with silenced(pg.port, port):
+            end_unheard(pg, pid)
+            conn.commit()  # the barrier passes: the holder plans, then asks before the first
+            result = holder.finish(timeout=90)
+    assert result.returncode == 70, result.stderr
+    [lost] = result.named("migration_lock_lost")
+    assert "the migration lock's connection was lost before" in lost["error"]
+    assert not result.named("migration_applied")
+    assert recorded(pg, db) == [("contenttypes", "0001_initial")]
 
 
 def test_the_keepalive_ends_with_the_lock(pg: Postgres, tmp_path: Path) -> None:
