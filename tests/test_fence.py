@@ -213,6 +213,23 @@ def test_lock_lost_unheard_before_a_fake_run_records_nothing(pg: Postgres) -> No
     assert recorded(pg, db) == [("contenttypes", "0001_initial")]
 
 
+def test_a_non_atomic_migration_holds_the_fence_while_it_runs(pg: Postgres) -> None:
+    """pgonly 0002 (not atomic: CREATE INDEX CONCURRENTLY) runs outside any transaction of the
+    migrating connection: the fence is held on a connection of its own for as long as it runs,
+    so that a new holder's barrier would wait for it."""
+    db = pg.create_database()
+    holder = Running(env=env(pg.url(db), TESTPROJ_PG_APPS="1", SLOW_MIGRATION_SECONDS="3"))
+    holder.wait_for(is_event("migration_started", app="pgonly", name="0002_concurrent_index"))
+    sleeping_on_server(pg)
+    fence = pg.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+    )
+    assert [str(app).split()[:2] for (app,) in fence] == [["django-entrypoint", "fence"]]
+    result = holder.finish()
+    assert result.returncode == 0, result.stderr
+
+
 def test_the_keepalive_ends_with_the_lock(pg: Postgres, tmp_path: Path) -> None:
     """Once the lock is released nothing pings it any more: a step after migrate (a hook of
     5 s, over two keepalive periods) hears no word of a lost lock, and no statement of it is
