@@ -72,7 +72,6 @@ def load_settings(**overrides: str | None) -> Settings:
     log.add_secrets(
         os.environ.get(n) for n in ("DJANGO_ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
     )
-    log.add_secrets(secret for service in settings.wait.services for secret in service.secrets())
     if settings.migrate.database_url:
         log.add_url_secrets(settings.migrate.database_url)
     return settings
