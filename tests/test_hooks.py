@@ -213,8 +213,7 @@ class TestFailure:
             assert ended["level"] == "warning"
             assert "sidecar" in ended["hint"]
             assert [e["hook"] for e in result.named("hook_finished")] == ["1-leaves", "2-next"]
-            for pid in pids:
-                wait_until(lambda pid=pid: not alive(pid), timeout=10)
+            wait_until(lambda: not any(alive(pid) for pid in pids), timeout=10)
         finally:
             kill_if_alive(escaped, background)
 
