@@ -55,28 +55,26 @@ def reasons(result: Result) -> list[str]:
     return [e["reason"] for e in result.named("service_check_failed")]
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[Redis]:
-    server = Redis()
+def serving(password: str = "") -> Iterator[Redis]:
+    server = Redis(password=password)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[Redis]:
+    yield from serving()
 
 
 @pytest.fixture(scope="module")
 def redis_pw() -> Iterator[Redis]:
-    server = Redis(password=REDIS_PASSWORD)
-    server.start()
-    yield server
-    server.stop()
+    yield from serving(REDIS_PASSWORD)
 
 
 @pytest.fixture(scope="module")
 def redis_special() -> Iterator[Redis]:
-    server = Redis(password=SPECIAL)
-    server.start()
-    yield server
-    server.stop()
+    yield from serving(SPECIAL)
 
 
 @pytest.fixture(scope="module")
