@@ -67,7 +67,11 @@ def load_settings(**overrides: str | None) -> Settings:
     heartbeat.configure(settings.heartbeat_interval)
     if settings.admin:
         log.add_secrets([settings.admin.password])
-    log.add_secrets(secret for service in settings.wait.services for secret in service.secrets())
+    # Also when the admin step does not run (its seed is then not read): a management command
+    # of the manage step could still print the variable.
+    log.add_secrets(
+        os.environ.get(n) for n in ("DJANGO_ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
+    )
     if settings.migrate.database_url:
         log.add_url_secrets(settings.migrate.database_url)
     return settings

@@ -133,9 +133,10 @@ def load(
         if name.startswith("ENTRYPOINT_") and name not in KNOWN_VARIABLES
     )
     databases = _databases(reader)
+    chosen = _steps(reader, steps)
     settings = Settings(
         settings_module=module,
-        steps=_steps(reader, steps),
+        steps=chosen,
         databases=databases,
         log_format=reader.choice("ENTRYPOINT_LOG_FORMAT", "auto", ("auto", "json", "console")),
         log_level=reader.choice(
@@ -145,7 +146,9 @@ def load(
         db_network_timeout=_network_timeout(reader),
         wait=wait_config.read(reader),
         migrate=migrate_config.read(reader, databases),
-        admin=read_admin_seed(env, reader.problems),
+        # Read only for a start that runs the step: an app container (ENTRYPOINT_STEPS=none)
+        # must not need the secret files mounted only where the admin is ensured.
+        admin=read_admin_seed(env, reader.problems) if "admin" in chosen else None,
         manage=manage_config.read(reader),
         hooks=hooks_config.read(reader),
     )

@@ -152,6 +152,10 @@ def flush() -> None:
     sys.stderr.flush()
 
 
+# A progress bar redraws its line after a bare \r: each state is a line, not one endless line.
+LINE_END = re.compile(r"\r\n?|\n")
+
+
 class LogStream(io.TextIOBase):
     """A text stream that turns each line written to it into an event.
 
@@ -171,12 +175,13 @@ class LogStream(io.TextIOBase):
     def write(self, text: str) -> int:
         written = len(text)
         if self._dropping:  # the rest of an overlong line: the event has its first part already
-            if "\n" not in text:
+            end = LINE_END.search(text)
+            if end is None:
                 return written
-            text = text.split("\n", 1)[1]
+            text = text[end.end() :]
             self._dropping = False
         self._buffer += text
-        *lines, self._buffer = self._buffer.split("\n")
+        *lines, self._buffer = LINE_END.split(self._buffer)
         for line in lines:
             self._emit(line)
         if len(self._buffer) > log_cap.MAX_LINE:  # a line without end (no newline): bound memory

@@ -30,7 +30,8 @@ environment variables:
                                                        scans it (PostgreSQL)
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
                                                        NAME_FILE: path of a mounted secret, a
-                                                       regular file of at most 64 KiB)
+                                                       regular file of at most 64 KiB); read
+                                                       only when the admin step runs
   DJANGO_ADMIN_<FIELD>                                 another field of the user model
   DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL       Django's own names, used as fallbacks
   ENTRYPOINT_ADMIN_UPDATE          false                true: bring an existing admin in line
@@ -39,6 +40,8 @@ environment variables:
   ENTRYPOINT_HOOKS_DIR             /etc/django-entrypoint/hooks.d
                                                        executables run in version order
   ENTRYPOINT_HOOK_TIMEOUT          300                  seconds each hook may run (> 0)
+  ENTRYPOINT_HOOK                  (set for each hook)  in a hook's environment: its path (a
+                                                       script's $0 is /proc/self/fd/N)
   ENTRYPOINT_HEARTBEAT_INTERVAL    30                   seconds between *_running events (0: off)
   ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent PostgreSQL peer may take
 
@@ -50,6 +53,6 @@ exit codes:
   rollback, blocked pre phase),
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
 
-COMMAND is exec'd with default signal dispositions and without DJANGO_ADMIN_PASSWORD,
-DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL in its environment.
+COMMAND is exec'd with default signal dispositions; neither it nor the hooks get
+DJANGO_ADMIN_PASSWORD, DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL.
 """

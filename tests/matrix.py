@@ -54,6 +54,7 @@ DJANGO_DEPENDENT = (
     "tests/test_migrate_backends.py::test_sqlite_file_lock_five_replicas",
     "tests/test_admin.py::TestDefaultUserModel::test_create_then_second_run_changes_nothing",
     "tests/test_admin.py::TestDefaultUserModel::test_rotation_only_with_update",
+    "tests/test_admin.py::TestDefaultUserModel::test_login_django_normalises_is_found_again",
     "tests/test_admin.py::TestDefaultUserModel::test_tables_missing",
     "tests/test_admin.py::TestDefaultUserModel::test_auth_not_installed",
     "tests/test_admin.py::TestDefaultUserModel::test_routers_choose_the_database",
