@@ -21,6 +21,7 @@ from entrypoint.manage import config as manage_config
 from entrypoint.manage.config import ManageSettings
 from entrypoint.migrate import config as migrate_config
 from entrypoint.migrate.config import MigrateSettings, default_lock_id
+from entrypoint.schema import config as schema_config
 from entrypoint.wait import config as wait_config
 from entrypoint.wait.config import WaitSettings
 
@@ -52,6 +53,7 @@ KNOWN_VARIABLES = frozenset(
     | ADMIN_VARIABLES
     | manage_config.VARIABLES
     | hooks_config.VARIABLES
+    | {schema_config.VARIABLE}
 )
 
 
@@ -71,6 +73,7 @@ class Settings:
     admin: AdminSeed | None = None
     manage: ManageSettings = field(default_factory=ManageSettings)
     hooks: HooksSettings = field(default_factory=HooksSettings)
+    schema_check: str = schema_config.WARN  # after the migrate step, or a wait for migrations
 
 
 def _steps(reader: Reader, override: str | None) -> tuple[str, ...]:
@@ -151,6 +154,7 @@ def load(
         admin=read_admin_seed(env, reader.problems) if "admin" in chosen else None,
         manage=manage_config.read(reader),
         hooks=hooks_config.read(reader),
+        schema_check=schema_config.read(reader),
     )
     wait = settings.wait
     if "wait" in settings.steps and wait.stable >= wait.timeout:

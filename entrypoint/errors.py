@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
 
@@ -47,6 +47,19 @@ class PlanRefused(ConfigError):
     """The migration plan cannot be carried out as configured: nothing was changed."""
 
     event = "migration_plan_refused"
+
+
+class SchemaIncompatible(ConfigError):
+    """The live schema does not serve this code (ENTRYPOINT_SCHEMA_CHECK=refuse): each problem
+    named (model, table, column, bounded as every ConfigError's), then ``fix``."""
+
+    event = "schema_incompatible"
+
+    def __init__(self, alias: str, problems: Sequence[str], fix: str, **fields: object) -> None:
+        super().__init__(*problems)
+        listed = self.args[0]
+        self.args = (f"the schema of database {alias!r} does not serve this code: {listed}; {fix}",)
+        self.fields = {"alias": alias, **fields}
 
 
 class DatabaseUnavailable(EntrypointError):

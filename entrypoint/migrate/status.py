@@ -1,10 +1,11 @@
 """``--status``: a stuck deploy's first questions, answered from the database itself.
 
 Is someone migrating, who, since when, and what is still pending? One JSON document: per alias,
-the migrations pending, who holds the migration lock and (PostgreSQL) the fence, and the last
-migration applied. Read only: no lock is taken, nothing is written, the database is not waited
-for. Each alias is read on a connection of its own, opened with a short connect timeout, in a
-worker thread the caller gives up on, so an unreachable database costs seconds, not a hang.
+the migrations pending, who holds the migration lock and (PostgreSQL) the fence, the last
+migration applied, and whether the live schema serves this code (``schema``). Read only: no
+lock is taken, nothing is written, the database is not waited for. Each alias is read on a
+connection of its own, opened with a short connect timeout, in a worker thread the caller gives
+up on, so an unreachable database costs seconds, not a hang.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock import state as lock_state
 from entrypoint.migrate.plan.graph import label, migration_plan
 from entrypoint.migrate.plan.phases import PRE, classify
+from entrypoint.schema import check as schema_check
 from entrypoint.wait.probe import bounded
 from entrypoint.wait.probe import classify as reason_of
 
@@ -83,6 +85,7 @@ def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) ->
         report.update(_pending(connection, targets, phase))
         report.update(lock_state.state(connection, lock_id))
         report["last_applied"] = _last_applied(connection)
+        report.update(schema_check.report(connection, targets=targets))  # the live schema
         return report
     finally:
         connections.close_all()  # this thread's connections die with it
