@@ -55,8 +55,8 @@ class SchemaIncompatible(ConfigError):
 
     event = "schema_incompatible"
 
-    def __init__(self, alias: str, problems: Sequence[str], fix: str, **fields: object) -> None:
-        super().__init__(*problems)
+    def __init__(self, alias: str, sentences: Sequence[str], fix: str, **fields: object) -> None:
+        super().__init__(*sentences)
         listed = self.args[0]
         self.args = (f"the schema of database {alias!r} does not serve this code: {listed}; {fix}",)
         self.fields = {"alias": alias, **fields}

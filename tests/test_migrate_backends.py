@@ -27,14 +27,6 @@ def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDB]:
-    server = MariaDB()
-    server.start()
-    yield server
-    server.stop()
-
-
 def env(url: str, **extra: str) -> dict[str, str]:
     return migrate_env(url, **extra)
 

@@ -30,14 +30,6 @@ def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDB]:
-    server = MariaDB()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def black_hole() -> Iterator[int]:
     """A TCP listener that completes handshakes and never says a word."""

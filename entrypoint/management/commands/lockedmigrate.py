@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS
 
-from entrypoint import checks, log, project
+from entrypoint import checks, log, project, steps
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
@@ -110,6 +110,8 @@ class Command(StepCommand):
                     phase=settings.migrate.phase,
                     max_blocking_rows=settings.migrate.max_blocking_rows,
                 )
+                if not options["app_label"]:  # one app migrated: the others may lag on purpose
+                    steps.check_schema(settings, (alias,))
 
 
 def _check_arguments(targets: tuple[Target, ...]) -> None:

@@ -79,3 +79,5 @@ class Command(StepCommand):
         )
         pending = steps.migrations_pending(settings, until_migrated=options["migrated"])
         wait.run(waiting, (alias,), pending=pending)
+        if pending is not None:
+            steps.check_schema(settings, (alias,))
