@@ -49,7 +49,7 @@ def _wait(settings: Settings, aliases: Sequence[str]) -> None:
     from entrypoint.wait import database as wait  # noqa: PLC0415 - see Step
 
     wait.run(settings.wait, aliases, pending=migrations_pending(settings))
-    if settings.wait.until == "migrations" and "migrate" not in settings.steps:
+    if settings.wait.until == "migrations":
         check_schema(settings, aliases)  # the app pods beside a migration Job
 
 

@@ -253,6 +253,7 @@ CHOICE_VARS = {
     "ENTRYPOINT_LOG_LEVEL": ("debug", "info", "warning", "error"),
     "ENTRYPOINT_MIGRATE_LOCK_MODE": ("auto", "session", "none"),
     "ENTRYPOINT_MIGRATE_PHASE": ("pre", "post"),
+    "ENTRYPOINT_SCHEMA_CHECK": ("warn", "refuse", "off"),
 }
 
 

@@ -43,8 +43,7 @@ def migrate(env: dict[str, str]) -> Result:
         env={**env, "ENTRYPOINT_STEPS": "migrate", "ENTRYPOINT_SCHEMA_CHECK": "refuse"}
     )
     assert result.returncode == 0, result.stderr
-    [verdict] = result.named("schema_compatible")
-    assert verdict["alias"] == "default"
+    assert result.named("schema_compatible")
     return result
 
 
@@ -76,23 +75,26 @@ class TestRollbackOntoANewerSchema:
         assert schema["problems"] == [PLAN]
 
     @pytest.mark.parametrize(
-        ("steps", "mode", "code"),
+        "case",
         [
-            ("migrate,admin", "refuse", 78),
-            ("migrate,admin", "warn", 0),
-            ("migrate,admin", "off", 0),
-            ("wait,admin", "refuse", 78),  # the app pods beside a migration Job
-            ("wait,admin", "warn", 0),
-            ("none", "refuse", 0),  # an app container: no step, no check
+            ("migrate,admin", "connection", "refuse", 78),
+            ("migrate,admin", "connection", "warn", 0),
+            ("migrate,admin", "connection", "off", 0),
+            ("wait,admin", "migrations", "refuse", 78),  # the app pods beside a migration Job
+            ("wait,admin", "migrations", "warn", 0),
+            ("wait,admin", "connection", "refuse", 0),  # before the migrations: no check
+            ("none", "migrations", "refuse", 0),  # an app container: no step, no check
         ],
+        ids=lambda case: "-".join(map(str, case)),
     )
-    def test_start(self, v2_url: str, tmp_path: Path, steps: str, mode: str, code: int) -> None:
+    def test_start(self, v2_url: str, tmp_path: Path, case: tuple[str, str, str, int]) -> None:
+        steps, wait_for, mode, code = case
         served = tmp_path / "served"
         env = drift_env(
             v2_url,
             "v1",
             ENTRYPOINT_STEPS=steps,
-            ENTRYPOINT_WAIT_FOR="migrations",
+            ENTRYPOINT_WAIT_FOR=wait_for,
             ENTRYPOINT_SCHEMA_CHECK=mode,
             **ADMIN,
         )
@@ -115,13 +117,24 @@ class TestRollbackOntoANewerSchema:
             assert events == []
             assert served.exists()
 
-    @pytest.mark.parametrize("command", [["lockedmigrate"], ["wait4db", "--migrated"]])
-    def test_management_commands_refuse_too(self, v2_url: str, command: list[str]) -> None:
-        env = drift_env(v2_url, "v1", ENTRYPOINT_SCHEMA_CHECK="refuse", ENTRYPOINT_WAIT_STABLE="0")
+    @pytest.mark.parametrize(
+        ("command", "code"),
+        [
+            (["lockedmigrate"], 78),
+            (["wait4db", "--migrated"], 78),
+            (["lockedmigrate", "main"], 0),  # one app: the others may lag on purpose
+            (["wait4db"], 0),  # before the migrations
+        ],
+    )
+    def test_management_commands(self, v2_url: str, command: list[str], code: int) -> None:
+        env = drift_env(v2_url, "v1", ENTRYPOINT_SCHEMA_CHECK="refuse")
         result = run_django(*command, env=env)
-        assert result.returncode == 78, result.stderr
-        assert result.last()["event"] == "schema_incompatible"
-        assert result.last()["problems"] == [PLAN]
+        assert result.returncode == code, result.stderr
+        if code:
+            assert result.last()["event"] == "schema_incompatible"
+            assert result.last()["problems"] == [PLAN]
+        else:
+            assert schema_events(result) == []
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
@@ -172,6 +185,15 @@ def test_drift_by_hand(pg: Postgres) -> None:
         ("drift.Account_tags", None, "missing_table"),
     ]
     assert schema["problems"][1]["detail"] == "the model declares integer, the column is text"
+
+
+def test_routers_decide_which_alias_holds_which_model(pg: Postgres) -> None:
+    """drift's router keeps its tables on default: the other alias is not asked for them."""
+    url, other = pg.url(pg.create_database()), pg.url(pg.create_database())
+    env = drift_env(url, "v1", OTHER_DATABASE_URL=other, DRIFT_ROUTED="1")
+    result = migrate({**env, "ENTRYPOINT_DATABASES": "all"})
+    verdicts = {e["alias"]: e["models"] for e in result.named("schema_compatible")}
+    assert verdicts["default"] - verdicts["other"] == 3  # Tag, Account, Account_tags
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "sqlite"])

@@ -42,14 +42,17 @@ FROM unnest(%s::text[]) AS n(name)
 JOIN pg_type AS t ON t.oid = to_regtype(n.name)
 LEFT JOIN pg_type AS e ON e.oid = t.typelem AND t.typcategory = 'A'
 """
-# Every column of this database's tables and views (information_schema is per database).
+# Every column of this database's tables and views (information_schema is per database);
+# auto_increment and VIRTUAL/STORED GENERATED columns are filled by the server. No parameters:
+# %% is a wildcard whether the driver interpolates or not.
 MYSQL_COLUMNS = """
-SELECT table_name, column_name, is_nullable = 'NO', column_default IS NOT NULL, extra
+SELECT table_name, column_name, is_nullable = 'NO', column_default IS NOT NULL
+       OR extra LIKE '%%auto_increment%%' OR extra LIKE '%%generated%%'
 FROM information_schema.columns WHERE table_schema = DATABASE()
 """
 # hidden: 2 and 3 are generated columns (SQLite 3.31+, which Django requires).
 SQLITE_COLUMNS = """
-SELECT m.name, p.name, p."notnull", p.dflt_value IS NOT NULL OR p.hidden IN (2, 3), p.pk, p.type
+SELECT m.name, p.name, p."notnull", p.dflt_value IS NOT NULL OR p.hidden IN (2, 3)
 FROM sqlite_master AS m JOIN pragma_table_xinfo(m.name) AS p
 WHERE m.type IN ('table', 'view')
 """
@@ -71,7 +74,7 @@ class Unsupported(Exception):
 class Column:
     name: str
     not_null: bool
-    default: bool  # a default, an identity, a generated expression, or SQLite's rowid
+    default: bool  # a default, an identity, an auto-increment or a generated expression
     type: str | None = None  # PostgreSQL: as format_type spells it
     family: str | None = None  # PostgreSQL: see LOOSE_CATEGORIES
 
@@ -110,9 +113,9 @@ def read(connection: BaseDatabaseWrapper, tables: Collection[str], types: Iterab
         if vendor == "postgresql":
             return _postgresql(cursor, connection.ops.quote_name, tables, types)
         if vendor == "mysql":
-            return _rows(cursor, MYSQL_COLUMNS, tables, _mysql)
+            return _rows(cursor, MYSQL_COLUMNS, tables)
         if vendor == "sqlite":
-            return _rows(cursor, SQLITE_COLUMNS, tables, _sqlite)
+            return _rows(cursor, SQLITE_COLUMNS, tables)
     raise Unsupported(f"not checked on {vendor} (PostgreSQL, MySQL/MariaDB and SQLite are)")
 
 
@@ -137,33 +140,12 @@ def _plain(declared: str) -> str | None:
     return name if _TYPE_NAME.fullmatch(name) else None
 
 
-def _rows(
-    cursor: Any,
-    query: str,
-    tables: Collection[str],
-    columns: Callable[[list[tuple[Any, ...]]], Iterable[tuple[str, Column]]],
-) -> Catalog:
+def _rows(cursor: Any, query: str, tables: Collection[str]) -> Catalog:
+    """MySQL/MariaDB and SQLite: every column of the database, those of ``tables`` kept."""
     catalog = Catalog(fold=str.lower)
     wanted = {catalog.fold(name) for name in tables}
     cursor.execute(query)
-    rows = [row for row in cursor.fetchall() if catalog.fold(row[0]) in wanted]
-    for table, column in columns(rows):
-        catalog.add(table, column)
+    for table, name, not_null, default in cursor.fetchall():
+        if catalog.fold(table) in wanted:
+            catalog.add(table, Column(name, bool(not_null), bool(default)))
     return catalog
-
-
-def _mysql(rows: list[tuple[Any, ...]]) -> Iterable[tuple[str, Column]]:
-    for table, name, not_null, default, extra in rows:
-        # auto_increment, or VIRTUAL/STORED GENERATED: an INSERT may leave them out.
-        filled = bool(default) or any(w in extra.lower() for w in ("auto_increment", "generated"))
-        yield table, Column(name, bool(not_null), filled)
-
-
-def _sqlite(rows: list[tuple[Any, ...]]) -> Iterable[tuple[str, Column]]:
-    keys: dict[str, int] = {}
-    for row in rows:
-        keys[row[0]] = keys.get(row[0], 0) + (row[4] > 0)
-    for table, name, not_null, default, pk, declared in rows:
-        # An INTEGER PRIMARY KEY alone is the rowid: SQLite fills it.
-        rowid = pk == 1 and keys[table] == 1 and declared.upper() == "INTEGER"
-        yield table, Column(name, bool(not_null), bool(default) or rowid)

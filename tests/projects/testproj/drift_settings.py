@@ -8,3 +8,5 @@ INSTALLED_APPS = [*INSTALLED_APPS, "drift"]  # noqa: F405
 DRIFT_VERSION = os.environ.get("DRIFT_VERSION", "v1")
 if DRIFT_VERSION != "v1":
     MIGRATION_MODULES = {"drift": f"drift.{DRIFT_VERSION}.migrations"}
+if os.environ.get("DRIFT_ROUTED"):
+    DATABASE_ROUTERS = ["drift.routers.DefaultOnly"]
