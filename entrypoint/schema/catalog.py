@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 # address, V bit string. Within each, PostgreSQL casts on assignment and the driver reads
 # a value the field accepts; E (an enum) is written and read as a string.
 LOOSE_CATEGORIES = frozenset("NSDBTIV")
+# atthasdef: a default or a generation expression (both in pg_attrdef); an identity has none.
 PG_COLUMNS = """
 SELECT r.name, a.attname, a.attnotnull,
-       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+       a.atthasdef OR a.attidentity <> '',
        format_type(a.atttypid, a.atttypmod), t.oid, t.typcategory, e.oid, e.typcategory
 FROM unnest(%s::text[]) AS r(name)
 JOIN pg_attribute AS a ON a.attrelid = to_regclass(r.name) AND a.attnum > 0
