@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks import image_size, report, risk
+from benchmarks import image_size, report, risk, schema
 from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
 from benchmarks.measure import (
@@ -193,7 +193,7 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
     return results
 
 
-SCENARIOS = ("steady", "fleet", "graph", "contended", "risk", "image")
+SCENARIOS = ("steady", "fleet", "graph", "contended", "risk", "schema", "image")
 
 
 def parse_args() -> argparse.Namespace:
@@ -238,6 +238,8 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, object]:
                 results["contended"] = contended_alter(pg, args.contended_repeats)
             if "risk" in args.only:
                 results["risk"] = risk.measure(pg, args.repeats)
+            if "schema" in args.only:
+                results["schema"] = schema.measure(pg, args.repeats)
     finally:
         pg.remove()
     if "image" in args.only:

@@ -262,6 +262,31 @@ def _risk(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _schema(results: dict[str, Any]) -> list[str]:
+    if "schema" not in results:  # results.json from before this scenario existed
+        return []
+    data = results["schema"]
+    warn, off = data["start_warn_s"], data["start_off_s"]
+    added = warn["median"] - off["median"]
+    target = data["target_s"]
+    verdicts = (
+        f"check {_verdict(data['check_s']['median'] <= target)}, start {_verdict(added <= target)}"
+    )
+    return [
+        "",
+        f"## 7. Schema check on {data['models']} models (seconds)",
+        "",
+        *_provenance(results, "schema"),
+        "The check alone (a fresh process, the connection open; benchmarks/schema.py), and the",
+        "steady-state start (wait, migrate, exec) with `ENTRYPOINT_SCHEMA_CHECK=warn` against",
+        "`off`, in interleaved rounds.",
+        "",
+        f"| check alone | start, warn | start, off | added | target ≤ {target * 1000:g} ms |",
+        "|---|---|---|---|---|",
+        f"| {_fmt(data['check_s'])} | {_fmt(warn)} | {_fmt(off)} | {added:.3f} | {verdicts} |",
+    ]
+
+
 def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
     steady = _steady(results)
     head = [
@@ -282,6 +307,7 @@ def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
         + _contended(results)
         + _image(results)
         + _risk(results)
+        + _schema(results)
     )
     markdown.write_text("\n".join(head + body) + "\n")
     _plot(results, picture)

@@ -22,8 +22,9 @@ from entrypoint.usage import HELP_EPILOG
 
 DOCUMENTS = {
     "plan": "the migration plan (exit 0, or 78 when it cannot be carried out)",
-    "status": "the lock and fence holders, pending and last applied migrations (exit 0, or 69 "
-    "naming a database that did not answer); does not wait for the database",
+    "status": "the lock and fence holders, pending and last applied migrations, whether the "
+    "live schema serves this code (exit 0, or 69 naming a database that did not answer); does "
+    "not wait for the database",
 }
 
 

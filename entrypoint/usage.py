@@ -28,6 +28,9 @@ environment variables:
   ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS  (unset)        refuse (78) a plan whose operation blocks
                                                        a table of more rows while it rewrites or
                                                        scans it (PostgreSQL)
+  ENTRYPOINT_SCHEMA_CHECK          warn                 once migrated: warn, refuse (78) or off
+                                                       when the live schema does not serve the
+                                                       models (missing, unfillable, retyped)
   DJANGO_ADMIN_USERNAME / _PASSWORD / _EMAIL           the superuser to ensure (each also as
                                                        NAME_FILE: path of a mounted secret, a
                                                        regular file of at most 64 KiB); read
@@ -50,7 +53,7 @@ exit codes:
   70 a step failed (migration, management command, hook),
   75 migration lock (or, after the retries, a table lock) not acquired in time,
   78 configuration error or a plan that cannot be carried out (irreversible
-  rollback, blocked pre phase),
+  rollback, blocked pre phase), or a live schema the code cannot serve,
   126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
 
 COMMAND is exec'd with default signal dispositions; neither it nor the hooks get
