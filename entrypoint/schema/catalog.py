@@ -27,13 +27,16 @@ if TYPE_CHECKING:
 # a value the field accepts; E (an enum) is written and read as a string.
 LOOSE_CATEGORIES = frozenset("NSDBTIV")
 # atthasdef: a default or a generation expression (both in pg_attrdef); an identity has none.
+# One index lookup of pg_attribute per table asked for (OFFSET 0 keeps the planner from turning
+# it into a scan of every column of the database, which grows with the database, not with us).
 PG_COLUMNS = """
-SELECT r.name, a.attname, a.attnotnull,
-       a.atthasdef OR a.attidentity <> '',
+SELECT r.name, a.attname, a.attnotnull, a.atthasdef OR a.attidentity <> '',
        format_type(a.atttypid, a.atttypmod), t.oid, t.typcategory, e.oid, e.typcategory
 FROM unnest(%s::text[]) AS r(name)
-JOIN pg_attribute AS a ON a.attrelid = to_regclass(r.name) AND a.attnum > 0
-                          AND NOT a.attisdropped
+CROSS JOIN LATERAL (
+    SELECT * FROM pg_attribute
+    WHERE attrelid = to_regclass(r.name) AND attnum > 0 AND NOT attisdropped OFFSET 0
+) AS a
 JOIN pg_type AS t ON t.oid = a.atttypid
 LEFT JOIN pg_type AS e ON e.oid = t.typelem AND t.typcategory = 'A'
 """
