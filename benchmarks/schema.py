@@ -4,12 +4,11 @@ A generated project of 10 apps with 20 models each (a dozen column types, a fore
 many-to-many table per app), migrated. Two measures, in interleaved rounds: the steady-state
 start (wait and migrate, then exec ``true``) with ``warn`` against the same start with ``off``;
 and the check alone in a fresh process (``verdict`` on an open connection), which the start's
-noise would hide. Run alone: ``benchmarks/.venv/bin/python -m benchmarks.schema``.
+noise would hide. Run it with ``benchmarks/run --only schema``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -136,19 +135,3 @@ def measure(pg: Postgres, repeats: int) -> dict[str, object]:
     }
     print(f"schema check, {models} models: {json.dumps(result)}", flush=True)
     return result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=11)
-    args = parser.parse_args()
-    pg = Postgres()
-    pg.start()
-    try:
-        measure(pg, args.repeats)
-    finally:
-        pg.remove()
-
-
-if __name__ == "__main__":
-    main()
