@@ -218,3 +218,27 @@ def test_mysql_and_sqlite_catalogs(mariadb: MariaDB, tmp_path: Path) -> None:
         migrate(drift_env(url, "v2"))
         schema = schema_of(drift_env(url, "v1"))
         assert schema["problems"] == [PLAN], url
+
+
+def test_pre_phase_leaving_a_column_the_new_code_cannot_fill(pg: Postgres) -> None:
+    """tests/projects/phased: 0003 removes legacy_code after the deploy, but the column, NOT
+    NULL without a database default, stays until then: the new code cannot INSERT a Widget
+    between the phases, and a pre phase under refuse says so."""
+    env = base_env(
+        DATABASE_URL=pg.url(pg.create_database()),
+        DJANGO_SETTINGS_MODULE="testproj.phased_settings",
+        ENTRYPOINT_STEPS="migrate",
+        ENTRYPOINT_MIGRATE_PHASE="pre",
+        ENTRYPOINT_SCHEMA_CHECK="refuse",
+    )
+    result = run_cli(env=env)
+    assert result.returncode == 78, result.stderr
+    assert result.last()["problems"] == [
+        {
+            "model": "phased.Widget",
+            "table": "phased_widget",
+            "column": "legacy_code",
+            "problem": "not_null_without_default",
+            "detail": None,
+        }
+    ]
