@@ -87,10 +87,7 @@ def template(pg: Postgres) -> str:
 @pytest.fixture
 def db(pg: Postgres, template: str) -> str:
     """A copy of the template for one test."""
-    name = pg.create_database()
-    pg.execute(f'DROP DATABASE "{name}"')
-    pg.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return name
+    return pg.create_database(template)
 
 
 def plan(url: str, **extra: str) -> tuple[Result, dict[str, Any]]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrypoint.migrate.plan.risk import advice, catalog, locks
 from entrypoint.migrate.plan.risk.classify import classify
-from entrypoint.migrate.plan.risk.collect import OperationSQL, Plan, plan_sql
+from entrypoint.migrate.plan.risk.collect import OperationSQL, Plan, plan_sql, read_only
 from entrypoint.migrate.plan.risk.findings import Findings, Relation, Touch, lock_of
 from entrypoint.migrate.plan.risk.levels import HIGH, LOW, NONE, ORDER, UNKNOWN
 
@@ -124,14 +124,13 @@ def _judge_operation(
     connection: BaseDatabaseWrapper,
     statements: Statements,
     context: tuple[set[str], dict[Relation, catalog.Table]],
-    unknown: str | None = None,
+    unknown: tuple[str, ...] = (),
 ) -> Judgement:
     """One operation's statements, in order; ``context``: the tables created so far, live facts."""
     created, live = context
     judgement = Judgement()
     risks = [UNKNOWN] if unknown else []
-    if unknown:
-        judgement.notes.append(unknown)
+    judgement.notes.extend(unknown)
     risks += [_judge_statement(connection, s, created, live, judgement) for s in statements]
     judgement.risk = max(risks, key=ORDER.index, default=NONE)
     return judgement
@@ -152,12 +151,13 @@ def judge_sql(connection: BaseDatabaseWrapper, sql: str) -> Judgement:
 
 def judge(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Judgement]]:
     """Per step, per operation: what it locks, on how big a table, how risky, the safer form."""
-    collected = plan_sql(connection, plan)
+    with read_only(connection):
+        collected = plan_sql(connection, plan)
     parsed = [[classify_all(op) for op in step] for step in collected]
     context = (set[str](), _live(connection, [op for step in parsed for op in step]))
     return [
         [
-            _judge_operation(connection, statements, context, op_sql.unknown)
+            _judge_operation(connection, statements, context, tuple(op_sql.unknown))
             for op_sql, statements in zip(step_sql, step, strict=True)
         ]
         for step_sql, step in zip(collected, parsed, strict=True)
