@@ -275,3 +275,32 @@ def test_nothing_is_analysed_when_nothing_is_pending(pg: Postgres, db: str) -> N
     assert result.returncode == 0, result.stderr
     assert result.named("migrations_up_to_date")
     assert not result.named("migration_risk_assessed")
+
+
+def test_gate_checks_again_after_a_table_lock_retry(pg: Postgres, db: str) -> None:
+    """0002 (CREATE INDEX, SHARE) waits behind an app transaction on a table of 10 rows and is
+    rolled back for the retry; meanwhile the table grows to 50,010 analysed rows: refused on
+    the retry, under the lock, nothing applied."""
+    url = pg.url(db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM big_item WHERE id > 10")
+        conn.execute("VACUUM ANALYZE big_item")
+    before = recorded(pg, db)
+    gated = {GATE: "1000", "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT": "0.5"}
+    with psycopg.connect(url) as app:
+        app.execute("UPDATE big_item SET label = label WHERE id = 1")  # ROW EXCLUSIVE, held
+        running = Running(env=migrate_env(url, **BIG, **gated))
+        running.wait_for(is_event("migration_lock_contended", name="0002_label_index"))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO big_item (count, label) SELECT g, 'late' "
+                "FROM generate_series(1, 50000) g"
+            )
+            conn.execute("ANALYZE big_item")
+        app.commit()
+    result = running.finish()
+    assert result.returncode == 78, result.stderr
+    error = result.last()["error"]
+    assert "big.0002_label_index" in error
+    assert "50010" in error
+    assert recorded(pg, db) == before

@@ -2,7 +2,9 @@
 
 ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS (unset: no gate): a ``high`` operation whose table has more
 estimated rows refuses the whole plan before anything is applied. The step checks before the
-lock and again under it (the plan may have changed meanwhile), like the rollback preflight.
+lock, again under it (the plan may have changed meanwhile), like the rollback preflight, and
+again before each retry of a migration rolled back for a table lock (its tables may have grown
+while it waited).
 """
 
 from __future__ import annotations
