@@ -83,20 +83,6 @@ def untrusted(kind: type) -> str | None:
     return None
 
 
-@contextmanager
-def read_only(connection: BaseDatabaseWrapper) -> Iterator[None]:
-    """A transaction that cannot write (SQLSTATE 25006 on any attempt), always rolled back."""
-    if connection.in_atomic_block:
-        raise RuntimeError("the lock analysis needs a transaction of its own (not inside one)")
-    with transaction.atomic(using=connection.alias):
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-        try:
-            yield
-        finally:
-            transaction.set_rollback(True, using=connection.alias)
-
-
 def _wrote(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None:
@@ -223,7 +209,7 @@ def _backwards(collector: _Collector, state: ProjectState) -> list[OperationSQL]
 def plan_sql(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[OperationSQL]]:
     """Per step of the plan, per operation (in the migration's order), its statements.
 
-    Called inside ``read_only``.
+    Called inside pipeline.read_only.
     """
     executor = MigrationExecutor(connection)
     mixed = any(backwards for _, backwards in plan)
