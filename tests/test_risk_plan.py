@@ -158,17 +158,20 @@ def test_each_reported_lock_is_what_postgresql_takes(pg: Postgres, db: str) -> N
 def test_new_tables_are_no_risk(pg: Postgres) -> None:
     """On an empty database every CreateModel builds its keys on a table nobody uses yet, and
     what follows works on tables the plan created: the plan says none, migrating warns of
-    nothing."""
+    nothing. Django's schema operations are not written out (what a first deploy would pay
+    for: the project state rendered for each), only their tables named."""
     url = pg.url(pg.create_database())
     _, doc = plan(url)
-    created = [
-        op
-        for step in doc["databases"]["default"]["plan"]
-        for op in step["operations"]
-        if op["type"] == "CreateModel"
-    ]
+    ops = [op for step in doc["databases"]["default"]["plan"] for op in step["operations"]]
+    created = [op for op in ops if op["type"] == "CreateModel"]
     assert len(created) > 5
     assert {op["risk"] for op in created} == {"none"}, created
+    schema = [op for op in ops if op["type"] in {"CreateModel", "AddField", "AlterField"}]
+    assert all(op["effects"] == [] for op in schema), schema
+    assert all("its tables are new in this plan" in op["note"] for op in schema), schema
+    item = next(op for op in created if op["description"] == "Create model Item")
+    assert "big_item" in item["note"]
+    assert {op["risk"] for op in ops if op["type"] == "RunSQL"} == {"none"}  # on new tables
     result = run_cli(env=migrate_env(url, **BIG))
     assert result.returncode == 0, result.stderr
     assert result.named("migration_risk") == []

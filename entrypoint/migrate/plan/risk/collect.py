@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 
 from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.operations.special import RunPython, SeparateDatabaseAndState
+from django.db.migrations.operations.special import RunPython, RunSQL, SeparateDatabaseAndState
 
 from entrypoint.migrate.plan.risk import advice
+from entrypoint.migrate.plan.risk.skip import Idle, Live, Tables
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -60,6 +61,7 @@ class OperationSQL:
     operation: Operation
     statements: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # why (part of) its SQL is not known
+    idle: Idle | None = None  # it cannot make the app wait: not written (skip.py)
 
 
 def untrusted(kind: type) -> str | None:
@@ -181,10 +183,28 @@ class _Collector:
         self.editor.deferred_sql = []
 
 
-def _forwards(collector: _Collector, state: ProjectState) -> list[OperationSQL]:
-    """Migration.apply, one operation at a time, ``state`` moved along in place."""
+def _needs_models(op: Operation) -> bool:
+    """Whether writing its SQL reads the state's models (which then must be rendered)."""
+    if isinstance(op, SeparateDatabaseAndState):
+        return any(_needs_models(inner) for inner in op.database_operations)
+    return not isinstance(op, (RunSQL, RunPython)) and untrusted(type(op)) is None
+
+
+def _forwards(
+    collector: _Collector, state: ProjectState, tables: Tables | None
+) -> list[OperationSQL]:
+    """Migration.apply, one operation at a time, ``state`` moved along in place. What cannot
+    make the app wait is only moved past: the state's models are rendered (once, then kept
+    rendered as the executor does) for the first operation whose SQL needs them."""
     found = []
     for operation in collector.migration.operations:
+        idle = tables.idle(operation, collector.app, state) if tables else None
+        if idle is not None:
+            operation.state_forwards(collector.app, state)
+            found.append(OperationSQL(operation, idle=idle))
+            continue
+        if _needs_models(operation):
+            state.apps  # noqa: B018 - rendered in place, so that clones carry the models
         old_state = state.clone()
         operation.state_forwards(collector.app, state)
         found.append(OperationSQL(operation))
@@ -214,9 +234,10 @@ def plan_sql(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Operation
     executor = MigrationExecutor(connection)
     mixed = any(backwards for _, backwards in plan)
     state: ProjectState | None = None
-    if not mixed:
+    tables: Tables | None = None
+    if not mixed:  # followed from the applied state, rendered only when needed
         state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
-        state.apps  # noqa: B018 - rendered once up front, as the executor does: then moved along
+        tables = Tables(connection, Live.read(connection))
     found = []
     for migration, backwards in plan:
         key = (migration.app_label, migration.name)
@@ -228,6 +249,9 @@ def plan_sql(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Operation
         editor_class = type(connections[connection.alias]).SchemaEditorClass  # not a proxy's
         with editor_class(connection, collect_sql=True, atomic=False) as editor:
             collector = _Collector(editor, migration)
-            found.append((_backwards if backwards else _forwards)(collector, step_state))
+            if backwards:
+                found.append(_backwards(collector, step_state))
+            else:
+                found.append(_forwards(collector, step_state, tables))
             collector.finish()
     return found

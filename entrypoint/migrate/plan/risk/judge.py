@@ -32,6 +32,11 @@ from entrypoint.migrate.plan.risk.findings import (
     lock_of,
 )
 from entrypoint.migrate.plan.risk.levels import HIGH, LOW, NONE, ORDER, UNKNOWN
+from entrypoint.migrate.plan.risk.skip import Idle
+
+# One operation as the judge takes it: its statements, why part of it is unknown, or (instead)
+# why it cannot make the app wait.
+Parsed = tuple[list[Statement], tuple[str, ...], Idle | None]
 
 # Modifier families (see alter.typmod): a longer limit or more digits change no stored value.
 LONGER_IS_SAFE = {"varchar", "varbit"}
@@ -123,7 +128,10 @@ class _Plan:
     def live(self, relation: Relation) -> Relation:
         return self.aliases.get(display(relation), relation)
 
-    def operation(self, statements: list[Statement], unknown: tuple[str, ...] = ()) -> Judgement:
+    def operation(self, parsed: Parsed) -> Judgement:
+        statements, unknown, idle = parsed
+        if idle is not None:  # nothing the app uses waits: brief at most, on an empty table
+            return Judgement(risk=LOW if idle.existing else NONE, notes=[idle.note()])
         judgement = Judgement(notes=list(unknown))
         risks = [UNKNOWN] if unknown else []
         risks += [self.statement(s, judgement) for s in statements]
@@ -169,10 +177,9 @@ class _Plan:
         relation = self.live(touch.relation)
         oid = self.snapshot.names.get(relation)
         if name in self.created or oid is None:
-            rows = 0 if name in self.created else None
-            size = 0 if name in self.created else None
-            new = name in self.created
-            return [Effect(name, lock, touch.rewrites, touch.scans, rows, size, sql, blocks, new)]
+            # Made earlier in the plan (not in the database before it): empty, and unknown to
+            # the running app (one a RunPython fills on the way is taken as empty too).
+            return [Effect(name, lock, touch.rewrites, touch.scans, 0, 0, sql, blocks, new=True)]
         table = self.snapshot.tables[oid]
         shown = table.relname if relation in self.snapshot.indexes else name
         rewrites, scans = touch.rewrites, touch.scans
@@ -296,9 +303,8 @@ def questions(statements: list[Statement]) -> tuple[list[Relation], list[Relatio
     return sorted(names, key=key), sorted(retyped, key=key), queries
 
 
-def judge(
-    operations: list[tuple[list[Statement], tuple[str, ...]]], snapshot: Snapshot
-) -> list[Judgement]:
-    """Each operation (its statements, why part of it is unknown), in plan order."""
+def judge(operations: list[Parsed], snapshot: Snapshot) -> list[Judgement]:
+    """Each operation (its statements, why part of it is unknown, or why it cannot make the
+    app wait), in plan order."""
     walk = _Plan(snapshot)
-    return [walk.operation(statements, unknown) for statements, unknown in operations]
+    return [walk.operation(parsed) for parsed in operations]

@@ -52,8 +52,8 @@ def analyse(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Judgement]
     """Per step, per operation: what it locks, on how big a table, how risky, the safer form."""
     with read_only(connection):
         collected = plan_sql(connection, plan)
-        parsed = [[(parse(op), tuple(op.unknown)) for op in step] for step in collected]
-        snapshot = _snapshot(connection, [s for step in parsed for op, _ in step for s in op])
+        parsed = [[(parse(op), tuple(op.unknown), op.idle) for op in step] for step in collected]
+        snapshot = _snapshot(connection, [s for step in parsed for op, _, _ in step for s in op])
     judged = iter(judge([op for step in parsed for op in step], snapshot))
     return [[next(judged) for _ in step] for step in parsed]
 
@@ -61,7 +61,7 @@ def analyse(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Judgement]
 def judge_sql(connection: Any, sql: str) -> Judgement:
     """SQL text judged as one operation, in the caller's (read-only) transaction: the tests."""
     statements = [(s, f) for s, f in classify(sql) if not s.startswith("--")]
-    (judged,) = judge([(statements, ())], _snapshot(connection, statements))
+    (judged,) = judge([(statements, (), None)], _snapshot(connection, statements))
     return judged
 
 
