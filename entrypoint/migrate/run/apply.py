@@ -120,10 +120,11 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
         plan = prepared(
             executor.migration_plan(nodes), flags["phase"], fake=flags["fake"], report=False
         )
-        # While it waited, its tables may have grown past the gate: judged again, still locked.
-        progress.risks = gate.check(
-            executor.connection, plan, flags["max_blocking_rows"], fake=flags["fake"]
-        )
+        if flags["max_blocking_rows"] is not None:
+            # While it waited, its tables may have grown past the gate: judged again, locked.
+            progress.risks = gate.check(
+                executor.connection, plan, flags["max_blocking_rows"], fake=flags["fake"]
+            )
         state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
 
 
