@@ -10,7 +10,6 @@ own PostgreSQL).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -19,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.measure import Stats
+from benchmarks.measure import Stats, alone
+from benchmarks.risk import project_env
 from tests.services import Postgres
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1.10
 SETTINGS = """\
 import os
@@ -53,15 +52,8 @@ def project(workdir: Path) -> Path:
 
 
 def _env(site: Path, url: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": f"{site}{os.pathsep}{ROOT}",
-        "DJANGO_SETTINGS_MODULE": "bench_settings",
-        "DATABASE_URL": url,
-        "ENTRYPOINT_STEPS": "migrate",
-        "ENTRYPOINT_LOG_FORMAT": "json",
-    }
+    env = project_env(site, url, "bench_settings")
+    return env | {"ENTRYPOINT_STEPS": "migrate", "ENTRYPOINT_LOG_FORMAT": "json"}
 
 
 def _run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -131,15 +123,7 @@ def _wagtail_version() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    pg = Postgres()
-    pg.start()
-    try:
-        measure(pg, args.rounds)
-    finally:
-        pg.remove()
+    alone(measure, "--rounds", 5)
 
 
 if __name__ == "__main__":

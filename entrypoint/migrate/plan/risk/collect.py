@@ -32,6 +32,7 @@ from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations.special import RunPython, RunSQL, SeparateDatabaseAndState
 
+from entrypoint.errors import sqlstate_in
 from entrypoint.migrate.plan.risk import advice
 from entrypoint.migrate.plan.risk.skip import Idle, Live, Tables
 
@@ -85,17 +86,8 @@ def untrusted(kind: type) -> str | None:
     return None
 
 
-def _wrote(exc: BaseException) -> bool:
-    current: BaseException | None = exc
-    while current is not None:
-        if getattr(current, "sqlstate", None) == READ_ONLY_VIOLATION:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 def _unwritable(exc: Exception) -> str:
-    if _wrote(exc):
+    if sqlstate_in(exc, READ_ONLY_VIOLATION):
         return (
             "writing its SQL tried to write to the database: refused (read-only, rolled back), "
             "so what it does is not known before it runs"
@@ -115,38 +107,50 @@ class _Collector:
         self.app = migration.app_label
         self.queued: dict[int, OperationSQL] = {}  # id of a deferred statement -> its operation
 
-    def forwards(
-        self, op: Operation, frm: ProjectState, to: ProjectState, into: OperationSQL
+    def walk(
+        self,
+        op: Operation,
+        states: tuple[ProjectState, ProjectState],
+        into: OperationSQL,
+        *,
+        backwards: bool,
     ) -> None:
+        """Write ``op``'s SQL between two states (from, to) if only Django's code runs."""
+        frm, to = states
         why = untrusted(type(op))
         if why is not None:
             into.unknown.append(why)
-        elif isinstance(op, SeparateDatabaseAndState):  # as its own database_forwards walks
+        elif isinstance(op, SeparateDatabaseAndState):
+            self._separate(op, states, into, backwards=backwards)
+        else:
+            method = op.database_backwards if backwards else op.database_forwards
+            self._call(op, lambda: method(self.app, self.editor, frm, to), into)
+
+    def _separate(
+        self,
+        op: SeparateDatabaseAndState,
+        states: tuple[ProjectState, ProjectState],
+        into: OperationSQL,
+        *,
+        backwards: bool,
+    ) -> None:
+        """Its database operations, one by one, as its own database_forwards/backwards walk."""
+        frm, to = states
+        if not backwards:
             for inner in op.database_operations:
                 nxt = frm.clone()
                 inner.state_forwards(self.app, nxt)
-                self.forwards(inner, frm, nxt, into)
+                self.walk(inner, (frm, nxt), into, backwards=False)
                 frm = nxt
-        else:
-            self._call(op, lambda: op.database_forwards(self.app, self.editor, frm, to), into)
-
-    def backwards(
-        self, op: Operation, frm: ProjectState, to: ProjectState, into: OperationSQL
-    ) -> None:
-        why = untrusted(type(op))
-        if why is not None:
-            into.unknown.append(why)
-        elif isinstance(op, SeparateDatabaseAndState):  # as its own database_backwards walks
-            states = []
-            for inner in op.database_operations:
-                states.append(to)
-                to = to.clone()
-                inner.state_forwards(self.app, to)
-            for inner, before in reversed(list(zip(op.database_operations, states, strict=True))):
-                self.backwards(inner, to, before, into)
-                to = before
-        else:
-            self._call(op, lambda: op.database_backwards(self.app, self.editor, frm, to), into)
+            return
+        befores = []
+        for inner in op.database_operations:
+            befores.append(to)
+            to = to.clone()
+            inner.state_forwards(self.app, to)
+        for inner, before in reversed(list(zip(op.database_operations, befores, strict=True))):
+            self.walk(inner, (to, before), into, backwards=True)
+            to = before
 
     def _call(self, op: Operation, call: Callable[[], object], into: OperationSQL) -> None:
         editor = self.editor
@@ -208,7 +212,7 @@ def _forwards(
         old_state = state.clone()
         operation.state_forwards(collector.app, state)
         found.append(OperationSQL(operation))
-        collector.forwards(operation, old_state, state, found[-1])
+        collector.walk(operation, (old_state, state), found[-1], backwards=False)
     return found
 
 
@@ -222,7 +226,7 @@ def _backwards(collector: _Collector, state: ProjectState) -> list[OperationSQL]
     found = []
     for operation, to, frm in steps:
         found.append(OperationSQL(operation))
-        collector.backwards(operation, frm, to, found[-1])
+        collector.walk(operation, (frm, to), found[-1], backwards=True)
     return found[::-1]  # in the migration's order
 
 
