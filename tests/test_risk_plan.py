@@ -308,3 +308,14 @@ def test_gate_checks_again_after_a_table_lock_retry(pg: Postgres, db: str) -> No
     assert "big.0002_label_index" in error
     assert "50010" in error
     assert recorded(pg, db) == before
+
+
+def test_a_table_there_already_is_not_new(pg: Postgres, db: str) -> None:
+    """big 0001 not recorded while its tables hold their rows (what --fake-initial adopts):
+    its CreateModel creates nothing, and what follows is judged on the live table."""
+    pg.execute("DELETE FROM django_migrations WHERE app = 'big'", db)
+    _, doc = plan(pg.url(db))
+    found = big_operations(doc)
+    assert found["0002_label_index", "AddIndex"]["risk"] == "high"
+    (effect,) = found["0002_label_index", "AddIndex"]["effects"]
+    assert effect["rows"] == ROWS

@@ -122,6 +122,7 @@ class _Plan:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.created: set[str] = set()
+        self.dropped: set[str] = set()
         self.aliases: dict[str, Relation] = {}  # a name given in the plan -> the live one
         self.columns: dict[tuple[str, str], str] = {}  # (live table, name now) -> live name
 
@@ -158,8 +159,14 @@ class _Plan:
 
     def _names(self, found: Findings) -> None:
         """After the statement: what it created and renamed, for the statements that follow."""
-        for relation, if_not_exists in found.creates:
-            if not (if_not_exists and self.live(relation) in self.snapshot.names):
+        for name, touch in found.touches.items():
+            if "*" in touch.drops:  # dropped: a table made under its name later is new
+                self.dropped.add(name)
+        # A table that is there already is not new, whatever creates it: IF NOT EXISTS leaves
+        # it, --fake-initial adopts it, a plain CREATE fails on it.
+        for relation, _ in found.creates:
+            there = self.live(relation) in self.snapshot.names
+            if not there or display(relation) in self.dropped:
                 self.created.add(display(relation))
         for old, new in found.renames:
             self.aliases[display(new)] = self.live(old)

@@ -129,11 +129,12 @@ class Tables:
             return
         key = (app, str(_model_of(op)).lower())
         own = self._own(op, state, key)
+        # A table that is there already with rows stays what it is (--fake-initial adopts it).
         if isinstance(op, ops.CreateModel):
-            self.made.add(own)
-            self.made |= {self._m2m(own, name, field) for name, field in op.fields} - {""}
+            made = {own} | {self._m2m(own, name, field) for name, field in op.fields}
+            self.made |= made - {""} - self.live.busy
         elif isinstance(op, ops.AddField):
-            self.made |= {self._m2m(own, op.name, op.field)} - {""}
+            self.made |= {self._m2m(own, op.name, op.field)} - {""} - self.live.busy
         elif isinstance(op, (ops.RenameModel, ops.AlterModelTable)) and own in self.made:
             self.made |= names
 
