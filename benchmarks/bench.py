@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks import image_size, report, risk
+from benchmarks import deploy, image_size, report, risk
 from benchmarks.contended import contended_alter
 from benchmarks.genproject import generate
 from benchmarks.measure import (
@@ -193,7 +193,7 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
     return results
 
 
-SCENARIOS = ("steady", "fleet", "graph", "contended", "risk", "image")
+SCENARIOS = ("steady", "fleet", "graph", "contended", "risk", "deploy", "image")
 
 
 def parse_args() -> argparse.Namespace:
@@ -204,6 +204,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fleet-tools", default=",".join(FLEET_TOOLS))
     parser.add_argument("--graphs", default="100,500,2000")
     parser.add_argument("--contended-repeats", type=int, default=3)
+    parser.add_argument("--deploy-rounds", type=int, default=5)
     parser.add_argument(
         "--only",
         default=",".join(SCENARIOS),
@@ -238,6 +239,8 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, object]:
                 results["contended"] = contended_alter(pg, args.contended_repeats)
             if "risk" in args.only:
                 results["risk"] = risk.measure(pg, args.repeats)
+            if "deploy" in args.only:
+                results["deploy"] = deploy.measure(pg, args.deploy_rounds)
     finally:
         pg.remove()
     if "image" in args.only:

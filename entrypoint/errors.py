@@ -194,3 +194,14 @@ def interrupts_deferred() -> Iterator[None]:
             signal.signal(signum, _raise_interrupted)
         if caught:
             raise Interrupted(caught[0])
+
+
+def sqlstate_in(exc: BaseException, code: str) -> bool:
+    """Whether PostgreSQL's SQLSTATE ``code`` is anywhere in ``exc``'s chain (cause, context):
+    Django wraps the driver's error, and a rollback may raise over it."""
+    current: BaseException | None = exc
+    while current is not None:
+        if getattr(current, "sqlstate", None) == code:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -150,9 +150,11 @@ class Postgres:
             cur = conn.execute(sql.encode())
             return cur.fetchall() if cur.description else []
 
-    def create_database(self) -> str:
+    def create_database(self, template: str = "") -> str:
+        """A new database: empty, or a copy of ``template`` (which no session may be using)."""
         name = "t_" + uuid.uuid4().hex[:12]
-        self.execute(f'CREATE DATABASE "{name}"')
+        copied = f' TEMPLATE "{template}"' if template else ""
+        self.execute(f'CREATE DATABASE "{name}"{copied}')
         return name
 
     def add_password_user(self, user: str, password: str) -> None:

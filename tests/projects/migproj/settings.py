@@ -9,6 +9,7 @@ TESTPROJ_ONEWAY adds an app whose data migration has no reverse_code.
 TESTPROJ_BIG adds the app whose pending migrations the risk analysis judges (tests/test_risk*.py);
 TESTPROJ_METASQL one whose RunSQL holds psql meta-commands, which PostgreSQL's parser rejects.
 TESTPROJ_SEEDED adds a seed data migration that pauses as SEEDED_PAUSE says (see seeded/).
+TESTPROJ_GATED adds the app whose migrations the row gate must refuse (tests/test_risk_gate.py).
 """
 
 import os
@@ -35,3 +36,5 @@ if os.environ.get("TESTPROJ_METASQL"):
     INSTALLED_APPS.append("metasql")
 if os.environ.get("TESTPROJ_SEEDED"):
     INSTALLED_APPS.append("seeded")
+if os.environ.get("TESTPROJ_GATED"):
+    INSTALLED_APPS.append("gated")
