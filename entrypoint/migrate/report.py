@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.db import OperationalError, connections
 
 from entrypoint import log
-from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused, StepFailed
+from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.plan import phases, preflight
@@ -72,10 +72,8 @@ def database_report(
     """One alias: its plan to the targets, each step's phase, and what stops it."""
     try:
         plan = pending(alias, targets, all_apps=all_apps)
-    except ConfigError as exc:  # targets
+    except ConfigError as exc:  # targets; the graph: conflicts, a missing dependency, history
         return {"plan": [], "problems": list(exc.problems)}
-    except StepFailed as exc:  # conflicts, an inconsistent history
-        return {"plan": [], "problems": [str(exc)]}
     except OperationalError as exc:
         raise DatabaseUnavailable(
             f"database {alias!r} did not answer while planning ({str(exc).strip()[:200]}): "
