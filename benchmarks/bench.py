@@ -116,7 +116,7 @@ def steady_state(bench: Bench) -> dict[str, object]:
             {"ENTRYPOINT_WAIT_STABLE": None},
         ),
         "a'": (
-            "django-entrypoint, all steps, stable 1 s / interval 1 s like b",
+            "django-entrypoint, all steps, b's stable 1 s / interval 1 s (up: no stable period)",
             [ENTRYPOINT],
             {"ENTRYPOINT_WAIT_STABLE": "1", "ENTRYPOINT_WAIT_INTERVAL": "1"},
         ),

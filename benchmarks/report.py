@@ -42,7 +42,7 @@ def _steady(results: dict[str, Any]) -> list[str]:
             else []
         ),
         ("a / b", seconds["a"] / seconds["b"], 0.45),
-        ("a' / b (same stable period)", seconds["a'"] / seconds["b"], None),
+        ("a' / b (the same settings)", seconds["a'"] / seconds["b"], None),
         ("a / b' (djk8s without wait4db)", seconds["a"] / seconds["b'"], None),
         ("peak RSS a / c", rss["a"] / rss["c"], 1.10),
     ]
