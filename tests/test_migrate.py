@@ -278,10 +278,15 @@ GRAPH_ERRORS = {
 
 
 def refused_everywhere(environ: dict[str, str], event: str, named: list[str]) -> None:
-    """The migrate step, --plan and --status: each 78, naming the migrations and the fix."""
+    """The migrate step, --plan and --status: each 78, naming the migrations and the fix; and
+    the pods that wait for the migrations stop waiting."""
     step = run_cli(env=environ)
     assert step.returncode == 78, step.stderr
     assert step.last()["event"] == event
+    waiting = environ | {"ENTRYPOINT_STEPS": "wait", "ENTRYPOINT_WAIT_FOR": "migrations"}
+    waited = run_cli(env=waiting | {"ENTRYPOINT_WAIT_TIMEOUT": "60"})
+    assert waited.returncode == 78, waited.stderr
+    assert waited.last()["error"] == step.last()["error"]
     plan = run_cli("--plan", env=environ)
     assert plan.returncode == 78, plan.stderr
     [planned] = json.loads(plan.stdout)["databases"]["default"]["problems"]
