@@ -225,18 +225,25 @@ def check_history(loader: MigrationLoader, connection: BaseDatabaseWrapper) -> N
     try:
         loader.check_consistent_history(connection)
     except InconsistentMigrationHistory as exc:
-        found = APPLIED_BEFORE.search(str(exc))
-        app, name, dep_app, dep_name = found.groups() if found else ("APP", "NAME", "DEP", "DNAME")
-        # For a human to run, not us; the names are \w+ (Django's message, matched above).
-        record = "INSERT INTO django_migrations (app, name, applied) VALUES "
-        record += f"('{dep_app}', '{dep_name}', CURRENT_TIMESTAMP)"
-        raise MigrationGraphError(
-            f"inconsistent migration history: {exc} If {dep_app}.{dep_name}'s tables exist "
-            "(it was added after the other was applied, e.g. a custom user model added late), "
-            f"record it: {record}; "
-            f"otherwise delete the row of {app}.{name} so that both are applied in order. "
-            "A restart cannot fix this"
-        ) from exc
+        raise MigrationGraphError(f"inconsistent migration history: {exc} {_repair(exc)}") from exc
+
+
+def _repair(exc: InconsistentMigrationHistory) -> str:
+    found = APPLIED_BEFORE.search(str(exc))
+    if not found:
+        return (
+            "If the dependency's tables exist, record it in django_migrations; otherwise delete "
+            "the row of the migration applied before it. A restart cannot fix this"
+        )
+    app, name, dep_app, dep_name = found.groups()
+    # For a human to run, not us; the names are \w+ (Django's message, matched above).
+    record = "INSERT INTO django_migrations (app, name, applied) VALUES "
+    record += f"('{dep_app}', '{dep_name}', CURRENT_TIMESTAMP)"
+    return (
+        f"If {dep_app}.{dep_name}'s tables exist (it was added after the other was applied, "
+        f"e.g. a custom user model added late), record it: {record}; otherwise delete the row "
+        f"of {app}.{name} so that both are applied in order. A restart cannot fix this"
+    )
 
 
 def pending(
