@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from jsonschema import Draft202012Validator
 
 from entrypoint import config
 from tests.cli import ROOT
-from tests.test_chart import render, user_chart, validate, write_docs
+from tests.test_chart import CHART, render, user_chart, validate, write_docs
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -173,32 +174,47 @@ class TestNames:
             assert "ghcr.io/OWNER" not in text, path.name
 
 
-def kubernetes_objects(snippet: Snippet) -> list[dict[str, Any]]:
-    """The snippet's documents; a pod spec fragment (containers, no kind) inside a Pod."""
-    found = []
-    for doc in yaml.safe_load_all(snippet.text):
-        if doc and "kind" not in doc and "containers" in doc:
-            found.append(
-                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": doc}
-            )
-        elif doc:
-            found.append(doc)
-    return found
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}}
+JOB_TEMPLATE = {
+    "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "x"}]}
+}
 
 
-def is_template(snippet: Snippet) -> bool:
-    return "{{" in snippet.text
+def kubernetes_objects(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a page's YAML document is, as Kubernetes objects to validate: itself; a fragment
+    inside the object it belongs in (a pod spec in a Pod, a Job's spec in a Job); a values
+    fragment rendered by the chart; or nothing, for a file that is not Kubernetes' (the
+    registries.d file of containers/image)."""
+    if "kind" in doc:
+        return [doc]
+    if "containers" in doc:
+        return [POD | {"spec": doc}]
+    if "podFailurePolicy" in doc:
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"}}
+        return [job | {"spec": doc | {"template": JOB_TEMPLATE}}]
+    if "djangoEntrypoint" in doc:
+        with tempfile.TemporaryDirectory() as tmp:
+            return render(user_chart(Path(tmp) / "chart"), doc)
+    return []
+
+
+def whole_template(snippet: Snippet) -> bool:
+    return "{{" in snippet.text and re.search(r"^kind: ", snippet.text, re.MULTILINE) is not None
+
+
+def fragment_template(snippet: Snippet) -> bool:
+    return "{{" in snippet.text and not whole_template(snippet)
 
 
 class TestYaml:
-    @pytest.mark.parametrize("snippet", [p for p in of("yaml") if not is_template(p.values[0])])
+    @pytest.mark.parametrize("snippet", [p for p in of("yaml") if "{{" not in p.values[0].text])
     def test_objects_validate(self, snippet: Snippet, tmp_path: Path) -> None:
-        docs = kubernetes_objects(snippet)
-        assert docs, f"{snippet}: no Kubernetes object"
-        proc = validate(write_docs(docs, tmp_path))
-        assert proc.returncode == 0, f"{snippet}: {proc.stdout}{proc.stderr}"
+        docs = [o for d in yaml.safe_load_all(snippet.text) if d for o in kubernetes_objects(d)]
+        if docs:
+            proc = validate(write_docs(docs, tmp_path))
+            assert proc.returncode == 0, f"{snippet}: {proc.stdout}{proc.stderr}"
 
-    @pytest.mark.parametrize("snippet", [p for p in of("yaml") if is_template(p.values[0])])
+    @pytest.mark.parametrize("snippet", [p for p in of("yaml") if whole_template(p.values[0])])
     @pytest.mark.parametrize("mode", ["initContainer", "job"])
     def test_helm_templates_render_and_validate(
         self, snippet: Snippet, mode: str, tmp_path: Path
@@ -215,6 +231,19 @@ class TestYaml:
         assert web["startupProbe"], snippet
         host = web["readinessProbe"]["httpGet"]["httpHeaders"]
         assert {"name": "Host", "value": "localhost"} in host, snippet
+
+    @pytest.mark.parametrize("snippet", [p for p in of("yaml") if fragment_template(p.values[0])])
+    def test_template_fragments_come_from_the_tested_chart(self, snippet: Snippet) -> None:
+        """A piece of a template is written as tests/chart has it, which test_chart renders."""
+        chart_lines = {
+            line
+            for path in (CHART / "templates").glob("*.yaml")
+            for line in path.read_text().splitlines()
+        }
+        missing = [
+            line for line in snippet.text.splitlines() if line.strip() and line not in chart_lines
+        ]
+        assert not missing, f"{snippet}: {missing}"
 
 
 class TestJson:
