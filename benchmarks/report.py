@@ -33,8 +33,16 @@ def _steady(results: dict[str, Any]) -> list[str]:
     ]
     ratios = [
         ("a / c", seconds["a"] / seconds["c"], 1.10),
+        *(
+            [
+                ("d / c (the defaults against the floor)", seconds["d"] / seconds["c"], None),
+                ("d − a, seconds (what the defaults add)", seconds["d"] - seconds["a"], 0.50),
+            ]
+            if "d" in seconds
+            else []
+        ),
         ("a / b", seconds["a"] / seconds["b"], 0.45),
-        ("a' / b (same stable period)", seconds["a'"] / seconds["b"], None),
+        ("a' / b (the same settings)", seconds["a'"] / seconds["b"], None),
         ("a / b' (djk8s without wait4db)", seconds["a"] / seconds["b'"], None),
         ("peak RSS a / c", rss["a"] / rss["c"], 1.10),
     ]

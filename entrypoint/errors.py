@@ -49,6 +49,20 @@ class PlanRefused(ConfigError):
     event = "migration_plan_refused"
 
 
+class MigrationGraphError(ConfigError):
+    """The migrations on disk, or what the database records of them, make no plan: a missing
+    dependency, an inconsistent history. Only a new image or a fixed record can cure it, so no
+    retry: 78, naming the migrations and the fix."""
+
+    event = "migration_graph_invalid"
+
+
+class MigrationConflict(MigrationGraphError):
+    """Several leaf migrations in one app: a merge migration is missing."""
+
+    event = "migration_conflict"
+
+
 class DatabaseUnavailable(EntrypointError):
     exit_code = 69
     event = "db_unavailable_timeout"
@@ -111,10 +125,6 @@ class MigrationAbandoned(BaseException):
 
 class MigrationFailed(StepFailed):
     event = "migration_failed"
-
-
-class MigrationConflict(StepFailed):
-    event = "migration_conflict"
 
 
 class UsageError(EntrypointError):

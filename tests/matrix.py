@@ -45,7 +45,7 @@ DJANGO_DEPENDENT = (
     "tests/test_migrate.py::test_invalid_targets_exit_78_before_any_ddl",
     "tests/test_migrate.py::test_sigterm_rolls_back_the_running_migration",
     "tests/test_migrate.py::test_every_alias_is_migrated_under_its_own_lock",
-    "tests/test_migrate.py::test_conflicting_migrations_are_a_clear_error",
+    "tests/test_migrate.py::test_graph_errors_are_refused_naming_the_fix",
     "tests/test_migrate.py::test_system_checks_run_once_per_process",
     "tests/test_migrate.py::test_backward_then_forward_in_one_run",
     "tests/test_migrate.py::test_inconsistent_history_is_refused",

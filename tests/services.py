@@ -160,10 +160,13 @@ class Postgres:
     def add_password_user(self, user: str, password: str) -> None:
         """A role that must log in with a password over TCP (the cluster trusts everyone else)."""
         self.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+        self.add_hba_rule(f"host all {user} 127.0.0.1/32 scram-sha-256")
+
+    def add_hba_rule(self, rule: str) -> None:
+        """A pg_hba.conf line before all others (they trust everyone), in force at once."""
         hba = self.data / "pg_hba.conf"
-        rule = f"host all {user} 127.0.0.1/32 scram-sha-256\n"
         as_service_user(
-            ["sh", "-c", f"printf '%s' '{rule}' | cat - {hba} > {hba}.new && mv {hba}.new {hba}"]
+            ["sh", "-c", f"printf '%s\\n' '{rule}' | cat - {hba} > {hba}.new && mv {hba}.new {hba}"]
         )
         self.execute("SELECT pg_reload_conf()")
 

@@ -196,10 +196,12 @@ class TestReadOnly:
         assert pg.execute("SELECT * FROM django_safemigrate_safemigration", db) == seen
 
     def test_bad_targets_are_named_in_the_document(self, pg: Postgres) -> None:
-        """The database answered: exit 0, and the entry says why there is no plan."""
+        """The database answered: the document says why there is no plan, then 78, as the
+        migrate step would refuse them too."""
         targets = {"ENTRYPOINT_MIGRATE_TARGETS": "nosuchapp 0001"}
         result, doc = status(pg.url(pg.create_database()), **targets)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 78, result.stderr
+        assert result.last()["event"] == "migration_plan_refused"
         report = default_of(doc)
         assert report["pending"] is None
         assert "names app 'nosuchapp', which has no migrations" in report["problem"]

@@ -67,6 +67,25 @@ def drops_data(operation: Operation, *, backwards: bool) -> bool:
     )
 
 
+def destroyed(plan: Plan) -> list[tuple[Migration, bool, Operation]]:
+    """The operations that drop data which existed before the plan: those that drop a column
+    or a table, except on a model an earlier step of the same plan creates (a first install
+    runs contenttypes 0002, which removes a column of the table 0001 has just made)."""
+    created: set[tuple[str, str]] = set()
+    found = []
+    for migration, backwards in plan:
+        for operation in migration.operations:
+            model = getattr(operation, "model_name_lower", None) or getattr(
+                operation, "name_lower", None
+            )
+            key = (migration.app_label, str(model))
+            if drops_data(operation, backwards=backwards) and key not in created:
+                found.append((migration, backwards, operation))
+            if not backwards and isinstance(operation, operations.CreateModel):
+                created.add(key)
+    return found
+
+
 def data_loss(plan: Plan) -> list[str]:
     """The backward steps' operations whose reversal drops a column or a table."""
     return [

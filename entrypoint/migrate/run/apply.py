@@ -14,7 +14,7 @@ from django.db.migrations.state import ModelState, ProjectState
 
 from entrypoint.errors import EntrypointError, Interrupted, MigrationFailed
 from entrypoint.migrate.config import Target
-from entrypoint.migrate.plan.graph import check_history, label, resolve_targets
+from entrypoint.migrate.plan.graph import build_executor, check_history, label, resolve_targets
 from entrypoint.migrate.plan.preflight import data_loss, prepared
 from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.guard import Guard
@@ -72,7 +72,7 @@ def _run_phases(
 
 
 def _executor(connection: BaseDatabaseWrapper, progress: Progress) -> MigrationExecutor:
-    executor = MigrationExecutor(connection, progress)
+    executor = build_executor(connection, progress)
     executor.recorder = progress.guard.recorder
     return executor
 

@@ -3,6 +3,7 @@
 SLOW_MIGRATION_SECONDS makes shop 0002 (and pgonly 0002) sleep inside the migration, so only
 the tests that want a long migration pay for one. TESTPROJ_PG_APPS adds a PostgreSQL-only app
 that builds an index CONCURRENTLY; TESTPROJ_CONFLICT adds an app with two leaf migrations;
+TESTPROJ_ORPHAN one whose migration depends on a migration that does not exist;
 TESTPROJ_LEDGER adds a data migration that inserts one row, then sleeps LEDGER_SECONDS on the server;
 TESTPROJ_TALLY adds a data migration that updates a row, then a non-atomic ALTER.
 TESTPROJ_ONEWAY adds an app whose data migration has no reverse_code.
@@ -21,6 +22,8 @@ if os.environ.get("TESTPROJ_PG_APPS"):
     INSTALLED_APPS.append("pgonly")
 if os.environ.get("TESTPROJ_CONFLICT"):
     INSTALLED_APPS.append("conflicted")
+if os.environ.get("TESTPROJ_ORPHAN"):
+    INSTALLED_APPS.append("orphaned")
 SLOW_MIGRATION_SECONDS = float(os.environ.get("SLOW_MIGRATION_SECONDS", "0"))
 if os.environ.get("TESTPROJ_LEDGER"):
     INSTALLED_APPS.append("ledger")
