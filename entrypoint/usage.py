@@ -44,7 +44,7 @@ environment variables:
   ENTRYPOINT_HOOK                  (set for each hook)  in a hook's environment: its path (a
                                                        script's $0 is /proc/self/fd/N)
   ENTRYPOINT_HEARTBEAT_INTERVAL    30                   seconds between *_running events (0: off)
-  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent PostgreSQL peer may take
+  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent database peer may take
 
 exit codes:
   0 success, 2 usage, 69 database or service unavailable (wait timed out),

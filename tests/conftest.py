@@ -10,7 +10,7 @@ import pytest
 from tests import images, matrix
 from tests.cli import ROOT
 from tests.images import BASE_IMAGE, DEMO_IMAGE, Engine
-from tests.services import Postgres
+from tests.services import MariaDB, Postgres
 from tests.watch import reap
 
 
@@ -55,6 +55,15 @@ def pg() -> Iterator[Postgres]:
 @pytest.fixture
 def pg_url(pg: Postgres) -> str:
     return pg.url(pg.create_database())
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDB]:
+    """One shared MariaDB server; tests create their own databases."""
+    server = MariaDB()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -30,14 +30,6 @@ def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDB]:
-    server = MariaDB()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def black_hole() -> Iterator[int]:
     """A TCP listener that completes handshakes and never says a word."""
@@ -137,12 +129,17 @@ class TestWhileAReplicaMigrates:
         assert result.returncode == 0, result.stderr
         report = default_of(doc)
         assert report["lock"]["held"] is True
-        assert isinstance(report["lock"]["holder"]["connection_id"], int)
-        assert report["fence"] is None  # PostgreSQL's only
+        lock_session = report["lock"]["holder"]["connection_id"]
+        assert isinstance(lock_session, int)
+        # The fence: held by the migrating session (another one) while shop 0002 runs.
+        assert report["fence"]["held"] is True
+        assert report["fence"]["holder"]["connection_id"] not in (None, lock_session)
+        assert report["fence"]["holder"]["command"] == "Query"  # in SELECT SLEEP
         assert SLOW in report["pending"]
         assert replica.finish().returncode == 0
         _, doc = status(mariadb.url(db))
         assert default_of(doc)["lock"] == {"held": False, "holder": None}
+        assert default_of(doc)["fence"] == {"held": False, "holder": None}
         assert default_of(doc)["pending"] == []
 
     def test_sqlite_lock_file(self, tmp_path: Path) -> None:

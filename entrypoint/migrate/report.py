@@ -44,8 +44,8 @@ def _step(
         "app": migration.app_label,
         "name": migration.name,
         "backwards": backwards,
-        # What a failure leaves: rolled back only in one transaction with transactional DDL.
-        "atomic": bool(migration.atomic and connection.features.can_rollback_ddl),
+        # What a failure leaves: nothing, only when it runs in one transaction.
+        "atomic": preflight.one_transaction(migration, connection),
         "reversible": preflight.reversible(migration),
         "operations": [
             {
