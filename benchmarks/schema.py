@@ -4,23 +4,22 @@ A generated project of 10 apps with 20 models each (a dozen column types, a fore
 many-to-many table per app), migrated. Two measures, in interleaved rounds: the steady-state
 start (wait and migrate, then exec ``true``) with ``warn`` against the same start with ``off``;
 and the check alone in a fresh process (``verdict`` on an open connection), which the start's
-noise would hide. Run it with ``benchmarks/run --only schema``.
+noise would hide. Run alone: ``benchmarks/.venv/bin/python -m benchmarks.schema``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.genproject import SETTINGS
-from benchmarks.measure import ENTRYPOINT, Stats, run_sequence
+from benchmarks.measure import ENTRYPOINT, Stats, alone, run_sequence
+from benchmarks.risk import project_env
 from tests.services import Postgres
 
-ROOT = Path(__file__).resolve().parent.parent
 APPS = 10
 MODELS_PER_APP = 20
 TARGET_S = 0.050
@@ -78,10 +77,7 @@ def generate(root: Path) -> Path:
 
 def _env(project: Path, url: str, check: str) -> dict[str, str]:
     return {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": f"{project}:{ROOT}",
-        "DJANGO_SETTINGS_MODULE": "benchproj.settings",
-        "DATABASE_URL": url,
+        **project_env(project, url),
         "ENTRYPOINT_LOG_FORMAT": "json",
         "ENTRYPOINT_WAIT_STABLE": "0",
         "ENTRYPOINT_STEPS": "wait,migrate",
@@ -135,3 +131,11 @@ def measure(pg: Postgres, repeats: int) -> dict[str, object]:
     }
     print(f"schema check, {models} models: {json.dumps(result)}", flush=True)
     return result
+
+
+def main() -> None:
+    alone(measure, "--repeats", 11)
+
+
+if __name__ == "__main__":
+    main()

@@ -57,7 +57,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def load_settings(**overrides: str | None) -> Settings:
     """The settings from the environment, with logging set up and every secret masked."""
     settings = config.load(os.environ, **overrides)
-    log.configure(settings.log_format, settings.log_level)
+    log.configure(settings.log_format, settings.log_level, no_color=settings.no_color)
     miscased = env_reader.miscased(os.environ, ("ENTRYPOINT_", "DJANGO_ADMIN_"))
     if miscased:
         log.get().warning(
@@ -147,7 +147,8 @@ def run_mapped(run: Callable[[], int]) -> int:
     The one place that does this: the CLI and the management commands both go through it.
     """
     raise_on_signals()
-    log.configure()  # defaults, so that a bad ENTRYPOINT_LOG_* is still reported as an event
+    # Defaults, so that a bad ENTRYPOINT_LOG_* is still reported as an event.
+    log.configure(no_color=config.no_color(os.environ))
     try:
         return run()
     except Interrupted as exc:

@@ -30,6 +30,7 @@ __all__ = [
     "Settings",
     "default_lock_id",
     "load",
+    "no_color",
     "seconds",
     "seconds_range",
 ]
@@ -66,6 +67,7 @@ class Settings:
     databases: tuple[str, ...] | None = ("default",)  # None means every alias
     log_format: str = "auto"
     log_level: str = "info"
+    no_color: bool = False  # NO_COLOR: the console rendering without colours
     heartbeat_interval: float = 30.0
     db_network_timeout: float = NETWORK_TIMEOUT  # every connection the entrypoint opens
     wait: WaitSettings = field(default_factory=WaitSettings)
@@ -113,6 +115,11 @@ def _network_timeout(reader: Reader) -> float:
     return value
 
 
+def no_color(env: Mapping[str, str]) -> bool:
+    """NO_COLOR set and not empty (https://no-color.org): no colours in the console rendering."""
+    return bool(env.get("NO_COLOR"))
+
+
 def load(
     env: Mapping[str, str],
     *,
@@ -145,6 +152,7 @@ def load(
         log_level=reader.choice(
             "ENTRYPOINT_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
         ),
+        no_color=no_color(env),
         heartbeat_interval=reader.number("ENTRYPOINT_HEARTBEAT_INTERVAL", 30.0, allow_zero=True),
         db_network_timeout=_network_timeout(reader),
         wait=wait_config.read(reader),

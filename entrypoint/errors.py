@@ -49,6 +49,20 @@ class PlanRefused(ConfigError):
     event = "migration_plan_refused"
 
 
+class MigrationGraphError(ConfigError):
+    """The migrations on disk, or what the database records of them, make no plan: a missing
+    dependency, an inconsistent history. Only a new image or a fixed record can cure it, so no
+    retry: 78, naming the migrations and the fix."""
+
+    event = "migration_graph_invalid"
+
+
+class MigrationConflict(MigrationGraphError):
+    """Several leaf migrations in one app: a merge migration is missing."""
+
+    event = "migration_conflict"
+
+
 class SchemaIncompatible(ConfigError):
     """The live schema does not serve this code (ENTRYPOINT_SCHEMA_CHECK=refuse): each problem
     named (model, table, column, bounded as every ConfigError's), then ``fix``."""
@@ -124,10 +138,6 @@ class MigrationAbandoned(BaseException):
 
 class MigrationFailed(StepFailed):
     event = "migration_failed"
-
-
-class MigrationConflict(StepFailed):
-    event = "migration_conflict"
 
 
 class UsageError(EntrypointError):
@@ -207,3 +217,14 @@ def interrupts_deferred() -> Iterator[None]:
             signal.signal(signum, _raise_interrupted)
         if caught:
             raise Interrupted(caught[0])
+
+
+def sqlstate_in(exc: BaseException, code: str) -> bool:
+    """Whether PostgreSQL's SQLSTATE ``code`` is anywhere in ``exc``'s chain (cause, context):
+    Django wraps the driver's error, and a rollback may raise over it."""
+    current: BaseException | None = exc
+    while current is not None:
+        if getattr(current, "sqlstate", None) == code:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -92,9 +92,18 @@ def _scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     return event
 
 
-def configure(fmt: str = "auto", level: str = "info") -> None:
-    json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+def configure(fmt: str = "auto", level: str = "info", *, no_color: bool = False) -> None:
+    """JSON lines, or the console rendering (``auto``: on a terminal); colours only on a
+    terminal, and never with ``no_color`` (the NO_COLOR convention, https://no-color.org)."""
+    # The real stderr if it is captured (capture.py): events must not feed on themselves.
+    out = sys.__stderr__ if isinstance(sys.stderr, LogStream) else sys.stderr
+    terminal = out is not None and out.isatty()
+    json = fmt == "json" or (fmt == "auto" and not terminal)
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=terminal and not no_color)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -106,10 +115,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        # The real stderr if it is captured (capture.py): events must not feed on themselves.
-        logger_factory=structlog.PrintLoggerFactory(
-            sys.__stderr__ if isinstance(sys.stderr, LogStream) else sys.stderr
-        ),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
 

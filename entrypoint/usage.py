@@ -7,7 +7,8 @@ environment variables:
                                                        comma list; 'none' or empty: no steps
   ENTRYPOINT_DATABASES             default              comma list of aliases, or 'all'
   ENTRYPOINT_WAIT_TIMEOUT          180                  seconds before giving up (> 0)
-  ENTRYPOINT_WAIT_STABLE           5                    seconds each must keep answering
+  ENTRYPOINT_WAIT_STABLE           5                    seconds each must keep answering once
+                                                       seen down (up at once: a 2nd check)
   ENTRYPOINT_WAIT_INTERVAL         1                    seconds between checks (> 0)
                                    (seconds: ASCII digits, optional decimals, at most 31536000)
   ENTRYPOINT_WAIT_FOR              connection           or 'migrations': also wait for no pending
@@ -46,7 +47,7 @@ environment variables:
   ENTRYPOINT_HOOK                  (set for each hook)  in a hook's environment: its path (a
                                                        script's $0 is /proc/self/fd/N)
   ENTRYPOINT_HEARTBEAT_INTERVAL    30                   seconds between *_running events (0: off)
-  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent PostgreSQL peer may take
+  ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent database peer may take
 
 exit codes:
   0 success, 2 usage, 69 database or service unavailable (wait timed out),

@@ -132,17 +132,20 @@ def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(scope="module")
-def chart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The user's chart with the snippets copied in and their values fragment merged, as the
-    README tells a user to do."""
-    path = tmp_path_factory.mktemp("chart") / "demo"
+def user_chart(path: Path) -> Path:
+    """The user's chart at ``path`` with the snippets copied in and their values fragment
+    merged, as the README tells a user to do."""
     shutil.copytree(CHART, path)
     shutil.copy(SNIPPETS / "_django-entrypoint.tpl", path / "templates")
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     values.update(yaml.safe_load((SNIPPETS / "values.yaml").read_text()))
     (path / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="module")
+def chart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return user_chart(tmp_path_factory.mktemp("chart") / "demo")
 
 
 def render(

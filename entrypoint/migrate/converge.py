@@ -83,8 +83,9 @@ def converge(  # noqa: PLR0913 - migrate_database's options, passed on
             with locked(alias, lock_options):
                 record_squashes(connections[alias], squashes)
         return 0
-    # Refused here, before any replica waits for the lock; checked again under it.
-    gate.check(connections[alias], plan, max_blocking_rows, fake=fake)
+    if max_blocking_rows is not None:
+        # Refused here, before any replica waits for the lock; checked again under it.
+        gate.check(connections[alias], plan, max_blocking_rows, fake=fake)
     # While the lock is busy, a waiter re-checks its plan against django_migrations;
     # with targets a full re-plan under the lock also sees an app moved past its target.
     recheck = _recheck(alias, plan) if latest_only(targets) else None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.db import OperationalError, connections
 
 from entrypoint import log
-from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused, StepFailed
+from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.plan import phases, preflight
@@ -44,8 +44,8 @@ def _step(
         "app": migration.app_label,
         "name": migration.name,
         "backwards": backwards,
-        # What a failure leaves: rolled back only in one transaction with transactional DDL.
-        "atomic": bool(migration.atomic and connection.features.can_rollback_ddl),
+        # What a failure leaves: nothing, only when it runs in one transaction.
+        "atomic": preflight.one_transaction(migration, connection),
         "reversible": preflight.reversible(migration),
         "operations": [
             {
@@ -68,14 +68,13 @@ def database_report(
     phase: str,
     all_apps: bool = True,
     max_blocking_rows: int | None = None,
-) -> Document:
-    """One alias: its plan to the targets, each step's phase, and what stops it."""
+) -> tuple[Document, list[Document]]:
+    """One alias: its plan to the targets, each step's phase, and what stops it; and the
+    operations of the plan that drop data."""
     try:
         plan = pending(alias, targets, all_apps=all_apps)
-    except ConfigError as exc:  # targets
-        return {"plan": [], "problems": list(exc.problems)}
-    except StepFailed as exc:  # conflicts, an inconsistent history
-        return {"plan": [], "problems": [str(exc)]}
+    except ConfigError as exc:  # targets; the graph: conflicts, a missing dependency, history
+        return {"plan": [], "problems": list(exc.problems)}, []
     except OperationalError as exc:
         raise DatabaseUnavailable(
             f"database {alias!r} did not answer while planning ({str(exc).strip()[:200]}): "
@@ -89,10 +88,25 @@ def database_report(
     connection = connections[alias]
     risks = gate.assess(connection, plan)
     problems.extend(risks.refusals(max_blocking_rows))
-    return {
+    report = {
         "plan": [_step(m, b, found.phase_of.get(label(m)), connection, risks) for m, b in plan],
         "problems": problems,
     }
+    return report, _destructive(plan)
+
+
+def _destructive(plan: list[tuple[Migration, bool]]) -> list[Document]:
+    """What the plan drops that existed before it, for the top of the document: ``risk`` is
+    about locks (a ``DROP TABLE`` is brief, so ``low``), and a gate reading it would miss them."""
+    return [
+        {
+            "migration": label(migration),
+            "backwards": backwards,
+            "operation": type(operation).__name__,
+            "description": operation.describe(),
+        }
+        for migration, backwards, operation in preflight.destroyed(plan)
+    ]
 
 
 def document(
@@ -104,16 +118,18 @@ def document(
 ) -> Document:
     """Every alias's report; ``settings`` give the phase, the direct URL and the risk gate."""
     databases: dict[str, Document] = {}
+    destructive: list[Document] = []  # at the top: see _destructive
     for alias in aliases:
         with direct_connection(alias, direct_url_for(alias, settings.database_url)):
-            databases[alias] = database_report(
+            databases[alias], dropping = database_report(
                 alias,
                 targets,
                 phase=settings.phase,
                 all_apps=all_apps,
                 max_blocking_rows=settings.max_blocking_rows,
             )
-    return {"phase": settings.phase, "databases": databases}
+        destructive.extend({"database": alias, **entry} for entry in dropping)
+    return {"phase": settings.phase, "destructive": destructive, "databases": databases}
 
 
 def refuse(doc: Document) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
 from entrypoint.connection import limit_connect_time
-from entrypoint.errors import ConfigError, DatabaseUnavailable, StepFailed
+from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock import state as lock_state
@@ -39,7 +39,8 @@ READ_BUDGET = 25.0  # seconds more for the plan and the lock queries once connec
 
 def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: TextIO) -> None:
     """The document on ``out`` (stdout), alone; then DatabaseUnavailable (69) naming each alias
-    that did not answer."""
+    that did not answer, or else PlanRefused (78) naming each whose plan cannot be made (bad
+    targets, a broken migration graph: what the migrate step would refuse too)."""
     with redirect_stdout(log.LogStream()):  # what the project prints meanwhile: events
         doc = document(aliases, settings)
     out.write(json.dumps(doc, indent=2) + "\n")
@@ -50,6 +51,9 @@ def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: Text
             f"the status of database {reasons} could not be read: check that it runs and is "
             f"reachable from here (--status does not wait: {CONNECT_TIMEOUT}s to connect)"
         )
+    problems = [f"{a}: {r['problem']}" for a, r in doc["databases"].items() if r.get("problem")]
+    if problems:
+        raise PlanRefused(*problems)
 
 
 def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
@@ -104,7 +108,7 @@ def _pending(connection: BaseDatabaseWrapper, targets: Sequence[Target], phase: 
     django-safemigrate leaves for the post phase."""
     try:
         plan = migration_plan(connection, targets)
-    except (ConfigError, StepFailed) as exc:  # bad targets, conflicts, an inconsistent history
+    except ConfigError as exc:  # bad targets; the graph: conflicts, a missing dependency, history
         return {"pending": None, "problem": str(exc)}
     found: Document = {
         "pending": [label(m) for m, backwards in plan if not backwards],

@@ -17,12 +17,35 @@ T = TypeVar("T")
 
 # Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
 REASONS = {
+    # SQLSTATE 53300 ("too many clients already", "remaining connection slots are reserved",
+    # 'too many connections for role "x"'); MySQL 1040 "Too many connections". First: the
+    # messages name a role, as a login problem does.
+    "too_many_clients": (
+        "too many clients",
+        "connection slots are reserved",
+        "too many connections",
+    ),
     # 'role "x" does not exist' is a login problem: it must win over database_does_not_exist.
     "authentication_failed": (
         "authentication failed",
         "access denied",
         "no password supplied",
         'role "',
+    ),
+    # Before tls_error: the message names the encryption the connection (did not) use.
+    "host_not_allowed": (
+        "no pg_hba.conf entry",
+        "pg_hba.conf rejects",
+        "is not allowed to connect",
+    ),
+    # Not "SSL SYSCALL error": a server that went away under a TLS connection (a restart).
+    "tls_error": (
+        "server does not support ssl",
+        "ssl error",
+        "ssl connection error",
+        "certificate",
+        "insecure transport",
+        "sslmode",
     ),
     "database_does_not_exist": ("does not exist", "unknown database"),
     "server_starting_up": (
@@ -41,6 +64,7 @@ REASONS = {
     "connection_refused": ("connection refused", "errno 111", "no such file or directory"),
     "timed_out": ("timeout expired", "timed out"),
 }
+UNREACHABLE = "check that it runs and is reachable from here, or raise ENTRYPOINT_WAIT_TIMEOUT"
 
 
 class CheckTimedOut(Exception):
@@ -95,3 +119,33 @@ def select_one(alias: str, connect_timeout: int) -> None:
             cursor.fetchone()
     finally:
         conn.close()
+
+
+def advice(reason: str | None, alias: str) -> str:
+    """What to fix for ``reason``, naming what the settings give the alias (never a password).
+
+    Only the reasons a restart of the server cannot cure get advice of their own; the others
+    (refused, not resolved, timed out, starting up) say to check that it runs and is reachable.
+    """
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    params = connections.settings[alias]
+    user, name = params.get("USER") or "(none given)", params.get("NAME") or ""
+    where = f"DATABASES[{alias!r}] (DATABASE_URL, or wherever the settings read it)"
+    advices = {
+        "authentication_failed": f"the server refused the login for user {user!r}: check the "
+        f"user and password of {where}",
+        "database_does_not_exist": f"the server has no database {name!r}: create it (CREATE "
+        f"DATABASE, or createdb on PostgreSQL, as a role allowed to) or fix the name in {where}",
+        "host_not_allowed": f"the server's rules (pg_hba.conf; MySQL: the user's host) do not "
+        f"let user {user!r} in from here to {name!r}: add a rule, or, if the server only "
+        "allows TLS (hostssl), set sslmode=require (?sslmode=require in DATABASE_URL)",
+        "tls_error": "the client and the server disagree on TLS (one requires it, the other "
+        "does not offer it, or the certificate is not trusted): set sslmode in "
+        f"{where}, e.g. ?sslmode=require, or verify-full with sslrootcert",
+        "too_many_clients": "the server has no connection slot free for this role (its "
+        "max_connections, or the role's CONNECTION LIMIT): see docs/steps.md#connection-slots",
+        "migrations_pending": "another process applies them (a migration Job, another pod): "
+        "check that it runs and succeeds, or raise ENTRYPOINT_WAIT_TIMEOUT",
+    }
+    return advices.get(reason or "", UNREACHABLE)

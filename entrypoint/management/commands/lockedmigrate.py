@@ -127,6 +127,12 @@ def _report_plan(
 ) -> None:
     doc = report.document((alias,), targets, settings.migrate, all_apps=all_apps)
     plan = doc["databases"][alias]["plan"]
+    if doc["destructive"]:  # first: what cannot be undone by migrating back
+        log.get().warning(
+            "migrations_destructive",
+            alias=alias,
+            operations=[f"{d['migration']}: {d['description']}" for d in doc["destructive"]],
+        )
     for position, step in enumerate(plan, 1):
         log.get().info(
             "migration_planned",

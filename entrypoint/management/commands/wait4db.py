@@ -45,7 +45,8 @@ class Command(StepCommand):
             "--stable",
             type=seconds(allow_zero=True),
             metavar="SEC",
-            help="seconds the database must keep answering",
+            help="seconds the database must keep answering once seen down during this wait "
+            "(one that answers the first check is ready after a second, at once)",
         )
         parser.add_argument(
             "-i",

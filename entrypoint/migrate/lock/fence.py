@@ -13,6 +13,7 @@ waiter keeps a snapshot that a CREATE INDEX CONCURRENTLY would wait for.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,44 @@ def _signed32(value: int) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
+def wait_to_pass(  # noqa: PLR0913 - the barrier's parts, keyword-only
+    pass_once: Callable[[], bool],
+    holder: Callable[[], str],
+    *,
+    alias: str,
+    timeout: float,
+    end_hint: str,
+    grace: float = math.inf,
+    at_grace: Callable[[log.Logger], None] | None = None,
+) -> None:
+    """Poll ``pass_once`` until it passes the fence (a new holder's barrier), reporting the
+    fence's ``holder`` every REPORT_EVERY seconds; ``at_grace`` once after ``grace`` seconds;
+    LockTimeout after ``timeout``, saying how to end that session (``end_hint``)."""
+    logger = log.get().bind(alias=alias)
+    started = time.monotonic()
+    next_report = started
+    delay = 0.05
+    while not pass_once():
+        now = time.monotonic()
+        if at_grace is not None and now - started >= grace:
+            at_grace(logger)
+            at_grace = None
+        if now - started >= timeout:
+            raise LockTimeout(
+                f"the migration lock of database {alias!r} is ours, but another replica's "
+                f"migration is still running on the server ({holder()}) after {timeout:g}s: "
+                f"end that session ({end_hint}) or raise ENTRYPOINT_MIGRATE_LOCK_TIMEOUT"
+            )
+        if now >= next_report:
+            next_report = now + REPORT_EVERY
+            logger.warning(
+                "migration_fence_waiting", elapsed_s=round(now - started, 2), holder=holder()
+            )
+        time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
+        delay = min(delay * 2, POLL_MAX)
+    logger.debug("migration_fence_passed", waited_s=round(time.monotonic() - started, 3))
+
+
 def django_scalar(connection: BaseDatabaseWrapper) -> Scalar:
     def scalar(sql: str, params: Sequence[Any]) -> Any:
         with connection.cursor() as cursor:
@@ -74,30 +113,13 @@ class Fence:
 
     def barrier(self, timeout: float) -> None:
         """Wait, on the migrating connection, until no other replica's work is in flight."""
-        logger = log.get().bind(alias=self.connection.alias)
-        started = time.monotonic()
-        next_report = started
-        delay = 0.05
-        while not self._pass_once():
-            now = time.monotonic()
-            if now - started >= timeout:
-                raise LockTimeout(
-                    f"the migration lock of database {self.connection.alias!r} is ours, but "
-                    "another replica's migration is still running on the server "
-                    f"({self._holder()}) "
-                    f"after {timeout:g}s: end that session (pg_terminate_backend) or raise "
-                    "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT"
-                )
-            if now >= next_report:
-                next_report = now + REPORT_EVERY
-                logger.warning(
-                    "migration_fence_waiting",
-                    elapsed_s=round(now - started, 2),
-                    holder=self._holder(),
-                )
-            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
-            delay = min(delay * 2, POLL_MAX)
-        logger.debug("migration_fence_passed", waited_s=round(time.monotonic() - started, 3))
+        wait_to_pass(
+            self._pass_once,
+            self._holder,
+            alias=self.connection.alias,
+            timeout=timeout,
+            end_hint="pg_terminate_backend",
+        )
 
     def _pass_once(self) -> bool:
         with transaction.atomic(using=self.connection.alias):

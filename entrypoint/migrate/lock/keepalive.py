@@ -18,7 +18,7 @@ KEEPALIVE_EVERY = 2.0
 
 
 class Keepalive:
-    """A daemon thread that runs ``pings`` every KEEPALIVE_EVERY seconds until stopped.
+    """A daemon thread that runs ``pings`` every ``every`` seconds until stopped.
 
     The first failure is handed to ``on_lost`` (once), and the pinging ends.
     """
@@ -29,10 +29,12 @@ class Keepalive:
         on_lost: Callable[[Exception], None],
         *,
         answer_within: float,
+        every: float = KEEPALIVE_EVERY,
     ) -> None:
         self.pings = pings
         self.on_lost = on_lost
         self.answer_within = answer_within
+        self.every = every
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lock-keepalive", daemon=True)
 
@@ -42,10 +44,10 @@ class Keepalive:
     def stop(self) -> None:
         self._stopped.set()
         if self._thread.is_alive():
-            self._thread.join(KEEPALIVE_EVERY)
+            self._thread.join(self.every)
 
     def _beat(self) -> None:
-        while not self._stopped.wait(KEEPALIVE_EVERY):
+        while not self._stopped.wait(self.every):
             error = _failure(self.pings, self.answer_within)
             if error is not None:
                 if not self._stopped.is_set():

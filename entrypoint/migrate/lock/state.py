@@ -1,9 +1,10 @@
 """Who holds the migration lock (and the fence), seen from outside: no lock is taken to know.
 
 PostgreSQL: ``pg_locks``, which shows every session's advisory locks whatever connection asks,
-so it works behind a transaction pooler too. MySQL: ``IS_USED_LOCK``. SQLite: the kernel's
-table of file locks (``/proc/locks``) for the lock file, and what its holder wrote in it.
-The keys are the lock backends' own (``PostgresLock.ids``, ``Fence.key``, ``MySQLLock.name``).
+so it works behind a transaction pooler too. MySQL: ``IS_USED_LOCK`` of the lock's name and
+the fence's. SQLite: the kernel's table of file locks (``/proc/locks``) for the lock file, and
+what its holder wrote in it. The keys are the lock backends' own (``PostgresLock.ids``,
+``Fence.key``, ``mysql.lock_name``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from entrypoint.migrate.lock.mysql import MySQLLock
+from entrypoint.migrate.lock.mysql import HOLDER, lock_name
 from entrypoint.migrate.lock.postgres import PostgresLock
 
 if TYPE_CHECKING:
@@ -32,18 +33,19 @@ PG_HOLDERS = (
     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND l.classid::bigint = (%s)::bigint AND l.objid::bigint = (%s)::bigint"
 )
-MYSQL_HOLDER = (
-    "SELECT ID, USER, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(%s)"
-)
 PROC_LOCKS = Path("/proc/locks")
 
 
 def state(connection: BaseDatabaseWrapper, lock_id: int) -> Document:
-    """``{"lock": {"held": ..., "holder": ...}, "fence": ...}``; the fence is PostgreSQL's only."""
+    """``{"lock": {"held": ..., "holder": ...}, "fence": ...}``; no fence on SQLite."""
     if connection.vendor == "postgresql":
         return _postgres(connection, lock_id)
     if connection.vendor == "mysql":
-        return {"lock": _mysql(connection, lock_id), "fence": None}
+        database = str(connection.settings_dict["NAME"])
+        return {
+            "lock": _mysql(connection, lock_name(lock_id, database)),
+            "fence": _mysql(connection, lock_name(lock_id, database, role="fence")),
+        }
     if connection.vendor == "sqlite":
         return {"lock": _sqlite(str(connection.settings_dict["NAME"])), "fence": None}
     return {"lock": None, "fence": None}  # no lock exists for this vendor
@@ -72,18 +74,18 @@ def _pg_entry(row: tuple[Any, ...] | None) -> Document:
     return {"held": True, "holder": holder}
 
 
-def _mysql(connection: BaseDatabaseWrapper, lock_id: int) -> Document:
-    name = MySQLLock.lock_name(lock_id, str(connection.settings_dict["NAME"]))
+def _mysql(connection: BaseDatabaseWrapper, name: str) -> Document:
     with connection.cursor() as cursor:
         cursor.execute("SELECT IS_USED_LOCK(%s)", [name])
         row = cursor.fetchone()
         if row is None or row[0] is None:
             return {"held": False, "holder": None}
-        cursor.execute(MYSQL_HOLDER, [name])
+        cursor.execute(HOLDER, [name])
         who = cursor.fetchone()
     holder: Document = {"connection_id": row[0]}
     if who is not None:
-        holder.update(user=who[1], host=who[2], state_s=who[3])
+        # command: "Sleep" between statements, "Query" in one; state_s: seconds in its state
+        holder.update(user=who[1], host=who[2], command=who[3], state_s=who[4], state=who[5])
     return {"held": True, "holder": holder}
 
 

@@ -17,6 +17,7 @@ from entrypoint.migrate.plan import phases
 from entrypoint.migrate.plan.graph import label
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.migrations.migration import Migration
     from django.db.migrations.operations.base import Operation
 
@@ -60,11 +61,51 @@ def reversible(migration: Migration) -> bool:
     return not irreversible(migration)
 
 
+def one_transaction(migration: Migration, connection: BaseDatabaseWrapper) -> bool:
+    """Whether a failure of ``migration`` leaves nothing of it behind: all its work, and its
+    record, in one transaction.
+
+    Where DDL rolls back, any atomic migration. On MySQL/MariaDB each DDL statement commits by
+    itself, so only a data migration is: atomic RunPython operations and nothing else (also
+    inside SeparateDatabaseAndState), which the guarded schema editor (run/editor.py) runs in
+    one InnoDB transaction where Django would give each operation its own.
+    """
+    if not migration.atomic:
+        return False
+    if connection.features.can_rollback_ddl:
+        return True
+    return connection.vendor == "mysql" and all(
+        isinstance(op, operations.SeparateDatabaseAndState)
+        or (isinstance(op, operations.RunPython) and op.atomic is not False)
+        for top in migration.operations
+        for op in _run_on_database(top)
+    )
+
+
 def drops_data(operation: Operation, *, backwards: bool) -> bool:
     return any(
         isinstance(op, DROPPED_WHEN_UNDONE if backwards else DROPS)
         for op in _run_on_database(operation)
     )
+
+
+def destroyed(plan: Plan) -> list[tuple[Migration, bool, Operation]]:
+    """The operations that drop data which existed before the plan: those that drop a column
+    or a table, except on a model an earlier step of the same plan creates (a first install
+    runs contenttypes 0002, which removes a column of the table 0001 has just made)."""
+    created: set[tuple[str, str]] = set()
+    found = []
+    for migration, backwards in plan:
+        for operation in migration.operations:
+            model = getattr(operation, "model_name_lower", None) or getattr(
+                operation, "name_lower", None
+            )
+            key = (migration.app_label, str(model))
+            if drops_data(operation, backwards=backwards) and key not in created:
+                found.append((migration, backwards, operation))
+            if not backwards and isinstance(operation, operations.CreateModel):
+                created.add(key)
+    return found
 
 
 def data_loss(plan: Plan) -> list[str]:

@@ -14,7 +14,7 @@ from django.db.migrations.state import ModelState, ProjectState
 
 from entrypoint.errors import EntrypointError, Interrupted, MigrationFailed
 from entrypoint.migrate.config import Target
-from entrypoint.migrate.plan.graph import check_history, label, resolve_targets
+from entrypoint.migrate.plan.graph import build_executor, check_history, label, resolve_targets
 from entrypoint.migrate.plan.preflight import data_loss, prepared
 from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.guard import Guard
@@ -72,7 +72,7 @@ def _run_phases(
 
 
 def _executor(connection: BaseDatabaseWrapper, progress: Progress) -> MigrationExecutor:
-    executor = MigrationExecutor(connection, progress)
+    executor = build_executor(connection, progress)
     executor.recorder = progress.guard.recorder
     return executor
 
@@ -120,6 +120,11 @@ def _apply(  # noqa: PLR0913, PLR0917 - the state of one apply, passed along onc
         plan = prepared(
             executor.migration_plan(nodes), flags["phase"], fake=flags["fake"], report=False
         )
+        if flags["max_blocking_rows"] is not None:
+            # While it waited, its tables may have grown past the gate: judged again, locked.
+            progress.risks = gate.check(
+                executor.connection, plan, flags["max_blocking_rows"], fake=flags["fake"]
+            )
         state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
 
 
@@ -169,7 +174,12 @@ def apply_to_targets(  # noqa: PLR0913 - Django migrate's own flags, keyword-onl
     )
     retries = Retries(connection.alias, retry_timeout)
     try:
-        flags = {"fake": fake, "fake_initial": fake_initial, "phase": phase}
+        flags = {
+            "fake": fake,
+            "fake_initial": fake_initial,
+            "phase": phase,
+            "max_blocking_rows": max_blocking_rows,
+        }
         state = _apply(executor, nodes, plan, progress, pre_state.clone(), retries, flags)
     finally:
         progress.stop_heartbeat()

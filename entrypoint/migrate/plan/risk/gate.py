@@ -2,7 +2,9 @@
 
 ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS (unset: no gate): a ``high`` operation whose table has more
 estimated rows refuses the whole plan before anything is applied. The step checks before the
-lock and again under it (the plan may have changed meanwhile), like the rollback preflight.
+lock, again under it (the plan may have changed meanwhile), like the rollback preflight, and
+again before each retry of a migration rolled back for a table lock (its tables may have grown
+while it waited).
 """
 
 from __future__ import annotations
@@ -102,11 +104,11 @@ def assess(connection: BaseDatabaseWrapper, plan: Plan) -> Assessment:
         return Assessment(None if plan else {}, connection.vendor)
     # pglast (PostgreSQL's parser) takes ~45 ms to import: only a replica that analyses a plan
     # pays for it, never one that waits for the lock and finds the work done.
-    from entrypoint.migrate.plan.risk.judge import judge  # noqa: PLC0415
+    from entrypoint.migrate.plan.risk.pipeline import analyse  # noqa: PLC0415
 
     started = time.perf_counter()
     try:
-        judged = judge(connection, plan)
+        judged = analyse(connection, plan)
     except Exception as exc:  # noqa: BLE001 - an analysis that fails must not stop a deploy
         log.get().warning(
             "migration_risk_unknown", alias=connection.alias, error=f"{type(exc).__name__}: {exc}"
