@@ -37,7 +37,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"__main__"},
     ],
     "entrypoint.migrate": [
-        {"config"},
+        {"config", "naming"},
         {"lock"},
         {"plan"},
         {"run"},

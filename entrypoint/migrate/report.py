@@ -18,8 +18,9 @@ from entrypoint import log
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
+from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan import phases, preflight
-from entrypoint.migrate.plan.graph import label, pending
+from entrypoint.migrate.plan.graph import pending
 from entrypoint.migrate.plan.risk import gate
 
 if TYPE_CHECKING:

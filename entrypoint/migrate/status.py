@@ -23,7 +23,8 @@ from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock import state as lock_state
-from entrypoint.migrate.plan.graph import label, migration_plan
+from entrypoint.migrate.naming import label
+from entrypoint.migrate.plan.graph import migration_plan
 from entrypoint.migrate.plan.phases import PRE, classify
 from entrypoint.schema import check as schema_check
 from entrypoint.wait.probe import bounded

@@ -30,10 +30,6 @@ Node = tuple[str, "str | None"]
 SOURCE = "ENTRYPOINT_MIGRATE_TARGETS"  # where targets come from, unless a caller says otherwise
 
 
-def label(migration: Migration) -> str:
-    return f"{migration.app_label}.{migration.name}"
-
-
 @contextmanager
 def _graph_built() -> Iterator[None]:
     """Django builds the graph as it makes a loader: a dependency on a migration this code

@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 
 from entrypoint import log
 from entrypoint.errors import ConfigError, PlanRefused
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration

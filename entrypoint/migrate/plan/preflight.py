@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from django.db.migrations import operations
 
 from entrypoint.errors import PlanRefused
+from entrypoint.migrate.naming import describe, label
 from entrypoint.migrate.plan import phases
-from entrypoint.migrate.plan.graph import label
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -33,12 +33,6 @@ def _run_on_database(operation: Operation) -> Iterator[Operation]:
     if isinstance(operation, operations.SeparateDatabaseAndState):
         for inner in operation.database_operations:
             yield from _run_on_database(inner)
-
-
-def describe(operation: Operation) -> str:
-    if isinstance(operation, operations.RunPython):
-        return f"RunPython({getattr(operation.code, '__name__', '?')})"
-    return f"{type(operation).__name__}: {operation.describe()}"
 
 
 def _why(operation: Operation) -> str:

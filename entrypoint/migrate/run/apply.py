@@ -14,7 +14,8 @@ from django.db.migrations.state import ModelState, ProjectState
 
 from entrypoint.errors import EntrypointError, Interrupted, MigrationFailed
 from entrypoint.migrate.config import Target
-from entrypoint.migrate.plan.graph import build_executor, check_history, label, resolve_targets
+from entrypoint.migrate.naming import label
+from entrypoint.migrate.plan.graph import build_executor, check_history, resolve_targets
 from entrypoint.migrate.plan.preflight import data_loss, prepared
 from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.guard import Guard

@@ -29,7 +29,7 @@ from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.mysql_fence import MySQLFence
 from entrypoint.migrate.lock.options import Lock
 from entrypoint.migrate.lock.postgres import PostgresLock
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.preflight import one_transaction
 from entrypoint.migrate.run.abandon import Abandon
 from entrypoint.migrate.run.editor import Recorder, finish_inside, guarded_editor

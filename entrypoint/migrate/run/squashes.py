@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from django.db.migrations.recorder import MigrationRecorder
 
 from entrypoint import log
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.errors import PlanRefused
-from entrypoint.migrate.plan.graph import label
-from entrypoint.migrate.plan.preflight import describe
+from entrypoint.migrate.naming import describe, label
 from entrypoint.migrate.plan.risk.levels import HIGH, UNKNOWN
 
 if TYPE_CHECKING:
