@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from entrypoint import log
 from entrypoint.connection import is_closed, migrating_session, network_timeout_of
 from entrypoint.errors import LockLost, MigrationAbandoned
-from entrypoint.migrate.lock.fence import Fence, django_scalar
+from entrypoint.migrate.lock.fence import Fence, django_query
 from entrypoint.migrate.lock.keepalive import KEEPALIVE_EVERY, Keepalive
 from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.mysql_fence import MySQLFence
@@ -125,7 +125,7 @@ class Guard:
             # Named in pg_stat_activity (what a waiter reports), and the server half of the
             # network timeout, lock or no lock: a session whose client vanished would otherwise
             # run its statement to the end, holding the table locks the app waits for.
-            django_scalar(self.connection)(*migrating_session(self.connection))
+            django_query(self.connection)(*migrating_session(self.connection))
         if isinstance(self.fence, MySQLFence):
             self.fence.barrier(self.timeout, grace=self.fence.lock.network_timeout)
         elif self.fence is not None:
