@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
+from entrypoint.bounded import bounded
 from entrypoint.connection import limit_connect_time
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import MigrateSettings, Target
@@ -27,7 +28,6 @@ from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.graph import migration_plan
 from entrypoint.migrate.plan.phases import PRE, classify
 from entrypoint.schema import check as schema_check
-from entrypoint.wait.probe import bounded
 from entrypoint.wait.probe import classify as reason_of
 
 if TYPE_CHECKING:
