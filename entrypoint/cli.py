@@ -115,7 +115,7 @@ def _print_document(settings: Settings, aliases: Sequence[str], *, plan: bool) -
     if plan:
         from entrypoint.migrate import report  # noqa: PLC0415 - Django's migrations, if asked
 
-        report.print_plan(aliases, migrate.targets, migrate, out=out)
+        report.print_plan(aliases, migrate, out=out)
     else:
         from entrypoint.migrate import status  # noqa: PLC0415 - Django's migrations, if asked
 

@@ -42,7 +42,6 @@ LAYERS: dict[str, list[set[str]]] = {
         {"plan"},
         {"run"},
         {"direct"},
-        {"converge"},
         {"step", "report", "status"},
     ],
     "entrypoint.schema": [
@@ -139,7 +138,7 @@ class TestImports:
         """The reader itself: known edges are found (a broken reader would pass everything)."""
         edges = graph()
         assert "entrypoint.errors" in edges["entrypoint.cli"]
-        assert "entrypoint.migrate.lock.waiting" in edges["entrypoint.migrate.converge"]
+        assert "entrypoint.migrate.lock.waiting" in edges["entrypoint.migrate.run.guard"]
 
     def test_cycle_finder_finds_cycles(self) -> None:
         assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.db.migrations import operations
 
-from entrypoint.errors import PlanRefused
 from entrypoint.migrate.naming import describe, label
-from entrypoint.migrate.plan import phases
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -124,13 +122,3 @@ def problems(plan: Plan, *, fake: bool = False) -> list[str]:
         if backwards
         for op in irreversible(m)
     ]
-
-
-def prepared(plan: Plan, phase: str, *, fake: bool = False, report: bool = True) -> Plan:
-    """The plan this phase carries out, checked: on the fast path, then again under the lock
-    (``report=False``: what is deferred was logged on the fast path)."""
-    plan = phases.select(plan, phase, report=report)
-    found = problems(plan, fake=fake)
-    if found:
-        raise PlanRefused(*found)
-    return plan

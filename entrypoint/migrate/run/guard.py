@@ -17,7 +17,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
@@ -27,8 +28,9 @@ from entrypoint.migrate.lock.fence import Fence, django_query
 from entrypoint.migrate.lock.keepalive import KEEPALIVE_EVERY, Keepalive
 from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.mysql_fence import MySQLFence
-from entrypoint.migrate.lock.options import Lock
+from entrypoint.migrate.lock.options import Lock, LockOptions
 from entrypoint.migrate.lock.postgres import PostgresLock
+from entrypoint.migrate.lock.waiting import migration_lock_unless_done
 from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.preflight import one_transaction
 from entrypoint.migrate.run.abandon import Abandon
@@ -46,8 +48,36 @@ CANCEL_TIMEOUT = 5.0  # libpq's own bound; the abandon stages wait for less
 READS = ("SELECT", "SHOW", "EXPLAIN", "DESCRIBE")
 
 
+@contextmanager
+def locked(connection: BaseDatabaseWrapper, options: LockOptions) -> Iterator[Guard]:
+    """The lock, then the guard, its barrier passed: past this point no other replica's work
+    is in flight, and none of ours runs unprotected."""
+    with locked_unless_done(connection, options, done=None) as guard:
+        assert guard is not None  # without a re-check, only the lock ends the wait
+        yield guard
+
+
+@contextmanager
+def locked_unless_done(
+    connection: BaseDatabaseWrapper, options: LockOptions, *, done: Callable[[], bool] | None
+) -> Iterator[Guard | None]:
+    """``locked``, or None when ``done`` found the work done while we waited for the lock."""
+    with migration_lock_unless_done(connection, options, done=done) as lock:
+        if lock is None:
+            yield None
+            return
+        with Guard(
+            lock,
+            connection,
+            timeout=options.timeout,
+            table_lock_timeout=options.table_lock_timeout,
+        ) as guard:
+            guard.barrier()
+            yield guard
+
+
 class Guard:
-    """``with Guard(lock, connection) as guard:`` right after the lock is acquired."""
+    """``with Guard(lock, connection) as guard:`` right after the lock is acquired (``locked``)."""
 
     def __init__(
         self,
