@@ -20,7 +20,7 @@ MAX_LINES = 400
 # listed before its own, at every level of the tree. A new module must be placed here.
 LAYERS: dict[str, list[set[str]]] = {
     "entrypoint": [
-        {"errors", "env_reader", "usage", "bounded"},
+        {"errors", "env_reader", "bounded"},
         {"log"},
         {"heartbeat", "connection", "checks", "project"},
         {"capture"},
