@@ -129,13 +129,6 @@ def select(plan: Plan, phase: str, found: Sorted) -> Plan:
     return [(m, b) for m, b in plan if b or found.phase_of.get(label(m)) == PRE]
 
 
-def awaited(plan: Plan, phase: str, found: Sorted) -> Plan:
-    """What pods of the new release wait for: in the pre phase, not what waits for post."""
-    if phase != PRE:
-        return plan
-    return [step for step in plan if found.phase_of.get(label(step[0])) != POST]
-
-
 def seen(migrations: Sequence[Migration]) -> bool:
     """Whether each of ``migrations`` has its first-seen date recorded (a waiter's re-check:
     another replica recorded it meanwhile)."""
