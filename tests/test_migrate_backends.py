@@ -7,24 +7,14 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
-import pytest
 
 from entrypoint.config import default_lock_id
 from tests.cli import Result, finish, migrate_env, run_cli, start_cli
 from tests.services import MariaDB, PgBouncer, Postgres
 from tests.watch import Running, applied, is_event, recorded
-
-
-@pytest.fixture(scope="module")
-def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
-    server = PgBouncer(pg)
-    server.start()
-    yield server
-    server.stop()
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
