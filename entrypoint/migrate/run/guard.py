@@ -30,7 +30,7 @@ from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.mysql_fence import MySQLFence
 from entrypoint.migrate.lock.options import Lock, LockOptions
 from entrypoint.migrate.lock.postgres import PostgresLock
-from entrypoint.migrate.lock.waiting import migration_lock_unless_done
+from entrypoint.migrate.lock.waiting import migration_lock
 from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.preflight import one_transaction
 from entrypoint.migrate.run.abandon import Abandon
@@ -62,7 +62,7 @@ def locked_unless_done(
     connection: BaseDatabaseWrapper, options: LockOptions, *, done: Callable[[], bool] | None
 ) -> Iterator[Guard | None]:
     """``locked``, or None when ``done`` found the work done while we waited for the lock."""
-    with migration_lock_unless_done(connection, options, done=done) as lock:
+    with migration_lock(connection, options, done=done) as lock:
         if lock is None:
             yield None
             return
