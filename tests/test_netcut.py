@@ -174,6 +174,10 @@ def test_wait_deadline_holds_when_the_link_is_cut(
     (no route), and the deadline is never at stake."""
     how = "drop"
     timeout = 8.0
+    if wait_for == "connection":
+        # Seen not answering first (the link down fails at once): only then does the stable
+        # period apply, which keeps the wait probing until just before its deadline.
+        host.cut("a", "down")
     started = time.time()
     proc = Running(
         env=env(
@@ -187,6 +191,9 @@ def test_wait_deadline_holds_when_the_link_is_cut(
             ENTRYPOINT_WAIT_STABLE="7" if wait_for == "connection" else "0",
         )
     )
+    if wait_for == "connection":
+        proc.wait_for(is_event("db_check_failed"))
+        host.heal("a")
     proc.wait_for(is_event("db_answering"))
     host.cut("a", how)
     result, took = ends_within(proc, started, timeout + 4)
