@@ -284,6 +284,7 @@ class Guard:
         # The keepalive may not have noticed yet (a paused process): ask the server itself.
         assert self.fence is not None
         if not self.fence.lock_still_held():
+            self.lost.set()  # the server tells before the keepalive does: the lock is gone
             raise self.lost_error()
         if self.current is None:
             return
