@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 FLOOR = (
     "import django; django.setup()\n"
@@ -96,3 +98,18 @@ def run_fleet(command: list[str], env: dict[str, str], replicas: int) -> Sample:
     ]
     failures = sum(1 for proc in procs if proc.wait(timeout=900) != 0)
     return Sample(time.perf_counter() - started, failures=failures)
+
+
+def alone(measure: Callable[[Any, int], object], option: str, default: int) -> None:
+    """Run one scenario by itself, on a PostgreSQL of its own: ``measure(pg, <option>)``."""
+    from tests.services import Postgres  # noqa: PLC0415 - only a scenario run alone needs it
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument(option, type=int, default=default)
+    count = vars(parser.parse_args())[option.lstrip("-").replace("-", "_")]
+    pg = Postgres()
+    pg.start()
+    try:
+        measure(pg, count)
+    finally:
+        pg.remove()

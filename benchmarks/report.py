@@ -33,8 +33,16 @@ def _steady(results: dict[str, Any]) -> list[str]:
     ]
     ratios = [
         ("a / c", seconds["a"] / seconds["c"], 1.10),
+        *(
+            [
+                ("d / c (the defaults against the floor)", seconds["d"] / seconds["c"], None),
+                ("d − a, seconds (what the defaults add)", seconds["d"] - seconds["a"], 0.50),
+            ]
+            if "d" in seconds
+            else []
+        ),
         ("a / b", seconds["a"] / seconds["b"], 0.45),
-        ("a' / b (same stable period)", seconds["a'"] / seconds["b"], None),
+        ("a' / b (the same settings)", seconds["a'"] / seconds["b"], None),
         ("a / b' (djk8s without wait4db)", seconds["a"] / seconds["b'"], None),
         ("peak RSS a / c", rss["a"] / rss["c"], 1.10),
     ]
@@ -253,12 +261,71 @@ def _risk(results: dict[str, Any]) -> list[str]:
         "",
         f"## 6. Lock analysis of {data['migrations']} pending migrations (seconds)",
         "",
-        "Each run a fresh process: pglast's import, the SQL of every operation, the parse, the",
-        "catalog query (benchmarks/risk.py). Nothing runs when nothing is pending.",
+        *_provenance(results, "risk"),
+        "Each run a fresh process: pglast's import, the SQL of every operation (written in a",
+        "read-only transaction), the parse, the catalog snapshot (benchmarks/risk.py). Nothing",
+        "runs when nothing is pending.",
         "",
         f"| median (min–max) | target ≤ {data['target_s']:g} s |",
         "|---|---|",
         f"| {_fmt(seconds)} | {_verdict(seconds['median'] <= data['target_s'])} |",
+    ]
+
+
+def _deploy(results: dict[str, Any]) -> list[str]:
+    if "deploy" not in results:  # results.json from before this scenario existed
+        return []
+    data = results["deploy"]
+    wall, cpu, target = data["wall"], data["cpu"], data["target"]
+    title = (
+        f"## 7. First deploy of {data['project']} ({data['migrations']} migration files) "
+        "on an empty PostgreSQL (seconds)"
+    )
+    met = _verdict(data["ratio_wall"] <= target)
+    return [
+        "",
+        title,
+        "",
+        *_provenance(results, "deploy"),
+        "`wagtail start`'s site; `manage.py migrate -v0` against `django-entrypoint` with",
+        "ENTRYPOINT_STEPS=migrate (lock, lock analysis, apply), each on a new database, in",
+        f"{data['rounds']} interleaved rounds (benchmarks/deploy.py). CPU: user + system.",
+        "",
+        "| | manage.py migrate | django-entrypoint | ratio | target |",
+        "|---|---|---|---|---|",
+        (
+            f"| wall | {_fmt(wall['django'])} | {_fmt(wall['entrypoint'])} | "
+            f"{data['ratio_wall']:.2f} | ≤ {target:.2f}: {met} |"
+        ),
+        (
+            f"| CPU | {_fmt(cpu['django'])} | {_fmt(cpu['entrypoint'])} | "
+            f"{data['ratio_cpu']:.2f} | |"
+        ),
+    ]
+
+
+def _schema(results: dict[str, Any]) -> list[str]:
+    if "schema" not in results:  # results.json from before this scenario existed
+        return []
+    data = results["schema"]
+    warn, off = data["start_warn_s"], data["start_off_s"]
+    added = warn["median"] - off["median"]
+    target = data["target_s"]
+    verdicts = (
+        f"check {_verdict(data['check_s']['median'] <= target)}, start {_verdict(added <= target)}"
+    )
+    return [
+        "",
+        f"## 8. Schema check on {data['models']} models (seconds)",
+        "",
+        *_provenance(results, "schema"),
+        "The check alone (a fresh process, the connection open; benchmarks/schema.py), and the",
+        "steady-state start (wait, migrate, exec) with `ENTRYPOINT_SCHEMA_CHECK=warn` against",
+        "`off`, in interleaved rounds.",
+        "",
+        f"| check alone | start, warn | start, off | added | target ≤ {target * 1000:g} ms |",
+        "|---|---|---|---|---|",
+        f"| {_fmt(data['check_s'])} | {_fmt(warn)} | {_fmt(off)} | {added:.3f} | {verdicts} |",
     ]
 
 
@@ -282,6 +349,8 @@ def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
         + _contended(results)
         + _image(results)
         + _risk(results)
+        + _deploy(results)
+        + _schema(results)
     )
     markdown.write_text("\n".join(head + body) + "\n")
     _plot(results, picture)

@@ -9,7 +9,6 @@ of every operation, the parse, one catalog query) timed. Run alone:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.genproject import generate
-from benchmarks.measure import Stats
+from benchmarks.measure import Stats, alone
 from tests.services import Postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +31,9 @@ PROBE = """
 import json, time, django
 django.setup()
 from django.db import connection
-from entrypoint.migrate.plan.graph import migration_plan
-plan = migration_plan(connection, [])
+from entrypoint.migrate.config import MigrateSettings
+from entrypoint.migrate.plan.make import make
+plan = list(make(connection, MigrateSettings()).full)
 started = time.perf_counter()
 from entrypoint.migrate.plan.risk.gate import assess
 assessment = assess(connection, plan)
@@ -42,12 +42,13 @@ print(json.dumps({"seconds": elapsed, "steps": len(plan), "high": len(assessment
 """
 
 
-def _env(project: Path, url: str) -> dict[str, str]:
+def project_env(project: Path, url: str, settings: str = "benchproj.settings") -> dict[str, str]:
+    """A clean environment for a benchmark project's processes: its settings, its database."""
     return {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/root"),
         "PYTHONPATH": f"{project}{os.pathsep}{ROOT}",
-        "DJANGO_SETTINGS_MODULE": "benchproj.settings",
+        "DJANGO_SETTINGS_MODULE": settings,
         "DATABASE_URL": url,
     }
 
@@ -55,7 +56,7 @@ def _env(project: Path, url: str) -> dict[str, str]:
 def _prepare(pg: Postgres, project: Path) -> str:
     """Every app at 0001 with ROWS analysed rows: the 50 AddFields are what is pending."""
     url = pg.url(pg.create_database())
-    env = _env(project, url)
+    env = project_env(project, url)
     django = [sys.executable, "-m", "django"]
     subprocess.run([*django, "migrate", "-v0"], env=env, check=True)
     for app in range(APPS):
@@ -76,7 +77,7 @@ def measure(pg: Postgres, repeats: int) -> dict[str, object]:
         for _ in range(repeats):
             proc = subprocess.run(
                 [sys.executable, "-c", PROBE],
-                env=_env(project, url),
+                env=project_env(project, url),
                 capture_output=True,
                 text=True,
                 check=False,
@@ -92,15 +93,7 @@ def measure(pg: Postgres, repeats: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=11)
-    args = parser.parse_args()
-    pg = Postgres()
-    pg.start()
-    try:
-        measure(pg, args.repeats)
-    finally:
-        pg.remove()
+    alone(measure, "--repeats", 11)
 
 
 if __name__ == "__main__":

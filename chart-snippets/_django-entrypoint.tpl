@@ -138,8 +138,9 @@ seccompProfile:
 {{- end }}
 {{- end -}}
 
-{{/* The wait settings and the migration targets: the migrating container and, in job mode, the
-     initContainer that waits until no migration towards these targets is pending. */}}
+{{/* The wait settings, the migration targets and the schema check: the migrating container and,
+     in job mode, the initContainer that waits until no migration towards these targets is
+     pending; each then checks that the live schema serves its code. */}}
 {{- define "django-entrypoint.migrateEnv" -}}
 {{- $v := .Values.djangoEntrypoint -}}
 - name: ENTRYPOINT_WAIT_TIMEOUT
@@ -148,6 +149,8 @@ seccompProfile:
 - name: ENTRYPOINT_MIGRATE_TARGETS
   value: {{ join "," . | quote }}
 {{- end }}
+- name: ENTRYPOINT_SCHEMA_CHECK
+  value: {{ $v.schemaCheck | default "warn" | quote }}
 {{- end -}}
 
 {{/* The container that migrates: the initContainer or a Job's. .root: the chart's context;

@@ -21,6 +21,7 @@ from entrypoint.manage import config as manage_config
 from entrypoint.manage.config import ManageSettings
 from entrypoint.migrate import config as migrate_config
 from entrypoint.migrate.config import MigrateSettings, default_lock_id
+from entrypoint.schema import config as schema_config
 from entrypoint.wait import config as wait_config
 from entrypoint.wait.config import WaitSettings
 
@@ -29,6 +30,7 @@ __all__ = [
     "Settings",
     "default_lock_id",
     "load",
+    "no_color",
     "seconds",
     "seconds_range",
 ]
@@ -52,6 +54,7 @@ KNOWN_VARIABLES = frozenset(
     | ADMIN_VARIABLES
     | manage_config.VARIABLES
     | hooks_config.VARIABLES
+    | {schema_config.VARIABLE}
 )
 
 
@@ -64,6 +67,7 @@ class Settings:
     databases: tuple[str, ...] | None = ("default",)  # None means every alias
     log_format: str = "auto"
     log_level: str = "info"
+    no_color: bool = False  # NO_COLOR: the console rendering without colours
     heartbeat_interval: float = 30.0
     db_network_timeout: float = NETWORK_TIMEOUT  # every connection the entrypoint opens
     wait: WaitSettings = field(default_factory=WaitSettings)
@@ -71,6 +75,7 @@ class Settings:
     admin: AdminSeed | None = None
     manage: ManageSettings = field(default_factory=ManageSettings)
     hooks: HooksSettings = field(default_factory=HooksSettings)
+    schema_check: str = schema_config.WARN  # after the migrate step, or a wait for migrations
 
 
 def _steps(reader: Reader, override: str | None) -> tuple[str, ...]:
@@ -110,6 +115,11 @@ def _network_timeout(reader: Reader) -> float:
     return value
 
 
+def no_color(env: Mapping[str, str]) -> bool:
+    """NO_COLOR set and not empty (https://no-color.org): no colours in the console rendering."""
+    return bool(env.get("NO_COLOR"))
+
+
 def load(
     env: Mapping[str, str],
     *,
@@ -133,21 +143,26 @@ def load(
         if name.startswith("ENTRYPOINT_") and name not in KNOWN_VARIABLES
     )
     databases = _databases(reader)
+    chosen = _steps(reader, steps)
     settings = Settings(
         settings_module=module,
-        steps=_steps(reader, steps),
+        steps=chosen,
         databases=databases,
         log_format=reader.choice("ENTRYPOINT_LOG_FORMAT", "auto", ("auto", "json", "console")),
         log_level=reader.choice(
             "ENTRYPOINT_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
         ),
+        no_color=no_color(env),
         heartbeat_interval=reader.number("ENTRYPOINT_HEARTBEAT_INTERVAL", 30.0, allow_zero=True),
         db_network_timeout=_network_timeout(reader),
         wait=wait_config.read(reader),
         migrate=migrate_config.read(reader, databases),
-        admin=read_admin_seed(env, reader.problems),
+        # Read only for a start that runs the step: an app container (ENTRYPOINT_STEPS=none)
+        # must not need the secret files mounted only where the admin is ensured.
+        admin=read_admin_seed(env, reader.problems) if "admin" in chosen else None,
         manage=manage_config.read(reader),
         hooks=hooks_config.read(reader),
+        schema_check=schema_config.read(reader),
     )
     wait = settings.wait
     if "wait" in settings.steps and wait.stable >= wait.timeout:

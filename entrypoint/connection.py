@@ -9,6 +9,14 @@ the client half (libpq keepalives, TCP user timeout) into each PostgreSQL alias'
 Django's own connections, the helpers built from them and libpq's cancel requests carry it;
 ``server_settings`` is the server half, set on each session so that the server drops a
 session whose client vanished (and rolls back what it had in flight).
+
+MySQL/MariaDB drivers (mysqlclient, or PyMySQL standing in for it) take no keepalive options:
+``use_network_timeout`` gives each MySQL alias a connect timeout, and every socket Django opens
+for it gets the same keepalives and TCP user timeout as libpq's (``keep_alive``), set on the
+socket itself once connected. A read timeout would also end a statement that is merely long (an
+ALTER TABLE copying a big table), so only the helpers, whose statements are all short, get one
+(``mysql_params``). The server half there has no per-session setting (MariaDB's TCP keepalives
+are server-wide); what stands for it is in lock/mysql.py and lock/mysql_fence.py.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import math
 import os
 import socket
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,6 +42,17 @@ KEEPALIVES = {
 }
 TCP_USER_TIMEOUT_SINCE = 120000  # the server setting exists from PostgreSQL 12
 CONNECTION_CHECK_SINCE = 140000  # client_connection_check_interval, from PostgreSQL 14
+
+
+@dataclass
+class _Network:
+    """The network timeout this process was given (``use_network_timeout``): MySQL's options
+    cannot carry it, so its sockets and helper connections read it here."""
+
+    timeout: float = NETWORK_TIMEOUT
+
+
+NETWORK = _Network()
 
 
 def network_options(seconds: float) -> dict[str, int]:
@@ -61,18 +81,92 @@ def network_timeout_of(params: Mapping[str, Any]) -> float:
 
 
 def use_network_timeout(seconds: float) -> None:
-    """The client half on every PostgreSQL alias; a value the project's OPTIONS set wins.
+    """The client half on every PostgreSQL and MySQL alias; a value the project's OPTIONS set wins.
 
     Changed in place: the wrappers Django made already, and every thread's, share the dict.
     """
     from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+    from django.db.backends.signals import connection_created  # noqa: PLC0415
 
+    NETWORK.timeout = seconds
     for alias in connections.settings:
-        if connections[alias].vendor != "postgresql":
-            continue
+        vendor = connections[alias].vendor
         options = connections.settings[alias].setdefault("OPTIONS", {})
-        for key, value in network_options(seconds).items():
-            options.setdefault(key, value)
+        if vendor == "postgresql":
+            for key, value in network_options(seconds).items():
+                options.setdefault(key, value)
+        elif vendor == "mysql":
+            options.setdefault("connect_timeout", whole_seconds(seconds))
+    connection_created.connect(_mysql_connected, dispatch_uid="django-entrypoint-mysql-network")
+
+
+def whole_seconds(seconds: float) -> int:
+    """What a MySQL driver's timeouts take: whole seconds, at least one."""
+    return max(1, math.ceil(seconds))
+
+
+def _mysql_connected(sender: object, connection: BaseDatabaseWrapper, **_kwargs: object) -> None:
+    """Django opened a connection: a MySQL one gets the keepalives on its socket."""
+    del sender
+    if connection.vendor == "mysql":
+        keep_alive(mysql_socket(connection.connection), NETWORK.timeout)
+
+
+def mysql_socket(raw: Any) -> int | None:
+    """The socket descriptor under a MySQL driver's connection, or None once closed.
+
+    PyMySQL keeps its socket in ``_sock``; mysqlclient has ``fileno()``, which refuses while
+    another thread uses the connection: ask in the thread that does.
+    """
+    sock = getattr(raw, "_sock", None)
+    try:
+        if sock is not None:
+            return int(sock.fileno())
+        fileno = getattr(raw, "fileno", None)
+        return int(fileno()) if callable(fileno) and getattr(raw, "open", True) else None
+    except Exception:  # noqa: BLE001 - closed meanwhile: there is no socket
+        return None
+
+
+def keep_alive(fd: int | None, seconds: float) -> None:
+    """libpq's keepalives and TCP user timeout (``network_options``), on a connected TCP socket.
+
+    A silent peer then fails a blocked read or write within about ``seconds``, however long the
+    statement it waits for is allowed to run. Unix sockets have no peer to lose: left alone.
+    """
+    if fd is None:
+        return
+    options = network_options(seconds)
+    # A duplicate descriptor: the options act on the socket, closing acts on our duplicate.
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (
+            ("TCP_KEEPIDLE", options["keepalives_idle"]),
+            ("TCP_KEEPINTVL", options["keepalives_interval"]),
+            ("TCP_KEEPCNT", options["keepalives_count"]),
+            ("TCP_USER_TIMEOUT", options["tcp_user_timeout"]),
+        ):
+            if hasattr(socket, name):  # Linux has them all; elsewhere, what there is
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+def mysql_params(connection: BaseDatabaseWrapper) -> dict[str, Any]:
+    """Django's parameters for a MySQL helper connection (the lock's, a cancel's): every connect,
+    read and write bounded by the network timeout, since each of its statements is short.
+    A value the project's OPTIONS set wins."""
+    bound = whole_seconds(NETWORK.timeout)
+    timeouts = {"connect_timeout": bound, "read_timeout": bound, "write_timeout": bound}
+    return {**timeouts, **connection.get_connection_params()}
+
+
+def mysql_connect(connection: BaseDatabaseWrapper, params: Mapping[str, Any]) -> Any:
+    """A raw driver connection (no Django wrapper: it is used from two threads, under a lock of
+    the caller's) with the keepalives on its socket."""
+    raw = connection.get_new_connection(dict(params))
+    keep_alive(mysql_socket(raw), NETWORK.timeout)
+    return raw
 
 
 def server_settings(params: Mapping[str, Any], server_version: int) -> list[tuple[str, str]]:
@@ -180,3 +274,13 @@ def fresh_connection(alias: str, connect_timeout: int) -> BaseDatabaseWrapper:
     conn = connections.create_connection(alias)
     limit_connect_time(conn, connect_timeout)
     return conn
+
+
+def is_closed(raw: Any) -> bool:
+    """Whether a driver's connection is gone: psycopg's ``closed`` or ``broken``, a MySQL
+    driver's ``open`` (PyMySQL closes its side once a read or write failed)."""
+    if raw is None:
+        return True
+    if hasattr(raw, "closed"):
+        return bool(raw.closed) or bool(getattr(raw, "broken", False))
+    return not getattr(raw, "open", True)

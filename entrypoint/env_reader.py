@@ -11,6 +11,11 @@ from collections.abc import Mapping
 YEAR = 365 * 24 * 3600  # the longest any wait may be: a bigger number is a typo, not a plan
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 SECRET_FILE_MAX = 64 * 1024  # bytes; a Kubernetes Secret holds at most 1 MiB in all
+# Credentials only the steps use: neither the hooks nor the server get them (whatever runs there
+# can read /proc/PID/environ, or print them in an encoding the scrubber does not know).
+STEP_ONLY_CREDENTIALS = frozenset(
+    {"DJANGO_ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD", "ENTRYPOINT_MIGRATE_DATABASE_URL"}
+)
 # ASCII digits only: float() also takes "1e10", "1_000", "inf" and non-ASCII digits.
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
 
@@ -106,3 +111,8 @@ def miscased(env: Mapping[str, str], prefixes: tuple[str, ...]) -> list[str]:
 def split(raw: str) -> tuple[str, ...]:
     """The distinct non-empty items of a comma list, in order."""
     return tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+
+
+def without_step_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the hooks and the server get: ``env`` minus STEP_ONLY_CREDENTIALS."""
+    return {name: value for name, value in env.items() if name not in STEP_ONLY_CREDENTIALS}

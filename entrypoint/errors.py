@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
 
@@ -47,6 +47,33 @@ class PlanRefused(ConfigError):
     """The migration plan cannot be carried out as configured: nothing was changed."""
 
     event = "migration_plan_refused"
+
+
+class MigrationGraphError(ConfigError):
+    """The migrations on disk, or what the database records of them, make no plan: a missing
+    dependency, an inconsistent history. Only a new image or a fixed record can cure it, so no
+    retry: 78, naming the migrations and the fix."""
+
+    event = "migration_graph_invalid"
+
+
+class MigrationConflict(MigrationGraphError):
+    """Several leaf migrations in one app: a merge migration is missing."""
+
+    event = "migration_conflict"
+
+
+class SchemaIncompatible(ConfigError):
+    """The live schema does not serve this code (ENTRYPOINT_SCHEMA_CHECK=refuse): each problem
+    named (model, table, column, bounded as every ConfigError's), then ``fix``."""
+
+    event = "schema_incompatible"
+
+    def __init__(self, alias: str, sentences: Sequence[str], fix: str, **fields: object) -> None:
+        super().__init__(*sentences)
+        listed = self.args[0]
+        self.args = (f"the schema of database {alias!r} does not serve this code: {listed}; {fix}",)
+        self.fields = {"alias": alias, **fields}
 
 
 class DatabaseUnavailable(EntrypointError):
@@ -111,10 +138,6 @@ class MigrationAbandoned(BaseException):
 
 class MigrationFailed(StepFailed):
     event = "migration_failed"
-
-
-class MigrationConflict(StepFailed):
-    event = "migration_conflict"
 
 
 class UsageError(EntrypointError):
@@ -194,3 +217,14 @@ def interrupts_deferred() -> Iterator[None]:
             signal.signal(signum, _raise_interrupted)
         if caught:
             raise Interrupted(caught[0])
+
+
+def sqlstate_in(exc: BaseException, code: str) -> bool:
+    """Whether PostgreSQL's SQLSTATE ``code`` is anywhere in ``exc``'s chain (cause, context):
+    Django wraps the driver's error, and a rollback may raise over it."""
+    current: BaseException | None = exc
+    while current is not None:
+        if getattr(current, "sqlstate", None) == code:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

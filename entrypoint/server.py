@@ -15,14 +15,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from entrypoint import log
+from entrypoint.env_reader import STEP_ONLY_CREDENTIALS, without_step_credentials
 from entrypoint.errors import CommandNotExecutable, CommandNotFound
 
-# Credentials the steps need and the server must not hold (/proc/1/environ shows them).
-HIDDEN_FROM_SERVER = (
-    "DJANGO_ADMIN_PASSWORD",
-    "DJANGO_SUPERUSER_PASSWORD",
-    "ENTRYPOINT_MIGRATE_DATABASE_URL",
-)
 HEAD_SIZE = 256  # how much of a file Linux reads to choose how to run it (the #! line included)
 
 # An ignored signal survives exec: one our parent ignored (nohup's SIGHUP) stays ignored, as for
@@ -96,11 +91,6 @@ def _check_interpreter(program: str, line: str) -> None:
         )
 
 
-def environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The server's environment: ours without the credentials only the steps need."""
-    return {name: value for name, value in env.items() if name not in HIDDEN_FROM_SERVER}
-
-
 def default_signals() -> None:
     """Every disposition Python or we changed back to the default, and no signal blocked."""
     for signum in signal.valid_signals() - _INHERITED_IGNORED - {signal.SIGKILL, signal.SIGSTOP}:
@@ -121,12 +111,12 @@ def exec_command(command: Sequence[str], *, env: Mapping[str, str]) -> NoReturn:
         path=path,
         argc=len(command) - 1,
         pid=os.getpid(),
-        env_removed=sorted(set(env) & set(HIDDEN_FROM_SERVER)),
+        env_removed=sorted(set(env) & STEP_ONLY_CREDENTIALS),
     )
     log.flush()
     default_signals()
     try:
-        os.execve(path, list(command), environment(env))  # noqa: S606 - no shell is the point
+        os.execve(path, list(command), without_step_credentials(env))  # noqa: S606 - no shell is the point
     except OSError as exc:  # e.g. a binary for another architecture
         raise CommandNotExecutable(
             f"command {command[0]!r} cannot be executed: {exc.strerror}"

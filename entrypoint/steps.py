@@ -32,21 +32,30 @@ def migrations_pending(settings: Settings, *, until_migrated: bool = False) -> P
         return None
     from entrypoint.migrate import step as migrate  # noqa: PLC0415 - see Step
 
-    return partial(
-        migrate.still_pending, targets=settings.migrate.targets, phase=settings.migrate.phase
-    )
+    return partial(migrate.still_pending, settings=settings.migrate)
+
+
+def check_schema(settings: Settings, aliases: Sequence[str]) -> None:
+    """ENTRYPOINT_SCHEMA_CHECK, once the schema is where this start needs it: whether it serves
+    this code's models (warn, or refuse with 78 before the admin step and the server)."""
+    from entrypoint.schema import check  # noqa: PLC0415 - see Step
+
+    check.enforce(aliases, mode=settings.schema_check, targets=settings.migrate.targets)
 
 
 def _wait(settings: Settings, aliases: Sequence[str]) -> None:
     from entrypoint.wait import database as wait  # noqa: PLC0415 - see Step
 
     wait.run(settings.wait, aliases, pending=migrations_pending(settings))
+    if settings.wait.until == "migrations":
+        check_schema(settings, aliases)  # the app pods beside a migration Job
 
 
 def _migrate(settings: Settings, aliases: Sequence[str]) -> None:
     from entrypoint.migrate import step as migrate  # noqa: PLC0415 - see Step
 
     migrate.run(settings.migrate, aliases)
+    check_schema(settings, aliases)
 
 
 def _admin(settings: Settings, aliases: Sequence[str]) -> None:

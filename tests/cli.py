@@ -28,6 +28,8 @@ def base_env(**extra: str) -> dict[str, str]:
         "ENTRYPOINT_WAIT_STABLE": "0",
         "ENTRYPOINT_WAIT_INTERVAL": "0.2",
     }
+    if os.environ.get("TESTPROJ_MYSQL_DRIVER"):  # the one deliberate leak: which MySQL driver
+        env["TESTPROJ_MYSQL_DRIVER"] = os.environ["TESTPROJ_MYSQL_DRIVER"]
     env.update(extra)
     return env
 

@@ -10,7 +10,7 @@ import pytest
 from tests import images, matrix
 from tests.cli import ROOT
 from tests.images import BASE_IMAGE, DEMO_IMAGE, Engine
-from tests.services import Postgres
+from tests.services import MariaDB, PgBouncer, Postgres, silent_listener
 from tests.watch import reap
 
 
@@ -55,6 +55,31 @@ def pg() -> Iterator[Postgres]:
 @pytest.fixture
 def pg_url(pg: Postgres) -> str:
     return pg.url(pg.create_database())
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDB]:
+    """One shared MariaDB server; tests create their own databases."""
+    server = MariaDB()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
+    """One PgBouncer in transaction pooling in front of ``pg``, shared like it."""
+    server = PgBouncer(pg)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """The port of a TCP listener that completes handshakes and never says a word."""
+    with silent_listener() as sock:
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A PostgreSQL test host behind links the tests can cut (root only: ip netns, veth, iptables).
+"""Test hosts behind links the tests can cut (root only: ip netns, veth, iptables): a
+PostgreSQL cluster (``NetnsPostgres``) and a MariaDB server (``NetnsMariaDB``).
 
 The server runs in a network namespace of its own, reachable from the host over two veth
 links, each with a /24 of its own in 10.231.0.0/16: two paths to one server, so one client's
@@ -22,16 +23,19 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import psycopg
 
-from tests.services import SERVICE_USER, Postgres, as_service_user, pg_bin
+from tests.services import SERVICE_USER, MariaDB, Postgres, as_service_user, pg_bin, sbin_tool
 
 PREFIX = "netcut"
 SUBNETS = "10.231"  # a private range; only addresses inside namespaces made here are used
@@ -97,8 +101,8 @@ def _free_subnet(taken: set[int]) -> int:
     raise RuntimeError(f"no free /24 left in {SUBNETS}.0.0/16")
 
 
-class NetnsPostgres(Postgres):
-    """A PostgreSQL cluster inside a network namespace, reachable over links ``a`` and ``b``."""
+class Links:
+    """A network namespace and its veth links ``a`` and ``b``: made, cut, healed, removed."""
 
     def __init__(self, links: tuple[str, ...] = ("a", "b")) -> None:
         tag = uuid.uuid4().hex[:6]
@@ -116,10 +120,8 @@ class NetnsPostgres(Postgres):
                 peer_addr=f"{SUBNETS}.{octet}.2",
             )
         self.made_namespace = False
-        super().__init__()  # initdb, in a directory the service user owns
 
-    def start(self) -> None:
-        """Make the namespace and its links, then start the server inside it."""
+    def make(self) -> None:
         ip("netns", "add", self.namespace)
         self.made_namespace = True
         ip("-n", self.namespace, "link", "set", "lo", "up")
@@ -130,6 +132,59 @@ class NetnsPostgres(Postgres):
             ip("-n", self.namespace, "addr", "add", f"{link.peer_addr}/24", "dev", link.peer)
             ip("link", "set", link.host, "up")
             ip("-n", self.namespace, "link", "set", link.peer, "up")
+
+    def cut(self, link: str, how: str) -> None:
+        """Make ``link`` silent: ``down`` (its host end down) or ``drop`` (up, every packet lost)."""
+        ends = self.links[link]
+        if how == "down":
+            ip("link", "set", ends.host, "down")
+        elif how == "drop":
+            # Dropped on arrival at either end, so that neither sender's stack learns of it.
+            iptables("-I", "INPUT", "-i", ends.host, "-j", "DROP")
+            iptables("-I", "INPUT", "-i", ends.peer, "-j", "DROP", namespace=self.namespace)
+        else:
+            raise ValueError(f"unknown way to cut a link: {how!r}")
+
+    def heal(self, link: str) -> None:
+        ends = self.links[link]
+        while iptables("-D", "INPUT", "-i", ends.host, "-j", "DROP", check=False).returncode == 0:
+            pass
+        if Path(f"/run/netns/{self.namespace}").exists():
+            iptables("-F", "INPUT", namespace=self.namespace, check=False)
+        if Path(f"/sys/class/net/{ends.host}").exists():
+            ip("link", "set", ends.host, "up")
+
+    def heal_all(self) -> None:
+        for name in self.links:
+            self.heal(name)
+
+    def remove(self) -> None:
+        """Namespace and host ends, each step whatever the previous one did."""
+        for name in self.links:
+            self.heal(name)  # the root namespace's DROP rules name our interfaces
+        if self.made_namespace:
+            pids = ip("netns", "pids", self.namespace, check=False).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], check=False, capture_output=True)
+            ip("netns", "del", self.namespace, check=False)
+        for ends in self.links.values():
+            # Deleting the namespace deletes its veth ends and so the pairs; a pair whose peer
+            # never moved into the namespace is still here.
+            if Path(f"/sys/class/net/{ends.host}").exists():
+                ip("link", "del", ends.host, check=False)
+
+
+class NetnsPostgres(Postgres):
+    """A PostgreSQL cluster inside a network namespace, reachable over links ``a`` and ``b``."""
+
+    def __init__(self, links: tuple[str, ...] = ("a", "b")) -> None:
+        self.net = Links(links)
+        self.namespace, self.links = self.net.namespace, self.net.links
+        super().__init__()  # initdb, in a directory the service user owns
+
+    def start(self) -> None:
+        """Make the namespace and its links, then start the server inside it."""
+        self.net.make()
         hba = self.data / "pg_hba.conf"
         as_service_user(["sh", "-c", f"echo 'host all all 0.0.0.0/0 trust' >> {hba}"])
         addrs = ",".join(link.peer_addr for link in self.links.values())
@@ -171,42 +226,88 @@ class NetnsPostgres(Postgres):
             return cur.fetchall() if cur.description else []
 
     def cut(self, link: str, how: str) -> None:
-        """Make ``link`` silent: ``down`` (its host end down) or ``drop`` (up, every packet lost)."""
-        ends = self.links[link]
-        if how == "down":
-            ip("link", "set", ends.host, "down")
-        elif how == "drop":
-            # Dropped on arrival at either end, so that neither sender's stack learns of it.
-            iptables("-I", "INPUT", "-i", ends.host, "-j", "DROP")
-            iptables("-I", "INPUT", "-i", ends.peer, "-j", "DROP", namespace=self.namespace)
-        else:
-            raise ValueError(f"unknown way to cut a link: {how!r}")
+        self.net.cut(link, how)
 
     def heal(self, link: str) -> None:
-        ends = self.links[link]
-        while iptables("-D", "INPUT", "-i", ends.host, "-j", "DROP", check=False).returncode == 0:
-            pass
-        if Path(f"/run/netns/{self.namespace}").exists():
-            iptables("-F", "INPUT", namespace=self.namespace, check=False)
-        if Path(f"/sys/class/net/{ends.host}").exists():
-            ip("link", "set", ends.host, "up")
+        self.net.heal(link)
 
     def heal_all(self) -> None:
-        for name in self.links:
-            self.heal(name)
+        self.net.heal_all()
 
     def remove(self) -> None:
         """Server, namespace and host ends, each step whatever the previous one did."""
         super().remove()  # pg_ctl -m immediate stop, then its directory
-        for name in self.links:
-            self.heal(name)  # the root namespace's DROP rules name our interfaces
-        if self.made_namespace:
-            pids = ip("netns", "pids", self.namespace, check=False).stdout.split()
-            for pid in pids:
-                subprocess.run(["kill", "-9", pid], check=False, capture_output=True)
-            ip("netns", "del", self.namespace, check=False)
-        for ends in self.links.values():
-            # Deleting the namespace deletes its veth ends and so the pairs; a pair whose peer
-            # never moved into the namespace is still here.
-            if Path(f"/sys/class/net/{ends.host}").exists():
-                ip("link", "del", ends.host, check=False)
+        self.net.remove()
+
+
+class NetnsMariaDB(MariaDB):
+    """A MariaDB server inside a network namespace, reachable over links ``a`` and ``b``, where
+    root may log in from any address (the links' host ends)."""
+
+    def __init__(self) -> None:
+        self.net = Links()
+        self.namespace = self.net.namespace
+        super().__init__()  # mariadb-install-db, in a directory the mysql user owns
+
+    def start(self) -> None:
+        self.net.make()
+        self.proc = subprocess.Popen(
+            [
+                *("ip", "netns", "exec", self.namespace, sbin_tool("mariadbd")),
+                *(["--user=mysql"] if os.geteuid() == 0 else []),
+                f"--datadir={self.data}",
+                f"--socket={self.root / 'sock'}",
+                f"--port={self.port}",
+                "--bind-address=0.0.0.0",  # inside the namespace: its links' addresses only
+                "--skip-name-resolve",  # no resolver for the links' addresses
+                f"--pid-file={self.root / 'pid'}",
+                f"--log-error={self.root / 'err.log'}",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=64M",
+            ],
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.execute("CREATE USER IF NOT EXISTS 'root'@'%'")
+                break
+            except Exception:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        self.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION")
+
+    def url(self, dbname: str, *, link: str = "a") -> str:
+        """The server's address on ``link``: what a replica on that path connects to."""
+        return f"mysql://root@{self.net.links[link].peer_addr}:{self.port}/{dbname}"
+
+    def remove(self) -> None:
+        """Server, namespace and host ends, each step whatever the previous one did."""
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(30)
+            shutil.rmtree(self.root, ignore_errors=True)
+        finally:
+            self.net.remove()
+
+
+class _Host(Protocol):
+    namespace: str
+
+    def start(self) -> None: ...
+    def remove(self) -> None: ...
+
+
+H = TypeVar("H", bound=_Host)
+
+
+@contextmanager
+def hosted(server: H) -> Iterator[H]:
+    """The test host started; its server, namespace and links removed whatever happens."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+        assert server.namespace not in ip("netns", "list").stdout, "namespace left behind"

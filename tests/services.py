@@ -65,6 +65,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def silent_listener() -> Iterator[socket.socket]:
+    """A TCP listener on a free port of 127.0.0.1 that never accepts: the kernel completes the
+    handshakes and nobody says a word (a black hole for a client's timeouts), and, the socket
+    being non-blocking, ``accept()`` tells a test whether anyone connected at all."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        sock.setblocking(False)  # noqa: FBT003
+        yield sock
+
+
 def as_service_user(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """initdb and pgbouncer refuse to run as root: drop to the postgres user when we are root."""
     if os.geteuid() == 0:
@@ -150,18 +162,23 @@ class Postgres:
             cur = conn.execute(sql.encode())
             return cur.fetchall() if cur.description else []
 
-    def create_database(self) -> str:
+    def create_database(self, template: str = "") -> str:
+        """A new database: empty, or a copy of ``template`` (which no session may be using)."""
         name = "t_" + uuid.uuid4().hex[:12]
-        self.execute(f'CREATE DATABASE "{name}"')
+        copied = f' TEMPLATE "{template}"' if template else ""
+        self.execute(f'CREATE DATABASE "{name}"{copied}')
         return name
 
     def add_password_user(self, user: str, password: str) -> None:
         """A role that must log in with a password over TCP (the cluster trusts everyone else)."""
         self.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+        self.add_hba_rule(f"host all {user} 127.0.0.1/32 scram-sha-256")
+
+    def add_hba_rule(self, rule: str) -> None:
+        """A pg_hba.conf line before all others (they trust everyone), in force at once."""
         hba = self.data / "pg_hba.conf"
-        rule = f"host all {user} 127.0.0.1/32 scram-sha-256\n"
         as_service_user(
-            ["sh", "-c", f"printf '%s' '{rule}' | cat - {hba} > {hba}.new && mv {hba}.new {hba}"]
+            ["sh", "-c", f"printf '%s\\n' '{rule}' | cat - {hba} > {hba}.new && mv {hba}.new {hba}"]
         )
         self.execute("SELECT pg_reload_conf()")
 
@@ -259,14 +276,21 @@ class MariaDB:
     def url(self, dbname: str) -> str:
         return f"mysql://root@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self) -> str:
+    def execute(self, sql: str, db: str | None = None) -> list[tuple[object, ...]]:
+        """As root over the server's Unix socket: the tests' own queries never need a network."""
         import pymysql  # noqa: PLC0415
 
+        conn = pymysql.connect(unix_socket=str(self.root / "sock"), user="root", database=db)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return [tuple(row) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def create_database(self) -> str:
         name = "t_" + uuid.uuid4().hex[:12]
-        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root")
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
-        conn.close()
+        self.execute(f"CREATE DATABASE {name}")
         return name
 
 

@@ -225,7 +225,7 @@ class TestSecretFileKinds:
     def test_cli_exits_78(self, tmp_path: Path, kind: str) -> None:
         """The real CLI: one config_invalid event, 78, no hang (the timeout would raise)."""
         env = base_env(
-            ENTRYPOINT_STEPS="none",
+            ENTRYPOINT_STEPS="admin",
             DJANGO_ADMIN_USERNAME="b",
             DJANGO_ADMIN_PASSWORD_FILE=special_file(tmp_path, kind),
         )
@@ -233,6 +233,31 @@ class TestSecretFileKinds:
         assert result.returncode == 78
         assert [e["event"] for e in result.events] == ["config_invalid"]
         assert "DJANGO_ADMIN_PASSWORD_FILE" in result.last()["error"]
+
+
+class TestOnlyWhenTheStepRuns:
+    @pytest.mark.parametrize("steps", ["none", "wait,hooks"])
+    def test_no_admin_secret_is_read_without_the_admin_step(
+        self, tmp_path: Path, steps: str
+    ) -> None:
+        """An app container beside an initContainer that ensures the admin: the secret is
+        mounted only there, and the same variables must not stop this one."""
+        env = base_env(
+            ENTRYPOINT_STEPS=steps,
+            ENTRYPOINT_HOOKS_DIR=str(tmp_path / "no-hooks"),
+            DJANGO_ADMIN_USERNAME="b",
+            DJANGO_ADMIN_PASSWORD_FILE=str(tmp_path / "mounted-in-the-init-container-only"),
+            DJANGO_ADMIN_EMIAL="a typo no step reads",
+        )
+        result = run_cli(env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert not any("DJANGO_ADMIN" in str(e) for e in result.events)
+
+    def test_settings_have_no_seed_without_the_step(self) -> None:
+        env = {"DJANGO_SETTINGS_MODULE": "x.settings", "DJANGO_ADMIN_USERNAME": "boss"}
+        assert config.load(env, steps="wait").admin is None
+        with pytest.raises(ConfigError, match="no password is"):
+            config.load(env, steps="wait,admin")
 
 
 class TestInSettings:

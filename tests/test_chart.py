@@ -132,17 +132,20 @@ def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(scope="module")
-def chart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The user's chart with the snippets copied in and their values fragment merged, as the
-    README tells a user to do."""
-    path = tmp_path_factory.mktemp("chart") / "demo"
+def user_chart(path: Path) -> Path:
+    """The user's chart at ``path`` with the snippets copied in and their values fragment
+    merged, as the README tells a user to do."""
     shutil.copytree(CHART, path)
     shutil.copy(SNIPPETS / "_django-entrypoint.tpl", path / "templates")
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     values.update(yaml.safe_load((SNIPPETS / "values.yaml").read_text()))
     (path / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="module")
+def chart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return user_chart(tmp_path_factory.mktemp("chart") / "demo")
 
 
 def render(
@@ -548,6 +551,22 @@ class TestMigrationModes:
         assert parse_with_entrypoint(init, tmp_path).migrate.max_blocking_rows == expected
         assert ("ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS" in env_of(init)) == (rows is not None)
         assert "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS" not in env_of(web)
+
+    @pytest.mark.parametrize("mode", ["initContainer", "job"])
+    def test_schema_check_reaches_the_containers_that_check(
+        self, chart_dir: Path, tmp_path: Path, mode: str
+    ) -> None:
+        """schemaCheck is ENTRYPOINT_SCHEMA_CHECK of the container that migrates and of the
+        initContainer that waits beside a Job; the web container, which runs no step, has none."""
+        values = {"djangoEntrypoint": {"schemaCheck": "refuse", "migrations": {"mode": mode}}}
+        docs = render(chart_dir, values)
+        _, init, web = app_pod(docs)
+        checking = [init, *(container_of(job) for job in kinds(docs, "Job"))]
+        assert len(checking) == (1 if mode == "initContainer" else 2)
+        assert {parse_with_entrypoint(c, tmp_path).schema_check for c in checking} == {"refuse"}
+        assert "ENTRYPOINT_SCHEMA_CHECK" not in env_of(web)
+        _, default_init, _ = app_pod(render(chart_dir, {}))
+        assert env_of(default_init)["ENTRYPOINT_SCHEMA_CHECK"]["value"] == "warn"
 
     def test_hook_jobs_expire(self, chart_dir: Path) -> None:
         """Hook Jobs carry ttlSecondsAfterFinished (a day by default; 0 is kept, null removes

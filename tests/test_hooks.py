@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import pwd
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from entrypoint.hooks.step import version_key
+from entrypoint.hooks.safety import version_key
 from tests.cli import Result, base_env, entrypoint_cmd, parse_events, run_cli
 from tests.watch import Running, is_event, wait_until
 
@@ -24,6 +28,15 @@ def hook(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:
     path.write_text("#!/bin/sh\n" + body + "\n")
     path.chmod(mode)
     return path
+
+
+# Runs its arguments as a child and prints that child's peak RSS (KiB) and exit code.
+PEAK_RSS = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
 
 
 def hooks_env(directory: Path, **extra: str) -> dict[str, str]:
@@ -52,6 +65,21 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def escape(pid_file: Path) -> str:
+    """Shell: a child in a session of its own writes its pid, and the hook waits for that."""
+    return (
+        f"setsid sh -c 'echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; "
+        f"exec sleep 300' & while [ ! -s {pid_file} ]; do sleep 0.05; done"
+    )
+
+
+def kill_if_alive(*pid_files: Path) -> None:
+    """A test that failed must not leave its sleep 300 behind."""
+    for pid_file in pid_files:
+        if pid_file.exists() and alive(pid := int(pid_file.read_text())):
+            os.kill(pid, signal.SIGKILL)
+
+
 class TestOrderAndOutput:
     def test_version_order(self) -> None:
         names = ["10-y", "2-x", "01-a", "1-b", "x", "2-x.sh", "9"]
@@ -75,32 +103,71 @@ class TestOrderAndOutput:
         assert [e["position"] for e in result.named("hook_finished")] == ["1/3", "2/3", "3/3"]
         assert result.stdout == ""  # nothing bypasses the JSON stream
 
-    def test_secrets_printed_by_a_hook_are_scrubbed(self, tmp_path: Path) -> None:
-        hook(tmp_path, "1-leak", 'echo "password is $DJANGO_ADMIN_PASSWORD"')
+    def test_progress_bar_lines_end_at_a_carriage_return(self, tmp_path: Path) -> None:
+        hook(tmp_path, "1-progress", r"printf '10%%\r20%%\r30%%\r\n'; printf 'done\r\n'")
+        result = run_hooks(tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert [e["line"] for e in result.named("hook_output")] == ["10%", "20%", "30%", "done"]
+
+
+class TestEnvironment:
+    def test_step_only_credentials_are_not_given_to_hooks(self, tmp_path: Path) -> None:
+        """Not even encoded: a hook's base64 of the password passes any scrubber, so the hook
+        never has it. The _FILE paths and DATABASE_URL stay, as for the server."""
+        secret_file = tmp_path / "password"
+        secret_file.write_text(ADMIN_PASSWORD)
+        directory = tmp_path / "hooks.d"
+        directory.mkdir()
+        names = ["DJANGO_ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD",
+                 "ENTRYPOINT_MIGRATE_DATABASE_URL", "DJANGO_ADMIN_PASSWORD_FILE", "DATABASE_URL"]  # fmt: skip
+        body = "".join(f'printf %s "{n}=${{{n}-unset}}" | base64 -w0; echo\n' for n in names)
+        hook(directory, "1-leak", body + 'echo "hook=$ENTRYPOINT_HOOK 0=$0"')
         result = run_hooks(
-            tmp_path, DJANGO_ADMIN_USERNAME="admin", DJANGO_ADMIN_PASSWORD=ADMIN_PASSWORD
+            directory,
+            DATABASE_URL="sqlite:///:memory:",
+            DJANGO_ADMIN_USERNAME="admin",
+            DJANGO_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
+            DJANGO_ADMIN_PASSWORD_FILE=str(secret_file),
+            ENTRYPOINT_MIGRATE_DATABASE_URL=f"postgres://u:{ADMIN_PASSWORD}@h/db",
         )
         assert result.returncode == 0, result.stderr
-        assert result.named("hook_output")[0]["line"] == "password is ***"
-        assert ADMIN_PASSWORD not in result.stderr
+        *encoded, last = [e["line"] for e in result.named("hook_output")]
+        seen = [base64.b64decode(line).decode() for line in encoded]
+        assert seen == [
+            "DJANGO_ADMIN_PASSWORD=unset",
+            "DJANGO_SUPERUSER_PASSWORD=unset",
+            "ENTRYPOINT_MIGRATE_DATABASE_URL=unset",
+            f"DJANGO_ADMIN_PASSWORD_FILE={secret_file}",
+            "DATABASE_URL=sqlite:///:memory:",
+        ]
+        # Run from the descriptor that was checked: $0 names it, ENTRYPOINT_HOOK the hook.
+        assert re.fullmatch(rf"hook={directory}/1-leak 0=/proc/self/fd/\d+", last)
 
     def test_missing_directory_is_fine(self, tmp_path: Path) -> None:
         result = run_hooks(tmp_path / "nothing-here")
         assert result.returncode == 0, result.stderr
         assert not result.named("hook_started")
 
-    def test_non_executables_are_skipped_with_a_debug_event(self, tmp_path: Path) -> None:
+    def test_files_that_are_not_hooks_are_skipped(self, tmp_path: Path) -> None:
+        """A regular file without an x bit is likely a forgotten chmod +x: an info event saying
+        so. Directories (a ConfigMap's ..data) and dangling links: debug events. A binary,
+        symlinked, runs from its descriptor too."""
         hook(tmp_path, "1-notes.txt", "exit 1", mode=0o644)
         (tmp_path / "2-subdir").mkdir()
         (tmp_path / "3-dangling").symlink_to(tmp_path / "gone")
         hook(tmp_path, "4-runs", "echo ran")
-        result = run_hooks(tmp_path)
+        (tmp_path / "5-binary").symlink_to(shutil.which("printenv") or "/usr/bin/printenv")
+        result = run_hooks(tmp_path, PRINTED="by printenv")
         assert result.returncode == 0, result.stderr
-        assert started(result) == ["4-runs"]
-        skipped = {Path(e["path"]).name: e["reason"] for e in result.named("hook_skipped")}
-        assert skipped["1-notes.txt"] == skipped["2-subdir"] == "not an executable file"
-        assert skipped["3-dangling"].startswith("cannot be read")
-        assert all(e["level"] == "debug" for e in result.named("hook_skipped"))
+        assert started(result) == ["4-runs", "5-binary"]
+        skipped = {Path(e["path"]).name: e for e in result.named("hook_skipped")}
+        assert skipped["1-notes.txt"]["reason"] == "not executable (-rw-r--r--): chmod +x it"
+        assert skipped["1-notes.txt"]["level"] == "info"
+        assert skipped["2-subdir"]["reason"] == "not a regular file"
+        assert skipped["3-dangling"]["reason"].startswith("cannot be read")
+        assert {skipped[n]["level"] for n in ("2-subdir", "3-dangling")} == {"debug"}
+        assert "PRINTED=by printenv" in [e["line"] for e in result.named("hook_output")]
 
 
 class TestFailure:
@@ -124,6 +191,40 @@ class TestFailure:
         assert result.returncode == 70
         assert "ran longer than ENTRYPOINT_HOOK_TIMEOUT (1s)" in result.last()["error"]
         wait_until(lambda: not alive(int(pid_file.read_text())), timeout=10)
+
+    def test_escaped_child_is_ended_at_the_timeout(self, tmp_path: Path) -> None:
+        """setsid leaves the hook's process group, which the timeout signals: the entrypoint,
+        a child subreaper while hooks run, gets it once the hook is gone, and ends it."""
+        pid_file = tmp_path / "escaped.pid"
+        hook(tmp_path, "1-escapes", f"{escape(pid_file)}; sleep 60")
+        try:
+            result = run_hooks(tmp_path, ENTRYPOINT_HOOK_TIMEOUT="2")
+            assert result.returncode == 70
+            assert "ran longer than ENTRYPOINT_HOOK_TIMEOUT" in result.last()["error"]
+            pid = int(pid_file.read_text())
+            assert result.named("hook_descendants_ended")[0]["pids"] == [pid]
+            wait_until(lambda: not alive(pid), timeout=10)
+        finally:
+            kill_if_alive(pid_file)
+
+    def test_what_a_hook_leaves_running_ends_when_it_exits(self, tmp_path: Path) -> None:
+        """A background child and an escaped one: a process left behind would die of SIGPIPE
+        at its first line after the exec; it is ended with the hook instead, and said so."""
+        escaped, background = tmp_path / "escaped.pid", tmp_path / "background.pid"
+        hook(tmp_path, "1-leaves", f"{escape(escaped)}; sleep 300 & echo $! > {background}")
+        hook(tmp_path, "2-next", "echo next")
+        try:
+            result = run_hooks(tmp_path)
+            assert result.returncode == 0, result.stderr
+            pids = [int(escaped.read_text()), int(background.read_text())]
+            (ended,) = result.named("hook_descendants_ended")
+            assert (sorted(ended["pids"]), ended["hook"]) == (sorted(pids), "1-leaves")
+            assert ended["level"] == "warning"
+            assert "sidecar" in ended["hint"]
+            assert [e["hook"] for e in result.named("hook_finished")] == ["1-leaves", "2-next"]
+            wait_until(lambda: not any(alive(pid) for pid in pids), timeout=10)
+        finally:
+            kill_if_alive(escaped, background)
 
     def test_sigterm_while_a_hook_starts_waits_until_its_pid_is_known(self) -> None:
         """Raised inside Popen, between the fork and its return, SIGTERM would leave the hook
@@ -166,6 +267,34 @@ class TestFailure:
         wait_until(lambda: not alive(int(pid_file.read_text())), timeout=10)
 
 
+class TestOutputBound:
+    def test_300_mb_without_a_newline(self, tmp_path: Path) -> None:
+        """Read in chunks and cut at 32 KiB: the entrypoint's peak RSS stays bounded (150 MB;
+        1.17 GB when it read by line). ru_maxrss of the entrypoint, in KiB, taken by a small
+        parent: a child forked from pytest itself starts with pytest's pages counted (its peak
+        RSS read 161 MB in a long run where the entrypoint's own was 58 MB)."""
+        hook(tmp_path, "1-flood", "head -c 300000000 /dev/zero | tr '\\0' x")
+        with (tmp_path / "stderr").open("w+") as err:
+            measured = subprocess.run(
+                [sys.executable, "-c", PEAK_RSS, *entrypoint_cmd()],
+                env=hooks_env(tmp_path),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                check=True,
+                timeout=120,
+            )
+            err.seek(0)
+            text = err.read()
+        peak, code = map(int, measured.stdout.split())
+        result = Result(code, "", text, parse_events(text))
+        assert result.returncode == 0, result.stderr
+        (line,) = result.named("hook_output")
+        assert (line["line"], line["truncated"]) == ("x" * 8192, True)
+        assert peak < 150 * 1024, f"peak RSS {peak} KiB"
+        print(f"peak RSS {peak} KiB")
+
+
 class TestPermissions:
     def test_group_writable_hook_is_refused_before_any_hook_runs(self, tmp_path: Path) -> None:
         marker = tmp_path / "ran"
@@ -182,6 +311,10 @@ class TestPermissions:
         hook(tmp_path, "1-open", "true", mode=0o757)
         result = run_hooks(tmp_path)
         assert result.returncode == 78
+        error = result.last()["error"]
+        assert f"{str(tmp_path / '1-open')!r} is writable by group or others" in error
+        assert "(mode -rwxr-xrwx)" in error
+        assert not result.named("hook_started")
 
     @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
     def test_hook_owned_by_another_user_is_refused(self, tmp_path: Path) -> None:
@@ -191,6 +324,80 @@ class TestPermissions:
         result = run_hooks(tmp_path)
         assert result.returncode == 78
         assert f"owned by uid {nobody.pw_uid}" in result.last()["error"]
+
+
+def shared_directory(mode: int) -> Path:
+    """A directory outside pytest's root-only tree, so that another user can reach it."""
+    path = Path(tempfile.mkdtemp(prefix="dj-entrypoint-hooks-"))
+    path.chmod(0o755)
+    (path / "shared").mkdir()
+    (path / "shared").chmod(mode)
+    return path / "shared"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's write needs root to set up")
+class TestSymlinkedHooks:
+    """A hook is judged by every directory on the way to its target, as it starts: whoever
+    may write one of them decides what runs as root."""
+
+    def test_target_in_a_directory_others_may_write_is_refused(self, tmp_path: Path) -> None:
+        shared = shared_directory(0o777)
+        try:
+            hook(shared, "target", "echo ran")
+            (tmp_path / "1-linked").symlink_to(shared / "target")
+            result = run_hooks(tmp_path)
+            assert result.returncode == 78
+            error = result.last()["error"]
+            assert f"'{tmp_path}/1-linked': the directory '{shared}'" in error
+            assert "writable by group or others" in error
+            assert not result.named("step_started")
+        finally:
+            shutil.rmtree(shared.parent)
+
+    def test_target_swapped_while_an_earlier_hook_runs_never_runs(self, tmp_path: Path) -> None:
+        """Safe when the hooks were scanned; while the first hook runs, the target's directory
+        is opened to another user, who replaces the target: checked again as it starts, the
+        second hook is refused (78), and neither file runs."""
+        shared = shared_directory(0o755)
+        marker = shared.parent / "swapped-ran"
+        try:
+            hook(shared, "target", "echo original ran")
+            nobody = pwd.getpwnam("nobody")
+            swap = (
+                f"chmod 777 {shared}; setpriv --reuid={nobody.pw_uid} --regid={nobody.pw_gid} "
+                f'--clear-groups sh -c \'printf "#!/bin/sh\\ntouch {marker}\\n" > {shared}/new'
+                f" && chmod 755 {shared}/new && mv -f {shared}/new {shared}/target'"
+            )
+            hook(tmp_path, "1-first", swap)
+            (tmp_path / "2-linked").symlink_to(shared / "target")
+            result = run_hooks(tmp_path)
+            assert result.returncode == 78, result.stderr
+            assert result.last()["event"] == "config_invalid"
+            assert f"the directory '{shared}'" in result.last()["error"]
+            assert started(result) == ["1-first", "2-linked"]
+            assert (shared / "target").stat().st_uid == nobody.pw_uid  # the swap happened
+            assert not marker.exists()
+            assert not result.named("hook_output")
+        finally:
+            shutil.rmtree(shared.parent)
+
+    def test_executable_but_not_by_this_user_is_refused(self) -> None:
+        """Mode 744 and the entrypoint running as nobody: refused (78), not silently skipped."""
+        hooks = shared_directory(0o755)
+        try:
+            hook(hooks, "1-root-only", "echo ran", mode=0o744)
+            nobody = pwd.getpwnam("nobody")
+            proc = subprocess.run(
+                ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                 "--clear-groups", *entrypoint_cmd()],
+                env=hooks_env(hooks, HOME="/"), capture_output=True, text=True, timeout=60,
+                check=False,
+            )  # fmt: skip
+            assert proc.returncode == 78, proc.stderr
+            error = parse_events(proc.stderr)[-1]["error"]
+            assert f"is executable, but not by uid {nobody.pw_uid} (-rwxr--r--)" in error
+        finally:
+            shutil.rmtree(hooks.parent)
 
 
 class TestDirectoryPermissions:

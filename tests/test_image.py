@@ -522,8 +522,13 @@ class TestFullStart:
         self, start: Start, pg: Postgres, pg_url: str, admin_secret: Path
     ) -> None:
         """Against an empty database: wait, migrate, ensure the admin from a mounted secret file,
-        exec gunicorn; the demo answers and the admin can log in."""
+        run a hook mounted as a ConfigMap would be (from its checked descriptor, as 10001, the
+        entrypoint a subreaper), exec gunicorn; the demo answers and the admin can log in."""
         port = free_port()
+        hooks = admin_secret.parent / "hooks.d"
+        hooks.mkdir(mode=0o755)
+        (hooks / "10-hello").write_text('#!/bin/sh\necho "uid $(id -u) ran $ENTRYPOINT_HOOK"\n')
+        (hooks / "10-hello").chmod(0o755)
         container = start(
             DEMO_IMAGE,
             env=serve_env(
@@ -533,10 +538,16 @@ class TestFullStart:
                 DJANGO_ADMIN_EMAIL="admin@example.com",
                 DJANGO_ADMIN_PASSWORD_FILE="/run/secrets/admin-password",
             ),
-            options=("-v", f"{admin_secret}:/run/secrets/admin-password:ro"),
+            options=(
+                *("-v", f"{admin_secret}:/run/secrets/admin-password:ro"),
+                *("-v", f"{hooks}:/etc/django-entrypoint/hooks.d:ro"),
+            ),
         )
         status, body = container.http_get(port)
         assert status == 200, body
+        assert [e["line"] for e in container.named("hook_output")] == [
+            "uid 10001 ran /etc/django-entrypoint/hooks.d/10-hello"
+        ]
         assert ("notes", "0003_note_created") in applied(container)
         assert len(container.named("admin_created")) == 1
         assert ADMIN_PASSWORD not in container.logs()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from entrypoint import capture, log
-from tests.cli import base_env, parse_events, run_cli
+from tests.cli import base_env, entrypoint_cmd, parse_events, run_cli
 from tests.services import Postgres
 
 # Characters a URL must encode (/ @ space + %) and one that is two bytes in UTF-8.
@@ -233,3 +235,42 @@ class TestFlood:
         assert len(traceback["exception"]) == 8192
         (command,) = result.named("manage_output")
         assert (len(command["line"]), command["truncated"]) == (8192, True)
+
+
+def console_output(*, terminal: bool, **extra: str) -> str:
+    """What a start with the console rendering writes to stderr: a pipe, or a terminal."""
+    env = base_env(ENTRYPOINT_LOG_FORMAT="console", ENTRYPOINT_STEPS="none", **extra)
+    if not terminal:
+        return subprocess.run(
+            entrypoint_cmd(), env=env, capture_output=True, text=True, timeout=60, check=True
+        ).stderr
+    controller, terminal_end = pty.openpty()
+    with subprocess.Popen(entrypoint_cmd(), env=env, stderr=terminal_end) as proc:
+        os.close(terminal_end)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.close(controller)
+    assert proc.returncode == 0
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize(
+    ("terminal", "extra", "coloured"),
+    [(False, {}, False), (True, {"NO_COLOR": "1"}, False), (True, {}, True)],
+    ids=["pipe", "terminal-NO_COLOR", "terminal"],
+)
+def test_console_colours_only_on_a_terminal_and_never_with_no_color(
+    terminal: bool, extra: dict[str, str], coloured: bool
+) -> None:
+    """ENTRYPOINT_LOG_FORMAT=console into a pipe or a log file: plain text; on a terminal,
+    colours, unless NO_COLOR is set (the last case shows the check can see them)."""
+    output = console_output(terminal=terminal, **extra)
+    assert "startup_summary" in output
+    assert ("\x1b[" in output) == coloured, output

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from tests.cli import Result, base_env, finish, migrate_env, parse_events, run_cli, start_cli
 from tests.services import Postgres
@@ -257,18 +260,51 @@ def test_direct_database_url_is_used_and_its_password_never_logged(pg: Postgres)
     assert "s3cret-Direct-pw" not in result.stderr + result.stdout
 
 
-def test_conflicting_migrations_are_a_clear_error() -> None:
-    result = run_cli(
-        env=base_env(
-            DJANGO_SETTINGS_MODULE="migproj.settings",
-            ENTRYPOINT_STEPS="migrate",
-            TESTPROJ_CONFLICT="1",
-        )
-    )
-    assert result.returncode == 70, result.stderr
-    error = result.named("migration_conflict")[0]["error"]
-    assert "0002_left" in error
-    assert "--merge" in error
+GRAPH_ERRORS = {
+    "two leaves": (
+        {"TESTPROJ_CONFLICT": "1"},
+        "migration_conflict",
+        ["conflicted: 0002_left, 0002_right", "makemigrations --merge"],
+    ),
+    "missing dependency": (
+        {"TESTPROJ_ORPHAN": "1"},
+        "migration_graph_invalid",
+        [
+            "orphaned.0002_after_missing refers to orphaned.0001_initial",
+            "ship orphaned's migration 0001_initial",
+        ],
+    ),
+}
+
+
+def refused_everywhere(environ: dict[str, str], event: str, named: list[str]) -> None:
+    """The migrate step, --plan and --status: each 78, naming the migrations and the fix; and
+    the pods that wait for the migrations stop waiting."""
+    step = run_cli(env=environ)
+    assert step.returncode == 78, step.stderr
+    assert step.last()["event"] == event
+    waiting = environ | {"ENTRYPOINT_STEPS": "wait", "ENTRYPOINT_WAIT_FOR": "migrations"}
+    waited = run_cli(env=waiting | {"ENTRYPOINT_WAIT_TIMEOUT": "60"})
+    assert waited.returncode == 78, waited.stderr
+    assert waited.last()["error"] == step.last()["error"]
+    plan = run_cli("--plan", env=environ)
+    assert plan.returncode == 78, plan.stderr
+    [planned] = json.loads(plan.stdout)["databases"]["default"]["problems"]
+    status = run_cli("--status", env=environ)
+    assert status.returncode == 78, status.stderr
+    found = json.loads(status.stdout)["databases"]["default"]["problem"]
+    for text in (step.last()["error"], planned, found):
+        assert all(name in text for name in named), text
+        assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("case", list(GRAPH_ERRORS))
+def test_graph_errors_are_refused_naming_the_fix(case: str) -> None:
+    """Conflicting leaves, a dependency on a migration that is not there: no retry or restart
+    can cure them, so 78 (not 70, "unexpected error") with what to ship."""
+    extra, event, named = GRAPH_ERRORS[case]
+    environ = base_env(DJANGO_SETTINGS_MODULE="migproj.settings", ENTRYPOINT_STEPS="migrate")
+    refused_everywhere(environ | extra, event, named)
 
 
 def test_sigterm_while_waiting_for_the_lock(pg: Postgres) -> None:
@@ -331,17 +367,20 @@ def test_lock_survives_idle_in_transaction_timeout(pg: Postgres) -> None:
 
 
 def test_inconsistent_history_is_refused(pg: Postgres) -> None:
-    """As Django's migrate does: an applied migration whose dependency is not stops the step."""
+    """As Django's migrate does: an applied migration whose dependency is not stops the step,
+    78 with the two named and the row that would repair it."""
     name, url = new_db(pg)
     assert migrate(url, ENTRYPOINT_MIGRATE_TARGETS="main zero").returncode == 0
     pg.execute(
         "INSERT INTO django_migrations (app, name, applied) VALUES ('main', '0002_item_size', now())",
         name,
     )
-    result = migrate(url)
-    assert result.returncode == 70
-    assert "inconsistent migration history" in result.last()["error"]
-    assert not result.named("migration_applied")
+    named = [
+        "main.0002_item_size is applied before its dependency main.0001_initial",
+        "VALUES ('main', '0001_initial', CURRENT_TIMESTAMP)",
+    ]
+    refused_everywhere(env(url), "migration_graph_invalid", named)
+    assert pg.execute("SELECT count(*) FROM django_migrations WHERE app = 'main'", name) == [(1,)]
 
 
 def test_waiter_survives_losing_its_connection(pg: Postgres) -> None:

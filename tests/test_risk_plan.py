@@ -54,7 +54,8 @@ EXPECTED = {
     ("0008_sql", "RunSQL"): (
         "high",
         [
-            ("big_item", "ROW EXCLUSIVE", False, False),
+            # The planner cannot plan it before 0004 adds note: taken as reading every row.
+            ("big_item", "ROW EXCLUSIVE", False, True),
             ("big_item", "ACCESS EXCLUSIVE", False, True),
         ],
     ),
@@ -87,10 +88,7 @@ def template(pg: Postgres) -> str:
 @pytest.fixture
 def db(pg: Postgres, template: str) -> str:
     """A copy of the template for one test."""
-    name = pg.create_database()
-    pg.execute(f'DROP DATABASE "{name}"')
-    pg.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return name
+    return pg.create_database(template)
 
 
 def plan(url: str, **extra: str) -> tuple[Result, dict[str, Any]]:
@@ -150,7 +148,7 @@ def test_each_reported_lock_is_what_postgresql_takes(pg: Postgres, db: str) -> N
     assert len(statements) == 9
     for sql, predicted in statements:
         concurrent = "CONCURRENTLY" in sql
-        seen = run_concurrently(url, sql) if concurrent else run_held_open(url, sql)
+        seen = run_concurrently(url, sql) if concurrent else run_held_open(url, sql)[0]
         assert {t: s.lock for t, s in seen.items()} == predicted, sql
         if not concurrent:  # run_concurrently has let it finish
             with psycopg.connect(url, autocommit=True) as conn:
@@ -160,17 +158,20 @@ def test_each_reported_lock_is_what_postgresql_takes(pg: Postgres, db: str) -> N
 def test_new_tables_are_no_risk(pg: Postgres) -> None:
     """On an empty database every CreateModel builds its keys on a table nobody uses yet, and
     what follows works on tables the plan created: the plan says none, migrating warns of
-    nothing."""
+    nothing. Django's schema operations are not written out (what a first deploy would pay
+    for: the project state rendered for each), only their tables named."""
     url = pg.url(pg.create_database())
     _, doc = plan(url)
-    created = [
-        op
-        for step in doc["databases"]["default"]["plan"]
-        for op in step["operations"]
-        if op["type"] == "CreateModel"
-    ]
+    ops = [op for step in doc["databases"]["default"]["plan"] for op in step["operations"]]
+    created = [op for op in ops if op["type"] == "CreateModel"]
     assert len(created) > 5
     assert {op["risk"] for op in created} == {"none"}, created
+    schema = [op for op in ops if op["type"] in {"CreateModel", "AddField", "AlterField"}]
+    assert all(op["effects"] == [] for op in schema), schema
+    assert all("its tables are new in this plan" in op["note"] for op in schema), schema
+    item = next(op for op in created if op["description"] == "Create model Item")
+    assert "big_item" in item["note"]
+    assert {op["risk"] for op in ops if op["type"] == "RunSQL"} == {"none"}  # on new tables
     result = run_cli(env=migrate_env(url, **BIG))
     assert result.returncode == 0, result.stderr
     assert result.named("migration_risk") == []
@@ -278,3 +279,43 @@ def test_nothing_is_analysed_when_nothing_is_pending(pg: Postgres, db: str) -> N
     assert result.returncode == 0, result.stderr
     assert result.named("migrations_up_to_date")
     assert not result.named("migration_risk_assessed")
+
+
+def test_gate_checks_again_after_a_table_lock_retry(pg: Postgres, db: str) -> None:
+    """0002 (CREATE INDEX, SHARE) waits behind an app transaction on a table of 10 rows and is
+    rolled back for the retry; meanwhile the table grows to 50,010 analysed rows: refused on
+    the retry, under the lock, nothing applied."""
+    url = pg.url(db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM big_item WHERE id > 10")
+        conn.execute("VACUUM ANALYZE big_item")
+    before = recorded(pg, db)
+    gated = {GATE: "1000", "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT": "0.5"}
+    with psycopg.connect(url) as app:
+        app.execute("UPDATE big_item SET label = label WHERE id = 1")  # ROW EXCLUSIVE, held
+        running = Running(env=migrate_env(url, **BIG, **gated))
+        running.wait_for(is_event("migration_lock_contended", name="0002_label_index"))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO big_item (count, label) SELECT g, 'late' "
+                "FROM generate_series(1, 50000) g"
+            )
+            conn.execute("ANALYZE big_item")
+        app.commit()
+    result = running.finish()
+    assert result.returncode == 78, result.stderr
+    error = result.last()["error"]
+    assert "big.0002_label_index" in error
+    assert "50010" in error
+    assert recorded(pg, db) == before
+
+
+def test_a_table_there_already_is_not_new(pg: Postgres, db: str) -> None:
+    """big 0001 not recorded while its tables hold their rows (what --fake-initial adopts):
+    its CreateModel creates nothing, and what follows is judged on the live table."""
+    pg.execute("DELETE FROM django_migrations WHERE app = 'big'", db)
+    _, doc = plan(pg.url(db))
+    found = big_operations(doc)
+    assert found["0002_label_index", "AddIndex"]["risk"] == "high"
+    (effect,) = found["0002_label_index", "AddIndex"]["effects"]
+    assert effect["rows"] == ROWS

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
+from entrypoint import log
 from entrypoint.env_reader import Reader
-from entrypoint.wait.services import Service, parse, read_services
+from entrypoint.wait.services import Service, parse, read_services, secrets
 from tests.brokers import FlakyHTTP, Greeter, LateListener, RabbitMQ, Redis
 from tests.cli import Result, base_env, finish, run_cli, run_django, start_cli
 from tests.services import Postgres, free_port
 from tests.test_wait import finish_with, read_until, seconds_between
 
 REDIS_PASSWORD = "r3dis-Pa55-w0rd"
+# Generated passwords hold the characters a URL parser cuts at. Each fragment is long enough
+# to be told apart in any output; none may appear anywhere.
+SPECIAL = "Fr4gOne#Fr4gTwo/Fr4gThree?Fr4gFour"
+WRONG = "Wr0ngOne#Wr0ngTwo/Wr0ngThree?Wr0ngFour"
+FRAGMENTS = [f for password in (SPECIAL, WRONG) for f in re.split(r"[#/?]", password)]
+
+
+def encoded(password: str) -> str:
+    return quote(password, safe="")
+
+
+def leaked(result: Result) -> list[str]:
+    return [f for f in FRAGMENTS if f in result.stdout + result.stderr]
 
 
 def wait_env(services: str, **extra: str) -> dict[str, str]:
@@ -38,20 +54,26 @@ def reasons(result: Result) -> list[str]:
     return [e["reason"] for e in result.named("service_check_failed")]
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[Redis]:
-    server = Redis()
+def serving(password: str = "") -> Iterator[Redis]:
+    server = Redis(password=password)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[Redis]:
+    yield from serving()
 
 
 @pytest.fixture(scope="module")
 def redis_pw() -> Iterator[Redis]:
-    server = Redis(password=REDIS_PASSWORD)
-    server.start()
-    yield server
-    server.stop()
+    yield from serving(REDIS_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def redis_special() -> Iterator[Redis]:
+    yield from serving(SPECIAL)
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +84,6 @@ def rabbitmq() -> Iterator[RabbitMQ]:
     broker.stop()
 
 
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A TCP listener that completes handshakes and never says a word."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield int(sock.getsockname()[1])
-
-
 class TestParse:
     @pytest.mark.parametrize(
         ("url", "name", "port"),
@@ -79,6 +92,7 @@ class TestParse:
             ("http://api/health?token=x", "http://api:80/health", 80),
             ("https://[::1]:8443/", "https://[::1]:8443/", 8443),
             ("redis://:pw@cache/0", "redis://cache:6379", 6379),
+            ("redis://cache:6380/7", "redis://cache:6380/7", 6380),
             ("rediss://user:pw@cache:6380", "rediss://cache:6380", 6380),
             ("amqp://guest:guest@mq/vhost", "amqp://mq:5672", 5672),
             ("amqps://mq", "amqps://mq:5671", 5671),
@@ -93,7 +107,23 @@ class TestParse:
     def test_percent_encoded_password_is_decoded_and_secret(self) -> None:
         service = parse("redis://:p%40ss%2Fw0rd@cache")
         assert service.password == "p@ss/w0rd"
-        assert {"p@ss/w0rd", "redis://:p%40ss%2Fw0rd@cache"} <= set(service.secrets())
+        assert {"p@ss/w0rd", "redis://:p%40ss%2Fw0rd@cache"} <= set(secrets(service.url))
+
+    @pytest.mark.parametrize("char", ["#", "?", "/"])
+    @pytest.mark.parametrize("scheme", ["redis", "http", "amqp"])
+    def test_unencoded_password_is_refused_never_quoted(self, scheme: str, char: str) -> None:
+        """The parser would cut the password at the character and quote the rest as a port, a
+        path or a fragment: refused naming scheme and host, and the password is a secret
+        before anything parses it."""
+        password = f"S3cr{char}t-pw-{scheme}"
+        reader = Reader({"ENTRYPOINT_WAIT_SERVICES": f"{scheme}://ops:{password}@cache:1234/0"})
+        assert read_services(reader) == ()
+        (problem,) = reader.problems
+        assert f"'{scheme}://***@cache:1234/0' is invalid" in problem
+        assert "must be percent-encoded" in problem
+        assert "S3cr" not in problem
+        assert f"t-pw-{scheme}" not in problem
+        assert log.scrub(f"a {password} b") == "a *** b"
 
     @pytest.mark.parametrize(
         ("raw", "expected"),
@@ -102,7 +132,9 @@ class TestParse:
             ("localhost:6379", "unknown scheme 'localhost'"),
             ("tcp://host", "tcp://HOST:PORT"),
             ("tcp://:80", "tcp://HOST:PORT"),
-            ("redis://:s3cret@host:notaport", "Port could not be cast"),
+            ("redis://:s3cret@host:notaport", "the port is not a number"),
+            ("http://api/health?mail=ops@example.org", "'@' elsewhere in the URL"),
+            ("tcp://host:1#anchor", "'#' and '@' elsewhere"),
             ("redis://host/zero", "database number"),
             ("file://relative/path", "file:///absolute/path"),
             ("http://host/a b", "white space"),
@@ -130,6 +162,54 @@ class TestBadConfiguration:
         assert "mysql://***@db:3306/app" in error
         assert "S3cret-pw" not in result.stderr
         assert not result.named("step_started")
+
+
+class TestPasswordsWithSpecialCharacters:
+    """Every path of the wait step with passwords holding '#', '/' and '?': no fragment of
+    one in any output, whether the URL is written wrongly (78) or right (0, or 69)."""
+
+    def test_unencoded_in_each_scheme_is_78_naming_the_host(self) -> None:
+        urls = [
+            f"redis://:{SPECIAL}@cache:6379/0",
+            f"http://ops:{SPECIAL}@api:8080/health",
+            f"amqp://guest:{WRONG}@mq:5672/",
+        ]
+        result = wait(",".join(urls))
+        assert result.returncode == 78
+        error = result.last()["error"]
+        for shown in ("redis://***@cache:6379/0", "http://***@api:8080/health", "amqp://***@mq"):
+            assert shown in error
+        assert "must be percent-encoded" in error
+        assert leaked(result) == []
+
+    def test_encoded_every_outcome_at_once(
+        self, redis_special: Redis, rabbitmq: RabbitMQ, black_hole: int
+    ) -> None:
+        """Ready, refused logins (Redis, AMQP), an HTTP error with Basic auth, a refused
+        connection and a silent server, in one wait that ends 69."""
+        http = FlakyHTTP([503])
+        port = redis_special.port
+        services = {
+            f"redis://:{encoded(SPECIAL)}@127.0.0.1:{port}/0": "ready",
+            f"redis://:{encoded(WRONG)}@127.0.0.1:{port}/1": "authentication_failed",
+            f"amqp://guest:{encoded(WRONG)}@127.0.0.1:{rabbitmq.port}/": "authentication_failed",
+            f"http://ops:{encoded(SPECIAL)}@127.0.0.1:{http.port}/health": "http_503",
+            f"redis://:{encoded(SPECIAL)}@127.0.0.1:{free_port()}/2": "connection_refused",
+            f"redis://:{encoded(WRONG)}@127.0.0.1:{black_hole}/3": "timed_out",
+        }
+        try:
+            result = wait(",".join(services), ENTRYPOINT_WAIT_TIMEOUT="4")
+        finally:
+            http.close()
+        assert result.returncode == 69
+        assert [e["service"] for e in result.named("service_ready")] == [
+            f"redis://127.0.0.1:{port}"
+        ]
+        failed = {e["service"]: e["reason"] for e in result.named("service_check_failed")}
+        assert sorted(failed.values()) == sorted(r for r in services.values() if r != "ready")
+        token = http.requests[0]["Authorization"].removeprefix("Basic ")
+        assert base64.b64decode(token).decode() == f"ops:{SPECIAL}"  # decoded before use
+        assert leaked(result) == []
 
 
 class TestTcpAndHttp:
@@ -198,6 +278,17 @@ class TestRedis:
         assert "authentication_failed" in result.last()["error"]
         for secret in ("Wr0ng-r3dis-pw", REDIS_PASSWORD):
             assert secret not in result.stderr + result.stdout
+
+    def test_database_number_is_selected(self, redis: Redis) -> None:
+        """SELECT n: a database the server does not have (16 by default) is not ready."""
+        url = f"redis://127.0.0.1:{redis.port}"
+        result = wait(f"{url}/15,{url}/99", ENTRYPOINT_WAIT_TIMEOUT="1")
+        assert result.returncode == 69
+        assert [e["service"] for e in result.named("service_ready")] == [f"{url}/15"]
+        (failed,) = result.named("service_check_failed")
+        assert (failed["service"], failed["reason"]) == (f"{url}/99", "database_out_of_range")
+        assert "ERR DB index is out of range" in failed["detail"]
+        assert f"{url}/99 (database_out_of_range)" in result.last()["error"]
 
     def test_missing_password_is_named(self, redis_pw: Redis) -> None:
         result = wait(redis_pw.url(""), ENTRYPOINT_WAIT_TIMEOUT="1")

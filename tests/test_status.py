@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +19,6 @@ from tests.watch import Running, advisory_locks, is_event, sleeping_on_server
 SLOW = "shop.0002_order_slow"
 HOST = socket.gethostname()
 CONNECT_TIMEOUT = 5  # entrypoint.migrate.status.CONNECT_TIMEOUT
-
-
-@pytest.fixture(scope="module")
-def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
-    server = PgBouncer(pg)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDB]:
-    server = MariaDB()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A TCP listener that completes handshakes and never says a word."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield int(sock.getsockname()[1])
 
 
 def status(url: str, *args: str, **extra: str) -> tuple[Result, dict[str, Any]]:
@@ -137,12 +111,17 @@ class TestWhileAReplicaMigrates:
         assert result.returncode == 0, result.stderr
         report = default_of(doc)
         assert report["lock"]["held"] is True
-        assert isinstance(report["lock"]["holder"]["connection_id"], int)
-        assert report["fence"] is None  # PostgreSQL's only
+        lock_session = report["lock"]["holder"]["connection_id"]
+        assert isinstance(lock_session, int)
+        # The fence: held by the migrating session (another one) while shop 0002 runs.
+        assert report["fence"]["held"] is True
+        assert report["fence"]["holder"]["connection_id"] not in (None, lock_session)
+        assert report["fence"]["holder"]["command"] == "Query"  # in SELECT SLEEP
         assert SLOW in report["pending"]
         assert replica.finish().returncode == 0
         _, doc = status(mariadb.url(db))
         assert default_of(doc)["lock"] == {"held": False, "holder": None}
+        assert default_of(doc)["fence"] == {"held": False, "holder": None}
         assert default_of(doc)["pending"] == []
 
     def test_sqlite_lock_file(self, tmp_path: Path) -> None:
@@ -196,10 +175,12 @@ class TestReadOnly:
         assert pg.execute("SELECT * FROM django_safemigrate_safemigration", db) == seen
 
     def test_bad_targets_are_named_in_the_document(self, pg: Postgres) -> None:
-        """The database answered: exit 0, and the entry says why there is no plan."""
+        """The database answered: the document says why there is no plan, then 78, as the
+        migrate step would refuse them too."""
         targets = {"ENTRYPOINT_MIGRATE_TARGETS": "nosuchapp 0001"}
         result, doc = status(pg.url(pg.create_database()), **targets)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 78, result.stderr
+        assert result.last()["event"] == "migration_plan_refused"
         report = default_of(doc)
         assert report["pending"] is None
         assert "names app 'nosuchapp', which has no migrations" in report["problem"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -63,6 +65,19 @@ class Running:
         stdout = self.proc.stdout.read() if self.proc.stdout else ""
         text = "".join(self.lines)
         return Result(self.proc.returncode, stdout, text, parse_events(text))
+
+
+def ends_within(running: Running, since: float, bound: float) -> tuple[Result, float]:
+    """The process's result and when it ended (its last event), counted from ``since``
+    (``time.time()``); fails if it is still running ``bound`` seconds after ``since``."""
+    try:
+        running.proc.wait(timeout=max(bound - (time.time() - since), 0.1))
+    except subprocess.TimeoutExpired:
+        log = "".join(running.lines)[-6000:]
+        raise AssertionError(f"still running {bound:g}s after the cut; its log:\n{log}") from None
+    result = running.finish(timeout=10)
+    last = dt.datetime.fromisoformat(result.last()["timestamp"].replace("Z", "+00:00"))
+    return result, last.timestamp() - since
 
 
 def reap() -> None:

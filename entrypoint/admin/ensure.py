@@ -16,7 +16,14 @@ from django.db import DatabaseError, IntegrityError, connections, router, transa
 
 from entrypoint import log
 from entrypoint.admin.config import AdminSeed
-from entrypoint.admin.seed import FLAGS, check_seed, email_field, user_model, validate_password
+from entrypoint.admin.seed import (
+    FLAGS,
+    check_seed,
+    email_field,
+    user_model,
+    username_field,
+    validate_password,
+)
 from entrypoint.errors import ConfigError, StepFailed
 
 if TYPE_CHECKING:
@@ -55,19 +62,24 @@ def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
     """Create the superuser if it is missing; bring it in line when ``seed.update`` is set."""
     model = user_model()
     fields = check_seed(seed)  # before any query: a bad seed changes nothing
-    bound = log.get().bind(username=seed.username, database=database, model=model._meta.label)
+    username = fields[username_field(model)]  # as stored: the manager normalises it
+    bound = log.get().bind(username=username, database=database, model=model._meta.label)
+    if username != seed.username:
+        bound.info("admin_username_normalised", configured=seed.username)
     try:
         _check_table(model, database)
         manager = model._default_manager.db_manager(database)
-        user = _find(model, seed.username, database)
+        user = _find(model, username, database)
         raced = False
         if user is None:
+            # Validators run only when a password is set: here, and on a rotation.
+            validate_password(seed.password, model(**fields))
             try:
                 with transaction.atomic(using=database):
                     manager.create_superuser(password=seed.password, **fields)  # type: ignore[attr-defined]
             except IntegrityError as exc:
                 # Another replica inserted the same user between our read and our write.
-                user = _find(model, seed.username, database)
+                user = _find(model, username, database)
                 if user is None:
                     raise StepFailed(f"creating the admin failed: {_summary(exc)}") from exc
                 raced = True
@@ -76,6 +88,7 @@ def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
                 return "created"
         if not seed.update:
             bound.info("admin_exists", update=False, created_concurrently=raced)
+            _warn_unless_superuser(model, user, bound)
             return "exists"
         changed = _bring_in_line(model, user, seed, fields, database)
     except DatabaseError as exc:
@@ -87,6 +100,26 @@ def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
         return "updated"
     bound.info("admin_exists", update=True, changed=[])
     return "exists"
+
+
+def _warn_unless_superuser(
+    model: type[AbstractBaseUser], user: AbstractBaseUser, bound: log.Logger
+) -> None:
+    """An existing user of the admin's name who cannot log in as a superuser is no success."""
+    flags_false = _flags_false(model, user)
+    if flags_false:
+        bound.warning(
+            "admin_not_active_superuser",
+            flags_false=flags_false,
+            hint="set ENTRYPOINT_ADMIN_UPDATE=true to make this user an active superuser again, "
+            "or change DJANGO_ADMIN_USERNAME if the user is someone else",
+        )
+
+
+def _flags_false(model: type[AbstractBaseUser], user: AbstractBaseUser) -> list[str]:
+    """Which of is_active, is_staff and is_superuser (those the model has) are not true."""
+    concrete = {f.name for f in model._meta.concrete_fields}
+    return [f for f in FLAGS if f in concrete and getattr(user, f) is not True]
 
 
 def _summary(exc: Exception) -> str:
@@ -125,12 +158,11 @@ def _bring_in_line(
 
     ``fields`` are the seed's, already checked (check_seed): the email is written as cleaned.
     """
-    concrete = {f.name for f in model._meta.concrete_fields}
     email = email_field(model)
     with transaction.atomic(using=database):
         # Locked, so that replicas rotating at once see each other's work instead of racing.
         user = model._default_manager.db_manager(database).select_for_update().get(pk=user.pk)
-        changed = [f for f in FLAGS if f in concrete and getattr(user, f) is not True]
+        changed = _flags_false(model, user)
         for flag in changed:
             setattr(user, flag, True)
         if email and seed.email and getattr(user, email) != fields[email]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
+from django.db.models import EmailField
 
 from entrypoint.admin.config import PREFIX, AdminSeed
 from entrypoint.errors import ConfigError, StepFailed
@@ -57,12 +58,29 @@ def email_field(model: type[AbstractBaseUser]) -> str | None:
 
 
 def check_seed(seed: AdminSeed) -> dict[str, Any]:
-    """The fields to create the admin with, each cleaned by the model's own field; the
-    password checked by the validators against an unsaved user built from them."""
-    model = user_model()
-    fields = _creation_fields(model, seed)
-    validate_password(seed.password, model(**fields))
-    return fields
+    """The fields to create the admin with, each normalised as the user model stores it and
+    cleaned by the model's own field.
+
+    The password is not checked here: the validators run only when it is set (``ensure``), so
+    that tightening them cannot stop the pods of an admin that exists already.
+    """
+    return _creation_fields(user_model(), seed)
+
+
+def stored_form(model: type[AbstractBaseUser], name: str, raw: str) -> str:
+    """What the user model's manager makes of ``raw`` for field ``name`` when it creates a user:
+    ``normalize_username`` (NFKC) for the login, ``normalize_email`` (lower-cased domain) for an
+    email. Looking the admin up by the raw value would miss the row it created."""
+    value = raw
+    if name == username_field(model):
+        value = model.normalize_username(value)
+    field = model._meta.get_field(name)
+    if isinstance(field, EmailField) or name == model.get_email_field_name():
+        from django.contrib.auth.base_user import BaseUserManager  # noqa: PLC0415 - needs Django set up
+
+        manager = model._default_manager
+        value = getattr(manager, "normalize_email", BaseUserManager.normalize_email)(value)
+    return str(value)
 
 
 def validate_password(password: str, user: AbstractBaseUser) -> None:
@@ -144,8 +162,9 @@ def _cleaned(
 
 
 def _clean(model: type[AbstractBaseUser], name: str, raw: str, problems: list[str]) -> Any:
+    """The value as stored, checked by the field: the length limit applies to what is saved."""
     field: Field[Any, Any] = model._meta.get_field(name)  # type: ignore[assignment]
-    return _run_clean(field, _variable(model, name), raw, problems)
+    return _run_clean(field, _variable(model, name), stored_form(model, name, raw), problems)
 
 
 def _run_clean(field: Field[Any, Any], variable: str, raw: str, problems: list[str]) -> Any:

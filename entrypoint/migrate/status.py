@@ -1,10 +1,11 @@
 """``--status``: a stuck deploy's first questions, answered from the database itself.
 
 Is someone migrating, who, since when, and what is still pending? One JSON document: per alias,
-the migrations pending, who holds the migration lock and (PostgreSQL) the fence, and the last
-migration applied. Read only: no lock is taken, nothing is written, the database is not waited
-for. Each alias is read on a connection of its own, opened with a short connect timeout, in a
-worker thread the caller gives up on, so an unreachable database costs seconds, not a hang.
+the migrations pending, who holds the migration lock and (PostgreSQL) the fence, the last
+migration applied, and whether the live schema serves this code (``schema``). Read only: no
+lock is taken, nothing is written, the database is not waited for. Each alias is read on a
+connection of its own, opened with a short connect timeout, in a worker thread the caller gives
+up on, so an unreachable database costs seconds, not a hang.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
+from entrypoint.bounded import bounded
 from entrypoint.connection import limit_connect_time
-from entrypoint.errors import ConfigError, DatabaseUnavailable, StepFailed
-from entrypoint.migrate.config import MigrateSettings, Target
+from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
+from entrypoint.migrate.config import PRE, MigrateSettings
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock import state as lock_state
-from entrypoint.migrate.plan.graph import label, migration_plan
-from entrypoint.migrate.plan.phases import PRE, classify
-from entrypoint.wait.probe import bounded
+from entrypoint.migrate.naming import label
+from entrypoint.migrate.plan.make import make
+from entrypoint.schema import check as schema_check
 from entrypoint.wait.probe import classify as reason_of
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ READ_BUDGET = 25.0  # seconds more for the plan and the lock queries once connec
 
 def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: TextIO) -> None:
     """The document on ``out`` (stdout), alone; then DatabaseUnavailable (69) naming each alias
-    that did not answer."""
+    that did not answer, or else PlanRefused (78) naming each whose plan cannot be made (bad
+    targets, a broken migration graph: what the migrate step would refuse too)."""
     with redirect_stdout(log.LogStream()):  # what the project prints meanwhile: events
         doc = document(aliases, settings)
     out.write(json.dumps(doc, indent=2) + "\n")
@@ -48,6 +51,9 @@ def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: Text
             f"the status of database {reasons} could not be read: check that it runs and is "
             f"reachable from here (--status does not wait: {CONNECT_TIMEOUT}s to connect)"
         )
+    problems = [f"{a}: {r['problem']}" for a, r in doc["databases"].items() if r.get("problem")]
+    if problems:
+        raise PlanRefused(*problems)
 
 
 def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
@@ -55,9 +61,7 @@ def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
     for alias in aliases:
         # Where the migrate step takes its lock: the direct URL, when there is one.
         with direct_connection(alias, direct_url_for(alias, settings.database_url)):
-            read = partial(
-                _read, alias, settings.targets, phase=settings.phase, lock_id=settings.lock_id
-            )
+            read = partial(_read, alias, settings)
             try:
                 databases[alias] = bounded(read, CONNECT_TIMEOUT + READ_BUDGET, "status")
             except Exception as exc:  # noqa: BLE001 - reported in the document, then 69
@@ -66,7 +70,7 @@ def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
     return {"databases": databases}
 
 
-def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) -> Document:
+def _read(alias: str, settings: MigrateSettings) -> Document:
     """Everything about one alias, in this (worker) thread, on a connection of its own.
 
     This thread's own ``connections[alias]``, new since the thread is, so that Django's
@@ -79,10 +83,11 @@ def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) ->
     _refuse_missing_sqlite_file(connection)
     try:
         connection.ensure_connection()
-        report: Document = {"reachable": True, "phase": phase}
-        report.update(_pending(connection, targets, phase))
-        report.update(lock_state.state(connection, lock_id))
+        report: Document = {"reachable": True, "phase": settings.phase}
+        report.update(_pending(connection, settings))
+        report.update(lock_state.state(connection, settings.lock_id))
         report["last_applied"] = _last_applied(connection)
+        report.update(schema_check.report(connection, targets=settings.targets))  # live schema
         return report
     finally:
         connections.close_all()  # this thread's connections die with it
@@ -96,19 +101,19 @@ def _refuse_missing_sqlite_file(connection: BaseDatabaseWrapper) -> None:
         raise FileNotFoundError(f"the SQLite database {name} does not exist (never migrated?)")
 
 
-def _pending(connection: BaseDatabaseWrapper, targets: Sequence[Target], phase: str) -> Document:
+def _pending(connection: BaseDatabaseWrapper, settings: MigrateSettings) -> Document:
     """What migrate would apply (and unapply) to reach the targets; in the pre phase, also what
     django-safemigrate leaves for the post phase."""
     try:
-        plan = migration_plan(connection, targets)
-    except (ConfigError, StepFailed) as exc:  # bad targets, conflicts, an inconsistent history
+        plan = make(connection, settings)
+    except ConfigError as exc:  # bad targets; the graph: conflicts, a missing dependency, history
         return {"pending": None, "problem": str(exc)}
     found: Document = {
-        "pending": [label(m) for m, backwards in plan if not backwards],
-        "unapply": [label(m) for m, backwards in plan if backwards],
+        "pending": [label(m) for m, backwards in plan.full if not backwards],
+        "unapply": [label(m) for m, backwards in plan.full if backwards],
     }
-    if phase == PRE:
-        phase_of = classify(plan).phase_of
+    if settings.phase == PRE:
+        phase_of = plan.phase_of
         found["deferred"] = [name for name in found["pending"] if phase_of.get(name, PRE) != PRE]
     return found
 

@@ -14,16 +14,12 @@ from functools import partial
 from typing import TypeVar
 
 from entrypoint import log
+from entrypoint.bounded import TimedOut, bounded
 from entrypoint.errors import DatabaseUnavailable, EntrypointError
 from entrypoint.wait.config import WaitSettings
-from entrypoint.wait.probe import (
-    MAX_CONNECT_TIMEOUT,
-    CheckTimedOut,
-    bounded,
-    classify,
-    select_one,
-)
+from entrypoint.wait.probe import MAX_CONNECT_TIMEOUT, advice, classify, select_one
 from entrypoint.wait.service_wait import ServiceWait
+from entrypoint.wait.steady import Steadiness
 
 PROGRESS_EVERY = 10.0
 T = TypeVar("T")
@@ -33,7 +29,7 @@ Pending = Callable[[str], int]
 
 
 class _Waiter:
-    """The state of one wait: attempts, the last reason, when the stable run began."""
+    """The state of one wait: attempts, the last reason, the deadline."""
 
     def __init__(self, alias: str, timeout: float, meanwhile: Callable[[], None]) -> None:
         self.alias = alias
@@ -57,7 +53,7 @@ class _Waiter:
         return bounded(fn, self.left(), f"wait4db-{self.alias}")
 
     def failed(self, reason: str, exc: BaseException) -> None:
-        if isinstance(exc, CheckTimedOut) and self.left() <= 0 and self.reason:
+        if isinstance(exc, TimedOut) and self.left() <= 0 and self.reason:
             return  # cut short by our own deadline: the previous reason is the real one
         if reason != self.reason:
             self.log.warning(
@@ -66,6 +62,7 @@ class _Waiter:
                 attempt=self.attempts,
                 error_type=type(exc).__name__,
                 detail=str(exc).strip()[:300],
+                hint=advice(reason, self.alias),
             )
         self.reason = reason
 
@@ -89,8 +86,7 @@ class _Waiter:
         if left <= 0:
             raise DatabaseUnavailable(
                 f"database {self.alias!r} was not ready within {round(self.timeout, 2):g}s "
-                f"(last reason: {self.reason or 'unknown'}); check that it runs and is reachable, "
-                "or raise ENTRYPOINT_WAIT_TIMEOUT"
+                f"(last reason: {self.reason or 'unknown'}): {advice(self.reason, self.alias)}"
             )
         time.sleep(max(min(interval, left), 0))
 
@@ -105,27 +101,29 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     meanwhile: Callable[[], None] = lambda: None,
 ) -> None:
     waiter = _Waiter(alias, timeout, meanwhile)
-    stable_since: float | None = None
+    steady = Steadiness(stable)
     while True:
         connect_timeout = max(1, min(MAX_CONNECT_TIMEOUT, math.ceil(waiter.left())))
         try:
             waiter.attempt(partial(select_one, alias, connect_timeout))
         except Exception as exc:  # noqa: BLE001 - every driver error is a reason to retry
-            if stable_since is not None:
-                waiter.log.warning(
-                    "db_stability_reset", after_s=round(time.monotonic() - stable_since, 2)
-                )
-            stable_since = None
+            lasted = steady.failed()
+            if lasted is not None:
+                waiter.log.warning("db_stability_reset", after_s=round(lasted, 2))
             waiter.failed(classify(exc), exc)
         else:
-            if stable_since is None:
-                stable_since = time.monotonic()
+            ready = steady.answered()
+            if steady.answers == 1:
                 waiter.log.info("db_answering", attempt=waiter.attempts, elapsed_s=waiter.elapsed())
-            if time.monotonic() - stable_since >= stable:
+            if ready:
                 break
+            if steady.confirming:
+                continue  # up before we came: one more check at once confirms it
         waiter.progress()
         waiter.pause(interval)
-    waiter.log.info("db_ready", attempts=waiter.attempts, elapsed_s=waiter.elapsed())
+    waiter.log.info(
+        "db_ready", attempts=waiter.attempts, elapsed_s=waiter.elapsed(), stable_s=steady.period
+    )
     if pending is not None:
         _wait_until_migrated(waiter, interval, pending)
 

@@ -1,28 +1,48 @@
 """One bounded check of a database: does it answer, and if not, why not.
 
-The check runs in a daemon worker thread on a brand-new connection; the caller waits for it
-only up to its budget, so a driver call that ignores its own timeout cannot hold us.
+The check runs on a brand-new connection in a worker thread (``entrypoint.bounded``) that the
+caller waits for only up to its budget, so a driver call that ignores its own timeout cannot
+hold us.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import TypeVar
-
+from entrypoint.bounded import TimedOut
 from entrypoint.connection import fresh_connection, probe_sql
 
 MAX_CONNECT_TIMEOUT = 10
-T = TypeVar("T")
 
 # Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
 REASONS = {
+    # SQLSTATE 53300 ("too many clients already", "remaining connection slots are reserved",
+    # 'too many connections for role "x"'); MySQL 1040 "Too many connections". First: the
+    # messages name a role, as a login problem does.
+    "too_many_clients": (
+        "too many clients",
+        "connection slots are reserved",
+        "too many connections",
+    ),
     # 'role "x" does not exist' is a login problem: it must win over database_does_not_exist.
     "authentication_failed": (
         "authentication failed",
         "access denied",
         "no password supplied",
         'role "',
+    ),
+    # Before tls_error: the message names the encryption the connection (did not) use.
+    "host_not_allowed": (
+        "no pg_hba.conf entry",
+        "pg_hba.conf rejects",
+        "is not allowed to connect",
+    ),
+    # Not "SSL SYSCALL error": a server that went away under a TLS connection (a restart).
+    "tls_error": (
+        "server does not support ssl",
+        "ssl error",
+        "ssl connection error",
+        "certificate",
+        "insecure transport",
+        "sslmode",
     ),
     "database_does_not_exist": ("does not exist", "unknown database"),
     "server_starting_up": (
@@ -41,15 +61,12 @@ REASONS = {
     "connection_refused": ("connection refused", "errno 111", "no such file or directory"),
     "timed_out": ("timeout expired", "timed out"),
 }
-
-
-class CheckTimedOut(Exception):
-    """The worker thread did not finish within its budget."""
+UNREACHABLE = "check that it runs and is reachable from here, or raise ENTRYPOINT_WAIT_TIMEOUT"
 
 
 def classify(exc: BaseException) -> str:
     """Name the reason of a failed check from the whole exception chain."""
-    if isinstance(exc, CheckTimedOut):
+    if isinstance(exc, TimedOut):
         return "timed_out"
     text = ""
     current: BaseException | None = exc
@@ -60,27 +77,6 @@ def classify(exc: BaseException) -> str:
         if any(n in text for n in needles):
             return reason
     return "other"
-
-
-def bounded(fn: Callable[[], T], budget: float, name: str) -> T:
-    """Run fn in a daemon thread and wait at most ``budget`` seconds for its result."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            outcome.append(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    worker.join(max(budget, 0.0))
-    if worker.is_alive():
-        raise CheckTimedOut(f"no answer within {budget:.1f}s")
-    if failure:
-        raise failure[0]
-    return outcome[0]
 
 
 def select_one(alias: str, connect_timeout: int) -> None:
@@ -95,3 +91,33 @@ def select_one(alias: str, connect_timeout: int) -> None:
             cursor.fetchone()
     finally:
         conn.close()
+
+
+def advice(reason: str | None, alias: str) -> str:
+    """What to fix for ``reason``, naming what the settings give the alias (never a password).
+
+    Only the reasons a restart of the server cannot cure get advice of their own; the others
+    (refused, not resolved, timed out, starting up) say to check that it runs and is reachable.
+    """
+    from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
+
+    params = connections.settings[alias]
+    user, name = params.get("USER") or "(none given)", params.get("NAME") or ""
+    where = f"DATABASES[{alias!r}] (DATABASE_URL, or wherever the settings read it)"
+    advices = {
+        "authentication_failed": f"the server refused the login for user {user!r}: check the "
+        f"user and password of {where}",
+        "database_does_not_exist": f"the server has no database {name!r}: create it (CREATE "
+        f"DATABASE, or createdb on PostgreSQL, as a role allowed to) or fix the name in {where}",
+        "host_not_allowed": f"the server's rules (pg_hba.conf; MySQL: the user's host) do not "
+        f"let user {user!r} in from here to {name!r}: add a rule, or, if the server only "
+        "allows TLS (hostssl), set sslmode=require (?sslmode=require in DATABASE_URL)",
+        "tls_error": "the client and the server disagree on TLS (one requires it, the other "
+        "does not offer it, or the certificate is not trusted): set sslmode in "
+        f"{where}, e.g. ?sslmode=require, or verify-full with sslrootcert",
+        "too_many_clients": "the server has no connection slot free for this role (its "
+        "max_connections, or the role's CONNECTION LIMIT): see docs/steps.md#connection-slots",
+        "migrations_pending": "another process applies them (a migration Job, another pod): "
+        "check that it runs and succeeds, or raise ENTRYPOINT_WAIT_TIMEOUT",
+    }
+    return advices.get(reason or "", UNREACHABLE)

@@ -71,6 +71,8 @@ def _redis(sock: socket.socket, service: Service) -> None:
         if service.password:
             user = [service.username] if service.username else []
             _redis_command(sock, replies, "AUTH", *user, service.password, expect=b"+OK")
+        if service.database:  # 0 always exists (and is the only one a cluster has)
+            _redis_command(sock, replies, "SELECT", str(service.database), expect=b"+OK")
         _redis_command(sock, replies, "PING", expect=b"+PONG")
 
 
@@ -93,4 +95,6 @@ def _redis_command(sock: socket.socket, replies: BinaryIO, *args: str, expect: b
         raise NotReady("authentication_required", text)
     if words.startswith("LOADING"):
         raise NotReady("server_starting_up", text)
+    if words.startswith("ERR DB INDEX IS OUT OF RANGE"):  # more than its `databases` setting
+        raise NotReady("database_out_of_range", text)
     raise NotReady("unexpected_reply", f"{args[0]}: {text}")

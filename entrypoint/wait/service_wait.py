@@ -2,7 +2,8 @@
 
 The services are checked in rounds, between the database's checks while it is being waited for
 and on their own afterwards, so a stable period runs for all of them at once instead of one
-after the other. Each service is ready once it has answered for the whole stable period.
+after the other. When a service is ready is the database's rule (``steady``): the stable period
+for one seen down during this wait, a confirming second check for one up from the start.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Sequence
 from functools import partial
 
 from entrypoint import log
+from entrypoint.bounded import TimedOut, bounded
 from entrypoint.errors import ServiceUnavailable
-from entrypoint.wait.probe import MAX_CONNECT_TIMEOUT, CheckTimedOut, bounded
+from entrypoint.wait.probe import MAX_CONNECT_TIMEOUT
 from entrypoint.wait.protocols import check
 from entrypoint.wait.services import NotReady, Service
+from entrypoint.wait.steady import Steadiness
 
 PROGRESS_EVERY = 10.0
 UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH}
@@ -31,7 +34,7 @@ def classify(exc: BaseException) -> str:
     reason = "other"
     if isinstance(exc, NotReady):
         reason = exc.reason
-    elif isinstance(exc, (CheckTimedOut, TimeoutError)):
+    elif isinstance(exc, (TimedOut, TimeoutError)):
         reason = "timed_out"
     elif isinstance(exc, ssl.SSLError):
         reason = "tls_error"
@@ -49,11 +52,11 @@ def classify(exc: BaseException) -> str:
 
 
 class _State:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, stable: float) -> None:
         self.service = service
+        self.steady = Steadiness(stable)
         self.attempts = 0
         self.reason: str | None = None
-        self.stable_since: float | None = None
         self.ready = False
         self.log = log.get().bind(service=service.name)
 
@@ -64,10 +67,9 @@ class ServiceWait:
     def __init__(
         self, services: Sequence[Service], *, deadline: float, timeout: float, stable: float
     ) -> None:
-        self.states = [_State(s) for s in services]
+        self.states = [_State(s, stable) for s in services]
         self.deadline = deadline
         self.timeout = timeout
-        self.stable = stable
         self.started = time.monotonic()
         self.last_progress = self.started
 
@@ -75,27 +77,32 @@ class ServiceWait:
         return [s for s in self.states if not s.ready]
 
     def round(self) -> None:
-        """Check each service not ready yet, once."""
+        """Check each service not ready yet, once (twice when the second check confirms it)."""
         for state in self.pending():
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                return
-            state.attempts += 1
-            socket_timeout = min(MAX_CONNECT_TIMEOUT, max(left, 0.1))
-            try:
-                bounded(partial(check, state.service, socket_timeout), left, "wait-service")
-            except Exception as exc:  # noqa: BLE001 - every failure is a reason to retry
-                self._failed(state, exc)
-            else:
-                self._answered(state)
+            while self._check(state) and state.steady.confirming:
+                pass  # up before we came: one more check at once confirms it
         self._progress()
 
+    def _check(self, state: _State) -> bool:
+        """One check of one service, within the deadline; True when it answered."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return False
+        state.attempts += 1
+        socket_timeout = min(MAX_CONNECT_TIMEOUT, max(left, 0.1))
+        try:
+            bounded(partial(check, state.service, socket_timeout), left, "wait-service")
+        except Exception as exc:  # noqa: BLE001 - every failure is a reason to retry
+            self._failed(state, exc)
+            return False
+        self._answered(state)
+        return True
+
     def _failed(self, state: _State, exc: Exception) -> None:
-        if state.stable_since is not None:
-            after = round(time.monotonic() - state.stable_since, 2)
-            state.log.warning("service_stability_reset", after_s=after)
-            state.stable_since = None
-        if isinstance(exc, CheckTimedOut) and time.monotonic() >= self.deadline and state.reason:
+        lasted = state.steady.failed()
+        if lasted is not None:
+            state.log.warning("service_stability_reset", after_s=round(lasted, 2))
+        if isinstance(exc, TimedOut) and time.monotonic() >= self.deadline and state.reason:
             return  # cut short by our own deadline: the previous reason is the real one
         reason = classify(exc)
         if reason != state.reason:
@@ -109,13 +116,15 @@ class ServiceWait:
         state.reason = reason
 
     def _answered(self, state: _State) -> None:
-        now = time.monotonic()
-        if state.stable_since is None:
-            state.stable_since = now
-        if now - state.stable_since >= self.stable:
+        if state.steady.answered():
             state.ready = True
-            elapsed = round(now - self.started, 2)
-            state.log.info("service_ready", attempts=state.attempts, elapsed_s=elapsed)
+            elapsed = round(time.monotonic() - self.started, 2)
+            state.log.info(
+                "service_ready",
+                attempts=state.attempts,
+                elapsed_s=elapsed,
+                stable_s=state.steady.period,
+            )
 
     def _progress(self) -> None:
         now = time.monotonic()

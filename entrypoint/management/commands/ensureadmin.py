@@ -37,8 +37,9 @@ class Command(StepCommand):
 
     def run_step(self, settings: Settings, options: dict[str, Any]) -> None:
         # The options are read exactly as the variables they stand for, so the rest of the
-        # seed (a _FILE password, extra fields, ENTRYPOINT_ADMIN_UPDATE) still comes along.
-        seed = config.load(with_options(os.environ, options)).admin
+        # seed (a _FILE password, extra fields, ENTRYPOINT_ADMIN_UPDATE) still comes along;
+        # as the admin step, whatever ENTRYPOINT_STEPS says.
+        seed = config.load(with_options(os.environ, options), steps="admin").admin
         if seed is not None:
             log.add_secrets([seed.password])
         if seed is not None and options["database"]:

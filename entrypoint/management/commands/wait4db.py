@@ -45,7 +45,8 @@ class Command(StepCommand):
             "--stable",
             type=seconds(allow_zero=True),
             metavar="SEC",
-            help="seconds the database must keep answering",
+            help="seconds the database must keep answering once seen down during this wait "
+            "(one that answers the first check is ready after a second, at once)",
         )
         parser.add_argument(
             "-i",
@@ -79,3 +80,5 @@ class Command(StepCommand):
         )
         pending = steps.migrations_pending(settings, until_migrated=options["migrated"])
         wait.run(waiting, (alias,), pending=pending)
+        if pending is not None:
+            steps.check_schema(settings, (alias,))

@@ -13,6 +13,7 @@ waiter keeps a snapshot that a CREATE INDEX CONCURRENTLY would wait for.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -24,42 +25,73 @@ from entrypoint import log
 from entrypoint.connection import connection_params, setup_session
 from entrypoint.errors import LockLost, LockTimeout
 from entrypoint.migrate.lock.postgres import PostgresLock
+from entrypoint.migrate.lock.state import FENCE, LOCK, PG_HOLDERS, pg_holders
 
 if TYPE_CHECKING:
     import psycopg
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-Scalar = Callable[[str, Sequence[Any]], Any]
+Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]  # one statement's rows
 POLL_MAX = 0.5
 REPORT_EVERY = 10.0
 # The fence is the lock key's two halves as an (int4, int4) key: objsubid 2 in pg_locks.
 TRY_FENCE = "SELECT pg_try_advisory_xact_lock((%s)::int, (%s)::int)"
-LOCK_HELD_BY = (
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND classid::bigint = (%s)::bigint AND objid::bigint = (%s)::bigint AND pid = (%s)::int"
-)
-FENCE_HOLDER = (
-    "SELECT a.pid, a.application_name, a.state, coalesce(a.xact_start, a.backend_start)"
-    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
-    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND l.classid::bigint = (%s)::bigint AND l.objid::bigint = (%s)::bigint"
-)
 
 
 def _signed32(value: int) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
-def django_scalar(connection: BaseDatabaseWrapper) -> Scalar:
-    def scalar(sql: str, params: Sequence[Any]) -> Any:
+def wait_to_pass(  # noqa: PLR0913 - the barrier's parts, keyword-only
+    pass_once: Callable[[], bool],
+    holder: Callable[[], str],
+    *,
+    alias: str,
+    timeout: float,
+    end_hint: str,
+    grace: float = math.inf,
+    at_grace: Callable[[log.Logger], None] | None = None,
+) -> None:
+    """Poll ``pass_once`` until it passes the fence (a new holder's barrier), reporting the
+    fence's ``holder`` every REPORT_EVERY seconds; ``at_grace`` once after ``grace`` seconds;
+    LockTimeout after ``timeout``, saying how to end that session (``end_hint``)."""
+    logger = log.get().bind(alias=alias)
+    started = time.monotonic()
+    next_report = started
+    delay = 0.05
+    while not pass_once():
+        now = time.monotonic()
+        if at_grace is not None and now - started >= grace:
+            at_grace(logger)
+            at_grace = None
+        if now - started >= timeout:
+            raise LockTimeout(
+                f"the migration lock of database {alias!r} is ours, but another replica's "
+                f"migration is still running on the server ({holder()}) after {timeout:g}s: "
+                f"end that session ({end_hint}) or raise ENTRYPOINT_MIGRATE_LOCK_TIMEOUT"
+            )
+        if now >= next_report:
+            next_report = now + REPORT_EVERY
+            logger.warning(
+                "migration_fence_waiting", elapsed_s=round(now - started, 2), holder=holder()
+            )
+        time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
+        delay = min(delay * 2, POLL_MAX)
+    logger.debug("migration_fence_passed", waited_s=round(time.monotonic() - started, 3))
+
+
+def django_query(connection: BaseDatabaseWrapper) -> Query:
+    def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            row = cursor.fetchone()
-        return row[0] if row else None
+            return list(cursor.fetchall())
 
-    return scalar
+    return query
+
+
+def _passed(query: Query, key: Sequence[int]) -> bool:
+    """One try of the fence (``TRY_FENCE``) in the query's transaction."""
+    return bool(query(TRY_FENCE, key)[0][0])
 
 
 class Fence:
@@ -74,51 +106,35 @@ class Fence:
 
     def barrier(self, timeout: float) -> None:
         """Wait, on the migrating connection, until no other replica's work is in flight."""
-        logger = log.get().bind(alias=self.connection.alias)
-        started = time.monotonic()
-        next_report = started
-        delay = 0.05
-        while not self._pass_once():
-            now = time.monotonic()
-            if now - started >= timeout:
-                raise LockTimeout(
-                    f"the migration lock of database {self.connection.alias!r} is ours, but "
-                    "another replica's migration is still running on the server "
-                    f"({self._holder()}) "
-                    f"after {timeout:g}s: end that session (pg_terminate_backend) or raise "
-                    "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT"
-                )
-            if now >= next_report:
-                next_report = now + REPORT_EVERY
-                logger.warning(
-                    "migration_fence_waiting",
-                    elapsed_s=round(now - started, 2),
-                    holder=self._holder(),
-                )
-            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
-            delay = min(delay * 2, POLL_MAX)
-        logger.debug("migration_fence_passed", waited_s=round(time.monotonic() - started, 3))
+        wait_to_pass(
+            self._pass_once,
+            self._holder,
+            alias=self.connection.alias,
+            timeout=timeout,
+            end_hint="pg_terminate_backend",
+        )
 
     def _pass_once(self) -> bool:
         with transaction.atomic(using=self.connection.alias):
-            return bool(django_scalar(self.connection)(TRY_FENCE, self.key))
+            return _passed(django_query(self.connection), self.key)
 
     def _holder(self) -> str:
-        row = None
         try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(FENCE_HOLDER, list(self.lock.ids))
-                row = cursor.fetchone()
+            rows = django_query(self.connection)(PG_HOLDERS, self.lock.ids)
         except Exception:  # noqa: BLE001 - who holds it is a detail of the message
             return "holder unknown"
-        if row is None:
+        holders = pg_holders(rows, FENCE)
+        if not holders:
             return "holder just finished"
-        pid, app, state, since = row
-        return f"pid={pid}, application_name={app!r}, state={state}, since={since}"
+        found = holders[0]
+        return (
+            f"pid={found.pid}, application_name={found.application_name!r}, "
+            f"state={found.state}, since={found.since}"
+        )
 
     def hold_in_transaction(self, lost: Callable[[], bool], what: str) -> None:
         """Take the fence in the migration's own transaction, then check the lock is still ours."""
-        self._take(django_scalar(self.connection), lost, what)
+        self._take(django_query(self.connection), lost, what)
 
     def hold_aside(self, lost: Callable[[], bool], what: str) -> None:
         """For a non-atomic migration: the fence on a connection of its own, until ``release``."""
@@ -132,40 +148,41 @@ class Fence:
         # Idle in transaction while the migration runs: exempt it, for this transaction only.
         self.aside.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
 
-        def scalar(sql: str, params: Sequence[Any]) -> Any:
+        def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
             assert self.aside is not None
-            row = self.aside.execute(sql, params).fetchone()
-            return row[0] if row else None
+            return self.aside.execute(sql, params).fetchall()
 
         try:
-            self._take(scalar, lost, what)
+            self._take(query, lost, what)
         except BaseException:
             self.release_aside()
             raise
         self.holding_aside = True
 
-    def _take(self, scalar: Scalar, lost: Callable[[], bool], what: str) -> None:
+    def _take(self, query: Query, lost: Callable[[], bool], what: str) -> None:
         delay = 0.01
         # Only a replica that lost the lock without knowing yet can hold the fence now; it
         # lets go as soon as it checks the lock, or our keepalive tells us we are that replica.
-        while not scalar(TRY_FENCE, self.key):
+        while not _passed(query, self.key):
             if lost():
                 raise LockLost(f"the migration lock was lost before {what} could start; run again")
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
-        if not self._lock_held(scalar):
+        if not self._lock_held(query):
             raise LockLost(
                 "the migration lock is no longer held by this process (its connection was "
                 f"lost; another replica may hold it now): stopped before {what} could start, "
                 "nothing of it ran; run again"
             )
 
-    def _lock_held(self, scalar: Scalar) -> bool:
-        return bool(scalar(LOCK_HELD_BY, [*self.lock.ids, self.lock.backend_pid]))
+    def _lock_held(self, query: Query) -> bool:
+        """Whether the lock is held by our lock connection's server process."""
+        holders = pg_holders(query(PG_HOLDERS, self.lock.ids), LOCK)
+        return any(h.pid == self.lock.backend_pid for h in holders)
 
     def lock_still_held(self) -> bool:
         """Asked in a migration's transaction, under the fence, just before it commits."""
-        return self._lock_held(django_scalar(self.connection))
+        return self._lock_held(django_query(self.connection))
 
     def ping(self) -> None:
         if self.holding_aside and self.aside is not None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+from entrypoint.bounded import TimedOut, bounded
+
 # Well under the idle timeouts met in practice (PgBouncer's idle_transaction_timeout, idle
 # killers), and the longest a lost lock goes unnoticed while its server still answers.
 KEEPALIVE_EVERY = 2.0
 
 
 class Keepalive:
-    """A daemon thread that runs ``pings`` every KEEPALIVE_EVERY seconds until stopped.
+    """A daemon thread that runs ``pings`` every ``every`` seconds until stopped.
 
     The first failure is handed to ``on_lost`` (once), and the pinging ends.
     """
@@ -29,10 +31,12 @@ class Keepalive:
         on_lost: Callable[[Exception], None],
         *,
         answer_within: float,
+        every: float = KEEPALIVE_EVERY,
     ) -> None:
         self.pings = pings
         self.on_lost = on_lost
         self.answer_within = answer_within
+        self.every = every
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lock-keepalive", daemon=True)
 
@@ -42,10 +46,10 @@ class Keepalive:
     def stop(self) -> None:
         self._stopped.set()
         if self._thread.is_alive():
-            self._thread.join(KEEPALIVE_EVERY)
+            self._thread.join(self.every)
 
     def _beat(self) -> None:
-        while not self._stopped.wait(KEEPALIVE_EVERY):
+        while not self._stopped.wait(self.every):
             error = _failure(self.pings, self.answer_within)
             if error is not None:
                 if not self._stopped.is_set():
@@ -56,21 +60,18 @@ class Keepalive:
 def _failure(calls: Sequence[Callable[[], object]], within: float) -> Exception | None:
     """The first ping's failure, or a timeout if they do not all answer ``within`` seconds.
 
-    The pings run in a daemon thread of their own: one blocked on a dead network is left
-    there (the guard then shuts its socket) rather than holding the keepalive.
+    The pings run in a daemon thread of their own (``bounded``): one blocked on a dead network
+    is left there (the guard then shuts its socket) rather than holding the keepalive.
     """
-    failure: list[Exception] = []
 
     def ping_all() -> None:
-        try:
-            for call in calls:
-                call()
-        except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
-            failure.append(exc)
+        for call in calls:
+            call()
 
-    worker = threading.Thread(target=ping_all, name="lock-ping", daemon=True)
-    worker.start()
-    worker.join(within)
-    if worker.is_alive():
+    try:
+        bounded(ping_all, within, "lock-ping")
+    except TimedOut:
         return TimeoutError(f"the lock's server did not answer a ping within {within:g}s")
-    return failure[0] if failure else None
+    except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
+        return exc
+    return None

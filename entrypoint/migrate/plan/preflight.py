@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 
 from django.db.migrations import operations
 
-from entrypoint.errors import PlanRefused
-from entrypoint.migrate.plan import phases
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import describe, label
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.migrations.migration import Migration
     from django.db.migrations.operations.base import Operation
 
@@ -32,12 +31,6 @@ def _run_on_database(operation: Operation) -> Iterator[Operation]:
     if isinstance(operation, operations.SeparateDatabaseAndState):
         for inner in operation.database_operations:
             yield from _run_on_database(inner)
-
-
-def describe(operation: Operation) -> str:
-    if isinstance(operation, operations.RunPython):
-        return f"RunPython({getattr(operation.code, '__name__', '?')})"
-    return f"{type(operation).__name__}: {operation.describe()}"
 
 
 def _why(operation: Operation) -> str:
@@ -60,11 +53,51 @@ def reversible(migration: Migration) -> bool:
     return not irreversible(migration)
 
 
+def one_transaction(migration: Migration, connection: BaseDatabaseWrapper) -> bool:
+    """Whether a failure of ``migration`` leaves nothing of it behind: all its work, and its
+    record, in one transaction.
+
+    Where DDL rolls back, any atomic migration. On MySQL/MariaDB each DDL statement commits by
+    itself, so only a data migration is: atomic RunPython operations and nothing else (also
+    inside SeparateDatabaseAndState), which the guarded schema editor (run/editor.py) runs in
+    one InnoDB transaction where Django would give each operation its own.
+    """
+    if not migration.atomic:
+        return False
+    if connection.features.can_rollback_ddl:
+        return True
+    return connection.vendor == "mysql" and all(
+        isinstance(op, operations.SeparateDatabaseAndState)
+        or (isinstance(op, operations.RunPython) and op.atomic is not False)
+        for top in migration.operations
+        for op in _run_on_database(top)
+    )
+
+
 def drops_data(operation: Operation, *, backwards: bool) -> bool:
     return any(
         isinstance(op, DROPPED_WHEN_UNDONE if backwards else DROPS)
         for op in _run_on_database(operation)
     )
+
+
+def destroyed(plan: Plan) -> list[tuple[Migration, bool, Operation]]:
+    """The operations that drop data which existed before the plan: those that drop a column
+    or a table, except on a model an earlier step of the same plan creates (a first install
+    runs contenttypes 0002, which removes a column of the table 0001 has just made)."""
+    created: set[tuple[str, str]] = set()
+    found = []
+    for migration, backwards in plan:
+        for operation in migration.operations:
+            model = getattr(operation, "model_name_lower", None) or getattr(
+                operation, "name_lower", None
+            )
+            key = (migration.app_label, str(model))
+            if drops_data(operation, backwards=backwards) and key not in created:
+                found.append((migration, backwards, operation))
+            if not backwards and isinstance(operation, operations.CreateModel):
+                created.add(key)
+    return found
 
 
 def data_loss(plan: Plan) -> list[str]:
@@ -89,13 +122,3 @@ def problems(plan: Plan, *, fake: bool = False) -> list[str]:
         if backwards
         for op in irreversible(m)
     ]
-
-
-def prepared(plan: Plan, phase: str, *, fake: bool = False, report: bool = True) -> Plan:
-    """The plan this phase carries out, checked: on the fast path, then again under the lock
-    (``report=False``: what is deferred was logged on the fast path)."""
-    plan = phases.select(plan, phase, report=report)
-    found = problems(plan, fake=fake)
-    if found:
-        raise PlanRefused(*found)
-    return plan

@@ -4,6 +4,10 @@ Django runs a migration's deferred SQL (foreign keys, often) and then records it
 transaction has committed, and records an unapplied migration after its work commits too: a
 process killed in between leaves work done but unrecorded, which the next start re-applies.
 The guarded editor runs the deferred SQL itself and records before the commit.
+
+On MySQL/MariaDB Django runs no migration in a transaction (DDL commits by itself), and gives
+each RunPython one of its own, the record coming after it: a data migration (RunPython only,
+``preflight.one_transaction``) runs instead in one transaction with its record.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class WorkGuard(Protocol):
     def before_commit(self, editor: BaseDatabaseSchemaEditor) -> None: ...
     def leave_work(self, *, atomic: bool) -> None: ...
     def unreachable(self) -> bool: ...
+    def one_transaction(self) -> bool: ...
 
 
 class Recorder(MigrationRecorder):
@@ -73,6 +78,12 @@ def guarded_editor(base: type[BaseDatabaseSchemaEditor], guard: WorkGuard) -> An
     """The connection's schema editor, with every migration's work inside the guard."""
 
     class GuardedSchemaEditor(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            atomic = bool(getattr(self, "atomic_migration", False))
+            if not self.collect_sql and not atomic and guard.one_transaction():
+                self.atomic_migration = True  # a data migration on MySQL: see above
+
         def __enter__(self) -> Any:
             editor = super().__enter__()
             try:

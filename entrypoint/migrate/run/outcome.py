@@ -1,9 +1,10 @@
 """What a lost connection leaves of the migration in flight: the error the step reports.
 
-``rolled_back`` is what the server does with it: an atomic migration's transaction never
+``rolled_back`` is what the server does with it: a migration run in one transaction never
 commits without its client (the server rolls it back at once after a cancel, or when it drops
-the session, within the network timeout); a non-atomic one's statements stay; and if the
-connection went while the commit was on its way, only django_migrations can tell.
+the session); a non-atomic one's statements stay, and so does each DDL statement on MySQL,
+where only a data migration runs in one transaction; and if the connection went while the
+commit was on its way, only django_migrations can tell.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from entrypoint.errors import ConnectionLost, LockLost
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
@@ -22,9 +23,10 @@ def lost_error(
     *,
     lock: bool,
     committing: bool,
-    can_rollback_ddl: bool = True,
+    transactional: bool = True,
 ) -> LockLost:
-    """``lock``: the lock's connection was lost (else the migrating connection itself)."""
+    """``lock``: the lock's connection was lost (else the migrating connection itself);
+    ``transactional``: the migration runs in one transaction (``preflight.one_transaction``)."""
     kind = LockLost if lock else ConnectionLost
     lost = (
         "the migration lock's connection was lost" if lock else "the migrating connection was lost"
@@ -33,14 +35,14 @@ def lost_error(
         return kind(f"{lost} between migrations: stopped with nothing in flight; run again")
     migration, backwards = current
     what = label(migration) + (" (backwards)" if backwards else "")
-    if committing:
+    if committing and transactional:
         return kind(
             f"{lost} while {what} committed: whether the commit reached the server shows in "
             "django_migrations (its record commits with it); run again",
             migration=label(migration),
             rolled_back=None,
         )
-    if migration.atomic and can_rollback_ddl:
+    if transactional:
         return kind(
             f"{lost} while {what} ran: nothing of it was committed, it is rolled back on the "
             "server (at once after a cancel, or when the server drops the session); run again",
@@ -49,7 +51,10 @@ def lost_error(
         )
     return kind(
         f"{lost} while {what} ran; its statements that ran before that stay (it is not "
-        "atomic, or the database cannot roll back DDL): make it re-runnable, then run again",
+        "atomic, or it changes the schema on a database whose DDL commits by itself): check "
+        "which of may_have_run reached the database, undo them, or finish them and record the "
+        "migration with lockedmigrate --fake; then run again",
         migration=label(migration),
         rolled_back=False,
+        may_have_run=[op.describe() for op in migration.operations],
     )

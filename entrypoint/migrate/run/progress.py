@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from entrypoint import heartbeat, log
 from entrypoint.errors import LockLost
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.risk.gate import Assessment
 from entrypoint.migrate.run.guard import Guard
 
@@ -74,8 +74,7 @@ def interrupted(progress: Progress) -> dict[str, object]:
     """What an interrupted migration left: on MySQL, DDL that ran stays (no transactional DDL)."""
     migration = progress.current
     assert migration is not None
-    features = progress.guard.connection.features
-    rolled_back = bool(migration.atomic and features.can_rollback_ddl)
+    rolled_back = progress.guard.one_transaction()
     fields: dict[str, object] = {"rolled_back": rolled_back, **progress.fields()}
     if not rolled_back:
         fields["may_have_run"] = [op.describe() for op in migration.operations]

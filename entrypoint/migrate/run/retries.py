@@ -12,8 +12,8 @@ import time
 from typing import TYPE_CHECKING
 
 from entrypoint import log
-from entrypoint.errors import MigrationFailed, TableLockTimeout
-from entrypoint.migrate.plan.graph import label
+from entrypoint.errors import MigrationFailed, TableLockTimeout, sqlstate_in
+from entrypoint.migrate.naming import label
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
@@ -26,12 +26,7 @@ Blocker = dict[str, object]
 
 def is_lock_timeout(exc: BaseException) -> bool:
     """Whether PostgreSQL gave up waiting for a lock (lock_timeout) anywhere in the chain."""
-    current: BaseException | None = exc
-    while current is not None:
-        if getattr(current, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return sqlstate_in(exc, LOCK_NOT_AVAILABLE)
 
 
 def describe(blockers: list[Blocker]) -> str:

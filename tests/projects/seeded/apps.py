@@ -3,6 +3,9 @@ import time
 
 from django.apps import AppConfig
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.operations import AddIndex
+
+from entrypoint.migrate.lock.keepalive import Keepalive
 
 
 class SeededConfig(AppConfig):
@@ -11,6 +14,28 @@ class SeededConfig(AppConfig):
     def ready(self) -> None:
         if os.environ.get("SEEDED_PAUSE") == "between":
             _pause_between_migrations(float(os.environ.get("SEEDED_SECONDS", "0")))
+        if os.environ.get("SEEDED_PAUSE") == "before_index":
+            _pause_before_add_index(float(os.environ.get("SEEDED_SECONDS", "0")))
+        if os.environ.get("SEEDED_NO_KEEPALIVE"):
+            _silence_the_keepalive()
+
+
+def _pause_before_add_index(seconds: float) -> None:
+    """Sleep in Python before each AddIndex (shop 0002's): on MySQL between two DDL statements of
+    one migration, outside any transaction."""
+    forwards = AddIndex.database_forwards
+
+    def pause_then_add(self, *args, **kwargs):
+        time.sleep(seconds)
+        return forwards(self, *args, **kwargs)
+
+    AddIndex.database_forwards = pause_then_add
+
+
+def _silence_the_keepalive() -> None:
+    """The lock's keepalive never pings: nothing tells the holder that its lock was lost, so a
+    test sees what the checks on the migrating connection do by themselves."""
+    Keepalive.start = lambda self: None
 
 
 def _pause_between_migrations(seconds: float) -> None:

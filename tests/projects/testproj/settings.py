@@ -7,7 +7,8 @@ import dj_database_url
 try:  # PyMySQL stands in for mysqlclient (no C build); its version_info satisfies Django's check
     import pymysql
 
-    pymysql.install_as_MySQLdb()
+    if os.environ.get("TESTPROJ_MYSQL_DRIVER") != "mysqlclient":  # mysqlclient where installed
+        pymysql.install_as_MySQLdb()
 except ImportError:
     pass
 

@@ -27,6 +27,11 @@ VOLATILE_DEFAULT = (
 REWRITE = (
     "this rewrites the whole table under ACCESS EXCLUSIVE: schedule it for a maintenance window"
 )
+REINDEX = "REINDEX ... CONCURRENTLY (outside a transaction: atomic = False) lets the app write"
+REFRESH = (
+    "REFRESH MATERIALIZED VIEW CONCURRENTLY (it needs a unique index on the view) lets the app "
+    "read the view while it is rebuilt"
+)
 ALL_ROWS = (
     "this locks every row it changes until the migration commits: change them in batches, "
     "each committed on its own (a migration with atomic = False)"

@@ -3,6 +3,7 @@
 Each subcommand takes its own mode; the statement holds the strongest of them. Most forms take
 ACCESS EXCLUSIVE; the exceptions are listed here. Whether a subcommand rewrites or scans the
 table follows the same page (and PostgreSQL 11+: a non-volatile default rewrites nothing).
+Without ONLY, each form acts on every partition too (``recurses``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from pglast.enums import AlterTableType as At
 from pglast.enums import ConstrType
 
 from entrypoint.migrate.plan.risk import advice, locks
-from entrypoint.migrate.plan.risk.findings import Findings, Relation, Retype, items, table_name
+from entrypoint.migrate.plan.risk.findings import (
+    NOT_COMPUTED,
+    Findings,
+    Relation,
+    Retype,
+    display,
+    items,
+    recurses,
+    table_name,
+)
 
 SHARE_UPDATE_EXCLUSIVE_FORMS = {
     At.AT_SetStatistics,
@@ -21,7 +31,6 @@ SHARE_UPDATE_EXCLUSIVE_FORMS = {
     At.AT_SetRelOptions,
     At.AT_ResetRelOptions,
     At.AT_ValidateConstraint,
-    At.AT_AttachPartition,
 }
 SHARE_ROW_EXCLUSIVE_FORMS = {
     At.AT_EnableTrig, At.AT_EnableAlwaysTrig, At.AT_EnableReplicaTrig, At.AT_EnableTrigAll,
@@ -32,6 +41,10 @@ REWRITING_FORMS = {At.AT_SetTableSpace, At.AT_SetLogged, At.AT_SetUnLogged, At.A
 # them is computed once, so ADD COLUMN rewrites nothing. Any other call is taken as volatile.
 SERIALS = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
 NON_VOLATILE_CALLS = {"now", "statement_timestamp", "transaction_timestamp", "lower", "upper"}
+# How pg_attribute stores each type family's modifier (the types' typmodin functions).
+VARHDRSZ = 4
+INTERVAL_FULL_PRECISION = 0xFFFF
+PRECISION_ONLY = {"timestamp", "timestamptz", "time", "timetz", "bit", "varbit"}
 
 
 def _volatile(expr: ast.Node | None) -> bool:
@@ -101,20 +114,26 @@ def _add_column(found: Findings, table: Relation, column: ast.ColumnDef) -> None
             found.touch(table, locks.ACCESS_EXCLUSIVE, scans=True)
 
 
-def _typmod(type_name: ast.TypeName) -> int:
-    """The new type's modifier as pg_attribute stores it (VARHDRSZ, 4, added), -1 if none."""
-    mods = [
-        int(m.val.ival or 0)
-        for m in items(type_name.typmods)
-        if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer)
-    ]
-    name = str(items(type_name.names)[-1].sval)
+def typmod(name: str, mods: list[int]) -> int:
+    """The modifier as pg_attribute.atttypmod stores it for ``name(mods...)``; -1 if none.
+
+    Per family, as each type's typmodin computes it: varchar/char n + VARHDRSZ, numeric
+    ((precision << 16) | scale) + VARHDRSZ, timestamp/time and bit/varbit n, interval
+    (range << 16) | precision. Any other type's modifier is NOT_COMPUTED.
+    """
     if not mods:
         return -1
+    if name in {"varchar", "bpchar"}:
+        return mods[0] + VARHDRSZ
     if name == "numeric":
         precision, scale = [*mods, 0][:2]
-        return ((precision << 16) | scale) + 4
-    return mods[0] + 4
+        return ((precision << 16) | scale) + VARHDRSZ
+    if name in PRECISION_ONLY:
+        return mods[0]
+    if name == "interval":
+        fields, precision = [*mods, INTERVAL_FULL_PRECISION][:2]
+        return (fields << 16) | precision
+    return NOT_COMPUTED
 
 
 def _retype(found: Findings, table: Relation, cmd: ast.AlterTableCmd) -> None:
@@ -128,12 +147,41 @@ def _retype(found: Findings, table: Relation, cmd: ast.AlterTableCmd) -> None:
         and str(items(using.arg.fields)[-1].sval) == cmd.name
     )
     type_name = str(items(column.typeName.names)[-1].sval)
-    new = Retype(str(cmd.name), type_name, _typmod(column.typeName), plain)
+    mods = [
+        int(m.val.ival or 0)
+        for m in items(column.typeName.typmods)
+        if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer)
+    ]
+    modifier = typmod(type_name, mods)
+    if len(mods) != len(items(column.typeName.typmods)):
+        modifier = NOT_COMPUTED  # a modifier that is not a plain number
+    if column.typeName.arrayBounds:
+        type_name = "_" + type_name
+    collation = str(items(column.collClause.collname)[-1].sval) if column.collClause else None
+    new = Retype(str(cmd.name), type_name, modifier, plain, collation)
     found.touch(table, locks.ACCESS_EXCLUSIVE, retype=new)
 
 
-def alter_table(found: Findings, stmt: ast.AlterTableStmt) -> None:
+def _partition(found: Findings, table: Relation, cmd: ast.AlterTableCmd) -> None:
+    """ATTACH scans the new partition (and the default one) to check the bound, under ACCESS
+    EXCLUSIVE, the parent under SHARE UPDATE EXCLUSIVE; DETACH locks all three exclusively."""
+    part = cmd.def_
+    assert isinstance(part, ast.PartitionCmd)
+    name = table_name(part.name)
+    if cmd.subtype == At.AT_AttachPartition:
+        found.touch(table, locks.SHARE_UPDATE_EXCLUSIVE, recurses=False)
+        found.touch(name, locks.ACCESS_EXCLUSIVE, scans=True)
+        found.defaults.append((table, locks.ACCESS_EXCLUSIVE, True))
+    else:
+        mode = locks.SHARE_UPDATE_EXCLUSIVE if part.concurrent else locks.ACCESS_EXCLUSIVE
+        found.touch(table, mode, recurses=False)
+        found.touch(name, mode)
+        found.defaults.append((table, mode, False))
+
+
+def alter_table(found: Findings, stmt: ast.AlterTableStmt) -> None:  # noqa: C901, PLR0912 - a form each
     table = table_name(stmt.relation)
+    inh = recurses(stmt.relation)
     for cmd in items(stmt.cmds):
         kind = cmd.subtype
         if kind == At.AT_AddColumn:
@@ -147,6 +195,8 @@ def alter_table(found: Findings, stmt: ast.AlterTableStmt) -> None:
             found.advise(advice.NOT_NULL)
         elif kind == At.AT_ValidateConstraint:
             found.touch(table, locks.SHARE_UPDATE_EXCLUSIVE, scans=True)
+        elif kind in {At.AT_AttachPartition, At.AT_DetachPartition}:
+            _partition(found, table, cmd)
         elif kind in SHARE_UPDATE_EXCLUSIVE_FORMS:
             found.touch(table, locks.SHARE_UPDATE_EXCLUSIVE)
         elif kind in SHARE_ROW_EXCLUSIVE_FORMS:
@@ -154,5 +204,10 @@ def alter_table(found: Findings, stmt: ast.AlterTableStmt) -> None:
         elif kind in REWRITING_FORMS:
             found.touch(table, locks.ACCESS_EXCLUSIVE, rewrites=True)
             found.advise(advice.REWRITE)
-        else:  # DROP COLUMN, SET/DROP DEFAULT, DROP NOT NULL, DROP CONSTRAINT...: metadata only
+        elif kind in {At.AT_DropColumn, At.AT_DropConstraint}:
+            # A foreign key's other table is locked too (snapshot: which keys hold the name).
+            found.touch(table, locks.ACCESS_EXCLUSIVE).drops.append(str(cmd.name))
+        else:  # SET/DROP DEFAULT, DROP NOT NULL, identity, storage...: metadata only
             found.touch(table, locks.ACCESS_EXCLUSIVE)
+    if not inh:  # ONLY: the partitions are left alone
+        found.touches[display(table)].recurses = False

@@ -1,24 +1,40 @@
-"""Each operation's SQL, written by Django's schema editor the way ``sqlmigrate`` writes it.
+"""Stage 1 of the analysis: each operation's SQL, written without running anything of the project's.
 
-The editor runs with ``collect_sql=True`` on the target database's connection (it may read the
-catalog, never writes), from the project state at that point of the plan. A forward plan is
-followed from the applied state, as the executor will apply it; a backward step starts from its
-own migration's end state, as ``sqlmigrate --backwards`` does. Deferred statements (foreign
-keys, indexes) run at the end of their migration and are credited to the operation that
-queued them.
+Django's schema editor writes the SQL with ``collect_sql=True``, as ``sqlmigrate`` does, on the
+target database's connection, from the project state at that point of the plan. Unlike
+``sqlmigrate`` (which trusts ``reduces_to_sql`` and commits whatever an operation did), only
+code that provably writes SQL is called:
+
+- Django's own operations (their ``database_forwards``/``database_backwards`` and every method
+  they may call are Django's), ``RunSQL`` included;
+- ``SeparateDatabaseAndState``: its ``database_operations`` walked one by one, recursively;
+- anything else is not called, and is ``unknown`` with the reason: ``RunPython`` (and its
+  subclasses), an ``Operation`` of a third party or the project, a subclass of Django's that
+  defines code of its own.
+
+Each call runs inside a savepoint of a transaction that is ``READ ONLY`` and always rolled back
+(pipeline.py opens it): a write attempted meanwhile (by a backend's schema editor, say) fails,
+is rolled back, and makes that operation ``unknown``; it is never an error of the step. A
+forward plan is followed from the applied state, as the executor applies it; a backward step
+starts from its own migration's end state, as ``sqlmigrate --backwards`` does. Deferred
+statements (foreign keys, indexes) run at the end of their migration and are credited to the
+operation that queued them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.operations.special import RunPython, RunSQL, SeparateDatabaseAndState
 
+from entrypoint.errors import sqlstate_in
 from entrypoint.migrate.plan.risk import advice
+from entrypoint.migrate.plan.risk.skip import Idle, Live, Tables
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -28,37 +44,140 @@ if TYPE_CHECKING:
     from django.db.migrations.state import ProjectState
 
 Plan = list[tuple["Migration", bool]]
+READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
+# What a class outside Django may define on a subclass of Django's operations and still leave
+# every call of database_forwards/backwards to Django's code: how it is built, named, shown,
+# and its in-memory state (which Django calls whenever it builds a project state).
+INERT = frozenset({
+    "__init__", "__repr__", "__eq__", "__hash__", "__module__", "__qualname__", "__doc__",
+    "__dict__", "__weakref__", "__annotations__", "__firstlineno__", "__static_attributes__",
+    "__slots__", "__orig_bases__", "__parameters__",
+    "deconstruct", "describe", "formatted_description", "migration_name_fragment",
+    "state_forwards", "reduce", "references_model", "references_field",
+})  # fmt: skip
 
 
 @dataclass
 class OperationSQL:
     operation: Operation
-    statements: list[str]
-    unknown: str | None = None  # why its SQL is not known before it runs
+    statements: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # why (part of) its SQL is not known
+    idle: Idle | None = None  # it cannot make the app wait: not written (skip.py)
 
 
-class _Recorder:
-    """What each operation writes into the editor, its deferred statements included."""
+def untrusted(kind: type) -> str | None:
+    """Why calling ``kind``'s database methods could run code that is not Django's; None if not.
 
-    def __init__(self, editor: BaseDatabaseSchemaEditor) -> None:
+    RunPython is Django's, and runs the project's function: never called. Otherwise every class
+    of its MRO outside Django may only hold data and the INERT methods.
+    """
+    if issubclass(kind, RunPython):
+        return advice.RUN_PYTHON
+    for cls in kind.__mro__:
+        if cls is object or cls.__module__.split(".")[0] == "django":
+            continue
+        for name, value in vars(cls).items():
+            # Functions, properties and other descriptors are code; plain values are data.
+            if name not in INERT and (callable(value) or hasattr(value, "__get__")):
+                return (
+                    f"{cls.__module__}.{cls.__qualname__}.{name} is not Django's own code: "
+                    "it is not run before the plan applies, so what it does is not known"
+                )
+    return None
+
+
+def _unwritable(exc: Exception) -> str:
+    if sqlstate_in(exc, READ_ONLY_VIOLATION):
+        return (
+            "writing its SQL tried to write to the database: refused (read-only, rolled back), "
+            "so what it does is not known before it runs"
+        )
+    return (
+        "Django could not write this operation's SQL before the plan runs "
+        f"({type(exc).__name__}: {str(exc).strip()[:200]})"
+    )
+
+
+class _Collector:
+    """One migration's operations through one collecting editor, deferred statements included."""
+
+    def __init__(self, editor: BaseDatabaseSchemaEditor, migration: Migration) -> None:
         self.editor = editor
+        self.migration = migration
+        self.app = migration.app_label
         self.queued: dict[int, OperationSQL] = {}  # id of a deferred statement -> its operation
 
-    def run(self, operation: Operation, call: Callable[[], object]) -> OperationSQL:
-        result = OperationSQL(operation, [])
-        if not operation.reduces_to_sql:  # RunPython
-            result.unknown = advice.RUN_PYTHON
-            return result
+    def walk(
+        self,
+        op: Operation,
+        states: tuple[ProjectState, ProjectState],
+        into: OperationSQL,
+        *,
+        backwards: bool,
+    ) -> None:
+        """Write ``op``'s SQL between two states (from, to) if only Django's code runs."""
+        frm, to = states
+        why = untrusted(type(op))
+        if why is not None:
+            into.unknown.append(why)
+        elif isinstance(op, SeparateDatabaseAndState):
+            self._separate(op, states, into, backwards=backwards)
+        else:
+            method = op.database_backwards if backwards else op.database_forwards
+            self._call(op, lambda: method(self.app, self.editor, frm, to), into)
+
+    def _separate(
+        self,
+        op: SeparateDatabaseAndState,
+        states: tuple[ProjectState, ProjectState],
+        into: OperationSQL,
+        *,
+        backwards: bool,
+    ) -> None:
+        """Its database operations, one by one, as its own database_forwards/backwards walk."""
+        frm, to = states
+        if not backwards:
+            for inner in op.database_operations:
+                nxt = frm.clone()
+                inner.state_forwards(self.app, nxt)
+                self.walk(inner, (frm, nxt), into, backwards=False)
+                frm = nxt
+            return
+        befores = []
+        for inner in op.database_operations:
+            befores.append(to)
+            to = to.clone()
+            inner.state_forwards(self.app, to)
+        for inner, before in reversed(list(zip(op.database_operations, befores, strict=True))):
+            self.walk(inner, (to, before), into, backwards=True)
+            to = before
+
+    def _call(self, op: Operation, call: Callable[[], object], into: OperationSQL) -> None:
         editor = self.editor
         before = len(editor.collected_sql)
         known = {id(sql) for sql in editor.deferred_sql}
         try:
-            call()
+            # A savepoint: a failure (a refused write) leaves the transaction usable for the rest.
+            with transaction.atomic(using=editor.connection.alias), self._as_applied(op):
+                call()
         except Exception as exc:  # noqa: BLE001 - any failure only means "not known"
-            result.unknown = _unwritable(exc)
-        result.statements = list(editor.collected_sql[before:])
-        self.queued.update({id(sql): result for sql in editor.deferred_sql if id(sql) not in known})
-        return result
+            into.unknown.append(_unwritable(exc))
+        into.statements.extend(editor.collected_sql[before:])
+        self.queued.update({id(sql): into for sql in editor.deferred_sql if id(sql) not in known})
+
+    @contextmanager
+    def _as_applied(self, op: Operation) -> Iterator[None]:
+        """AddIndexConcurrently refuses to run in a transaction; in a non-atomic migration it
+        runs in none when applied, so its SQL is written as then (Django's own check, skipped)."""
+        check = "_ensure_not_in_transaction"
+        if self.migration.atomic or not hasattr(op, check):
+            yield
+            return
+        vars(op)[check] = lambda _editor: None
+        try:
+            yield
+        finally:
+            del vars(op)[check]
 
     def finish(self) -> None:
         """Leaving the editor would run what is still deferred: here it is only written down."""
@@ -68,56 +187,61 @@ class _Recorder:
         self.editor.deferred_sql = []
 
 
+def _needs_models(op: Operation) -> bool:
+    """Whether writing its SQL reads the state's models (which then must be rendered)."""
+    if isinstance(op, SeparateDatabaseAndState):
+        return any(_needs_models(inner) for inner in op.database_operations)
+    return not isinstance(op, (RunSQL, RunPython)) and untrusted(type(op)) is None
+
+
 def _forwards(
-    migration: Migration, editor: BaseDatabaseSchemaEditor, state: ProjectState
+    collector: _Collector, state: ProjectState, tables: Tables | None
 ) -> list[OperationSQL]:
-    """Migration.apply, one operation at a time, ``state`` moved along in place."""
-    recorder = _Recorder(editor)
+    """Migration.apply, one operation at a time, ``state`` moved along in place. What cannot
+    make the app wait is only moved past: the state's models are rendered (once, then kept
+    rendered as the executor does) for the first operation whose SQL needs them."""
     found = []
-    app = migration.app_label
-    for operation in migration.operations:
+    for operation in collector.migration.operations:
+        idle = tables.idle(operation, collector.app, state) if tables else None
+        if idle is not None:
+            operation.state_forwards(collector.app, state)
+            found.append(OperationSQL(operation, idle=idle))
+            continue
+        if _needs_models(operation):
+            state.apps  # noqa: B018 - rendered in place, so that clones carry the models
         old_state = state.clone()
-        operation.state_forwards(app, state)
-        call = partial(operation.database_forwards, app, editor, old_state, state)
-        found.append(recorder.run(operation, call))
-    recorder.finish()
+        operation.state_forwards(collector.app, state)
+        found.append(OperationSQL(operation))
+        collector.walk(operation, (old_state, state), found[-1], backwards=False)
     return found
 
 
-def _backwards(
-    migration: Migration, editor: BaseDatabaseSchemaEditor, state: ProjectState
-) -> list[OperationSQL]:
+def _backwards(collector: _Collector, state: ProjectState) -> list[OperationSQL]:
     """Migration.unapply, one operation at a time, last operation first."""
-    app = migration.app_label
     steps: list[tuple[Operation, ProjectState, ProjectState]] = []
-    for operation in migration.operations:
+    for operation in collector.migration.operations:
         old_state = state.clone()
-        operation.state_forwards(app, state)
+        operation.state_forwards(collector.app, state)
         steps.insert(0, (operation, old_state, state.clone()))
-    recorder = _Recorder(editor)
-    found = [
-        recorder.run(operation, partial(operation.database_backwards, app, editor, frm, to))
-        for operation, to, frm in steps
-    ]
-    recorder.finish()
+    found = []
+    for operation, to, frm in steps:
+        found.append(OperationSQL(operation))
+        collector.walk(operation, (frm, to), found[-1], backwards=True)
     return found[::-1]  # in the migration's order
 
 
-def _unwritable(exc: Exception) -> str:
-    return (
-        "Django could not write this operation's SQL before the plan runs "
-        f"({type(exc).__name__}: {str(exc).strip()[:200]})"
-    )
-
-
 def plan_sql(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[OperationSQL]]:
-    """Per step of the plan, per operation (in the migration's order), its statements."""
+    """Per step of the plan, per operation (in the migration's order), its statements.
+
+    Called inside pipeline.read_only.
+    """
     executor = MigrationExecutor(connection)
     mixed = any(backwards for _, backwards in plan)
     state: ProjectState | None = None
-    if not mixed:
+    tables: Tables | None = None
+    if not mixed:  # followed from the applied state, rendered only when needed
         state = executor._create_project_state(with_applied_migrations=True)  # type: ignore[attr-defined] # noqa: SLF001
-        state.apps  # noqa: B018 - rendered once up front, as the executor does: then moved along
+        tables = Tables(connection, Live.read(connection))
     found = []
     for migration, backwards in plan:
         key = (migration.app_label, migration.name)
@@ -127,7 +251,11 @@ def plan_sql(connection: BaseDatabaseWrapper, plan: Plan) -> list[list[Operation
         # The backend's own editor class: under the lock the guard swaps the connection's for
         # one that records each migration it sees (run/editor.py); this one only writes SQL.
         editor_class = type(connections[connection.alias]).SchemaEditorClass  # not a proxy's
-        with editor_class(connection, collect_sql=True, atomic=migration.atomic) as editor:
-            run = _backwards if backwards else _forwards
-            found.append(run(migration, editor, step_state))
+        with editor_class(connection, collect_sql=True, atomic=False) as editor:
+            collector = _Collector(editor, migration)
+            if backwards:
+                found.append(_backwards(collector, step_state))
+            else:
+                found.append(_forwards(collector, step_state, tables))
+            collector.finish()
     return found
