@@ -143,4 +143,4 @@ def test_the_known_survivors_of_issue_30_are_among_the_mutants() -> None:
         check=True,
     ).stdout
     assert "Guard.before_commit  if never: `not self.fence.lock_still_held()` → `False`" in listed
-    assert "Fence._take  if never: `not self._lock_held(scalar)` → `False`" in listed
+    assert "Fence._take  if never: `not self._lock_held(query)` → `False`" in listed
