@@ -60,6 +60,13 @@ def auth_database(aliases: Sequence[str]) -> str:
 
 def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
     """Create the superuser if it is missing; bring it in line when ``seed.update`` is set."""
+    for variable in seed.marks_removed:
+        log.get().warning(
+            "secret_file_mark_removed",
+            variable=variable,
+            hint="the file began with a byte-order mark (U+FEFF, as Notepad saves UTF-8), "
+            "which is no part of the value: save it as UTF-8 without one",
+        )
     model = user_model()
     fields = check_seed(seed)  # before any query: a bad seed changes nothing
     username = fields[username_field(model)]  # as stored: the manager normalises it
