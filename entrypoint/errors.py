@@ -81,6 +81,21 @@ class DatabaseUnavailable(EntrypointError):
     event = "db_unavailable_timeout"
 
 
+class ReadOnlyDatabase(DatabaseUnavailable):
+    """The server answers but takes no writes, and a step must write: not yet, since a
+    failover may be finishing (69, so that a Job or a restart tries again)."""
+
+    event = "db_read_only"
+    ADVICE = (
+        "read-only: a standby? A failover may still be finishing; otherwise point the alias "
+        "at the primary (libpq's target_session_attrs=read-write picks it among several "
+        "hosts), or lift the role's or the database's default_transaction_read_only"
+    )
+
+    def __init__(self, alias: str, why: str) -> None:
+        super().__init__(f"database {alias!r}: the server is {why}; {self.ADVICE}")
+
+
 class ServiceUnavailable(EntrypointError):
     """A service in ENTRYPOINT_WAIT_SERVICES was not ready within the wait's deadline."""
 

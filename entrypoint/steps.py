@@ -48,7 +48,9 @@ def check_schema(settings: Settings, aliases: Sequence[str]) -> None:
 def _wait(settings: Settings, aliases: Sequence[str]) -> None:
     from entrypoint.wait import database as wait  # noqa: PLC0415 - see Step
 
-    wait.run(settings.wait, aliases, pending=migrations_pending(settings))
+    # A standby answers, but a step that writes would fail on it: not ready yet (a failover).
+    writes = "migrate" in settings.steps or "admin" in settings.steps
+    wait.run(settings.wait, aliases, pending=migrations_pending(settings), writes=writes)
     if settings.wait.until == "migrations":
         check_schema(settings, aliases)  # the app pods beside a migration Job
 

@@ -50,7 +50,8 @@ environment variables:
   ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent database peer may take
 
 exit codes:
-  0 success, 2 usage, 69 database or service unavailable (wait timed out),
+  0 success, 2 usage, 69 database or service unavailable (wait timed out; a
+  read-only server, a standby?, where migrations are pending),
   70 a step failed (migration, management command, hook),
   75 migration lock (or, after the retries, a table lock) not acquired in time,
   78 configuration error or a plan that cannot be carried out (irreversible

@@ -82,13 +82,31 @@ def service_dir(prefix: str, owner: str = SERVICE_USER) -> Path:
 
 
 class Postgres:
-    """A PostgreSQL cluster that tests can stop, start and crash."""
+    """A PostgreSQL cluster that tests can stop, start and crash; or, ``standby_of`` another
+    (running) one, its streaming standby (``pg_basebackup -R``), read-only until promoted."""
 
-    def __init__(self, *, max_connections: int = 200) -> None:
-        self.max_connections = max_connections
+    def __init__(self, *, max_connections: int = 200, standby_of: Postgres | None = None) -> None:
+        # A standby refuses to start with fewer slots than its primary has.
+        self.max_connections: int = standby_of.max_connections if standby_of else max_connections
         self.root = service_dir("pg")
         self.data = self.root / "data"
         self.port = free_port()
+        if standby_of:
+            backup = [str(pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p"]
+            as_service_user(
+                [
+                    *backup,
+                    str(standby_of.port),
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(self.data),
+                    "-R",
+                    "-c",
+                    "fast",
+                ]
+            )
+            return
         as_service_user(
             [
                 str(pg_bin() / "initdb"),
@@ -124,6 +142,10 @@ class Postgres:
 
     def stop(self, mode: str = "fast") -> None:
         as_service_user([str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
+
+    def promote(self) -> None:
+        """A standby becomes a primary (a failover), once ``pg_ctl promote`` says it is done."""
+        as_service_user([str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-w", "promote"])
 
     def remove(self) -> None:
         subprocess.run(

@@ -142,6 +142,27 @@ class TestWhileAReplicaMigrates:
         assert default_of(doc)["fence"] == {"held": False, "holder": None}
         assert default_of(doc)["pending"] == []
 
+    def test_mariadb_replica_is_read_only(self, mariadb: MariaDB) -> None:
+        """MariaDB with read_only on, as a replica runs: --status says so, the migrate step is
+        69 at once (even for root, whose SUPER could write: a replica must not be written)."""
+        url = mariadb.url(mariadb.create_database())
+        import pymysql  # noqa: PLC0415 - the MariaDB tests' driver only
+
+        admin = pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root", autocommit=True)
+        admin.cursor().execute("SET GLOBAL read_only = ON")
+        try:
+            result, doc = status(url)
+            migrated = run_cli(env=migrate_env(url))
+        finally:
+            admin.cursor().execute("SET GLOBAL read_only = OFF")
+            admin.close()
+        assert result.returncode == 0, result.stderr
+        assert default_of(doc)["read_only"] is True
+        assert (migrated.returncode, migrated.last()["event"]) == (69, "db_read_only")
+        assert "read-only (read_only: a replica)" in migrated.last()["error"]
+        _, doc = status(url)
+        assert default_of(doc)["read_only"] is False
+
     def test_sqlite_lock_file(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
         replica = slow_replica(url)

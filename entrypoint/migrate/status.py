@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
-from entrypoint.connection import limit_connect_time
+from entrypoint.connection import limit_connect_time, read_only
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
@@ -85,7 +85,10 @@ def _read(alias: str, targets: Sequence[Target], *, phase: str, lock_id: int) ->
     _refuse_missing_sqlite_file(connection)
     try:
         connection.ensure_connection()
-        report: Document = {"reachable": True, "phase": phase}
+        why = read_only(connection)
+        report: Document = {"reachable": True, "read_only": why is not None, "phase": phase}
+        if why is not None:
+            report["read_only_reason"] = why
         report.update(_pending(connection, targets, phase))
         report.update(lock_state.state(connection, lock_id))
         report["last_applied"] = _last_applied(connection)

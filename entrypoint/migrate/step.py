@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from django.db import connections
 
 from entrypoint import checks, log
+from entrypoint.connection import read_only
+from entrypoint.errors import ReadOnlyDatabase
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
@@ -47,6 +49,11 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
             # Every migration file recorded: no graph to build, no migration module imported.
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
             return 0
+        # A standby would fail the first write, after the lock and the plan: 69 now, not yet
+        # (a failover may be finishing), so that a Job or a restart tries again.
+        why = read_only(connections[alias])
+        if why is not None:
+            raise ReadOnlyDatabase(alias, why)
         from entrypoint.migrate import converge  # noqa: PLC0415 - see above
         from entrypoint.migrate.plan.phases import POST  # noqa: PLC0415
 

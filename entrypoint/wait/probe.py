@@ -10,7 +10,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from entrypoint.connection import fresh_connection, probe_sql
+from entrypoint.connection import READ_ONLY, fresh_connection, probe_sql
+from entrypoint.errors import ReadOnlyDatabase
 
 MAX_CONNECT_TIMEOUT = 10
 T = TypeVar("T")
@@ -71,10 +72,16 @@ class CheckTimedOut(Exception):
     """The worker thread did not finish within its budget."""
 
 
+class ServerReadOnly(Exception):
+    """The server answered, but takes no writes, and a later step writes: not ready yet."""
+
+
 def classify(exc: BaseException) -> str:
     """Name the reason of a failed check from the whole exception chain."""
     if isinstance(exc, CheckTimedOut):
         return "timed_out"
+    if isinstance(exc, ServerReadOnly):
+        return "read_only"
     text = ""
     current: BaseException | None = exc
     while current is not None:
@@ -107,18 +114,26 @@ def bounded(fn: Callable[[], T], budget: float, name: str) -> T:
     return outcome[0]
 
 
-def select_one(alias: str, connect_timeout: int) -> None:
-    """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it."""
+def select_one(alias: str, connect_timeout: int, *, writes: bool = False) -> None:
+    """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it.
+
+    ``writes``: a later step writes, so a server that takes no writes (a standby) is not
+    ready either: ReadOnlyDatabase, asked in the same round trip.
+    """
     conn = fresh_connection(alias, connect_timeout)
     try:
         with conn.cursor() as cursor:
             if conn.vendor == "postgresql":
-                cursor.execute(*probe_sql(conn))
+                cursor.execute(*probe_sql(conn, writes=writes))
+            elif writes and conn.vendor in READ_ONLY:
+                cursor.execute(f"SELECT {READ_ONLY[conn.vendor]}")
             else:
                 cursor.execute("SELECT 1 FROM DUAL" if conn.vendor == "oracle" else "SELECT 1")
-            cursor.fetchone()
+            row = cursor.fetchone()
     finally:
         conn.close()
+    if writes and row and isinstance(row[-1], str):
+        raise ServerReadOnly(f"the server is {row[-1]}")
 
 
 def advice(reason: str | None, alias: str) -> str:
@@ -145,6 +160,7 @@ def advice(reason: str | None, alias: str) -> str:
         f"{where}, e.g. ?sslmode=require, or verify-full with sslrootcert",
         "too_many_clients": "the server has no connection slot free for this role (its "
         "max_connections, or the role's CONNECTION LIMIT): see docs/steps.md#connection-slots",
+        "read_only": ReadOnlyDatabase.ADVICE,
         "migrations_pending": "another process applies them (a migration Job, another pod): "
         "check that it runs and succeeds, or raise ENTRYPOINT_WAIT_TIMEOUT",
     }
