@@ -23,8 +23,9 @@ from entrypoint.usage import HELP_EPILOG
 DOCUMENTS = {
     "plan": "the migration plan (exit 0, or 78 when it cannot be carried out)",
     "status": "the lock and fence holders, pending and last applied migrations, whether the "
-    "live schema serves this code (exit 0, or 69 naming a database that did not answer); does "
-    "not wait for the database",
+    "live schema serves this code (exit 0, or 69 naming a database that did not answer, or "
+    "who held what its queries waited for); does not wait for the database (15 s at most an "
+    "alias)",
 }
 
 

@@ -19,7 +19,7 @@ from entrypoint.errors import ReadOnlyDatabase
 from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
-from entrypoint.migrate.plan import files
+from entrypoint.migrate.plan import files, records
 
 # The graph, the lock and the executor (``converge``) are imported where they are used
 # (PLC0415 below): a steady-state start decided by the file-level check never needs them.
@@ -41,7 +41,13 @@ def migrate_database(  # noqa: PLR0913 - the lockedmigrate options, all keyword-
     with direct_connection(alias, direct_url):
         named = _named_latest(targets)
         state, listing = (
-            files.status(connections[alias], named=named)
+            # A session holding django_migrations locked must not hold this start for ever.
+            records.patiently(
+                connections[alias],
+                lambda: files.status(connections[alias], named=named),
+                lock_wait=lock_options.table_lock_timeout,
+                timeout=lock_options.timeout,
+            )
             if named is not None
             else (files.UNDECIDED, None)
         )

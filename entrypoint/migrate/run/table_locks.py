@@ -9,7 +9,6 @@ own in autocommit (so it never holds a snapshot), to name them in the logs.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.connection import connection_params, setup_session
+from entrypoint.migrate.plan.records import Blocker, blocker
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,7 +29,6 @@ BLOCKERS = (
     "SELECT pid, application_name, host(client_addr), state, coalesce(xact_start, query_start)"
     " FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids((%s)::int)) ORDER BY pid"
 )
-Blocker = dict[str, object]
 
 
 class Watcher:
@@ -79,17 +78,7 @@ class Watcher:
             params = connection_params(self.connection, "watch")
             self.monitor = psycopg.connect(**params, autocommit=True)
             setup_session(self.monitor, params)
-        rows = self.monitor.execute(BLOCKERS, [pid]).fetchall()
-        return [
-            {
-                "pid": row[0],
-                "application_name": row[1],
-                "client_addr": row[2] or "local",
-                "state": row[3],
-                "since": row[4].isoformat() if isinstance(row[4], dt.datetime) else row[4],
-            }
-            for row in rows
-        ]
+        return [blocker(row) for row in self.monitor.execute(BLOCKERS, [pid]).fetchall()]
 
 
 class TableLockTimeouts:
