@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -17,9 +19,12 @@ from functools import partial
 
 from entrypoint import __version__, config, connection, env_reader, heartbeat, log
 from entrypoint.config import Settings
-from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
+from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals, refuse_if_stopped
 from entrypoint.usage import HELP_EPILOG
 
+# Seconds the code running at a stop has to return before the process ends by itself: more
+# than a hook's own grace between SIGTERM and SIGKILL (5 s), well inside Kubernetes' 30 s.
+STOP_GRACE = 10.0
 DOCUMENTS = {
     "plan": "the migration plan (exit 0, or 78 when it cannot be carried out)",
     "status": "the lock and fence holders, pending and last applied migrations, whether the "
@@ -106,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         total_s=round(time.perf_counter() - started, 3),
     )
     if args.command:
+        refuse_if_stopped()  # a stop that the steps' code swallowed: never the server then
         server.exec_command(args.command, env=os.environ)
     return 0
 
@@ -142,12 +148,34 @@ def _collect_from_here() -> None:
     gc.enable()
 
 
+def _end_if_stuck(signum: int) -> None:
+    """At the first SIGTERM or SIGINT: if the code running then (a migration's, a command's)
+    does not return within STOP_GRACE seconds, the process ends by itself, 128+N; the server
+    rolls back what was in flight (nothing commits after a stop: the migrations' guard)."""
+
+    def end() -> None:
+        code = 128 + signum
+        log.get().error(
+            "stop_forced",
+            signal=signal.Signals(signum).name,
+            waited_s=STOP_GRACE,
+            exit_code=code,
+            reason="the code running when the stop came did not return",
+        )
+        log.flush()
+        os._exit(code)
+
+    timer = threading.Timer(STOP_GRACE, end)
+    timer.daemon = True  # a process that ends in time is not held by it
+    timer.start()
+
+
 def run_mapped(run: Callable[[], int]) -> int:
     """Run ``run`` and map every way it can end to one event and a documented exit code.
 
     The one place that does this: the CLI and the management commands both go through it.
     """
-    raise_on_signals()
+    raise_on_signals(on_stop=_end_if_stuck)
     # Defaults, so that a bad ENTRYPOINT_LOG_* is still reported as an event.
     log.configure(no_color=config.no_color(os.environ))
     try:

@@ -16,6 +16,7 @@ import structlog
 
 from entrypoint import log
 from entrypoint.config import Settings
+from entrypoint.errors import refuse_if_stopped
 
 if TYPE_CHECKING:
     from entrypoint.wait.database import Pending
@@ -120,6 +121,7 @@ def run_steps(settings: Settings, aliases: Sequence[str]) -> dict[str, float]:
     """Run each step; return its duration in seconds, by name."""
     durations: dict[str, float] = {}
     for name in settings.steps:
+        refuse_if_stopped()  # a stop that the last step's code swallowed ends the start here
         structlog.contextvars.bind_contextvars(step=name)
         log.get().info("step_started", databases=list(aliases))
         started = time.perf_counter()

@@ -56,7 +56,8 @@ exit codes:
   75 migration lock (or, after the retries, a table lock) not acquired in time,
   78 configuration error or a plan that cannot be carried out (irreversible
   rollback, blocked pre phase), or a live schema the code cannot serve,
-  126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
+  126 COMMAND not executable, 127 COMMAND not found, 128+N stopped by signal N (143
+  SIGTERM): nothing commits or runs after it; stuck code ends 10 s later
 
 COMMAND is exec'd with default signal dispositions; neither it nor the hooks get
 DJANGO_ADMIN_PASSWORD, DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL.

@@ -11,7 +11,10 @@
   killed between the work's commit and its record cannot leave work done but unrecorded (on
   MySQL, a data migration runs in one transaction with its record: see editor.py);
 - a short lock_timeout on every statement of every migration, the blockers watched
-  (table_locks.py, retries.py), so that a migration never queues the app's traffic behind its ALTER.
+  (table_locks.py, retries.py), so that a migration never queues the app's traffic behind its ALTER;
+- a stop is final (every engine, lock or no lock): once SIGTERM or SIGINT came, the migrating
+  connection commits nothing more and runs nothing but a rollback, even when the migration's
+  code swallowed the interruption (a bare ``except:``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.connection import is_closed, migrating_session, network_timeout_of
-from entrypoint.errors import LockLost, MigrationAbandoned
+from entrypoint.errors import LockLost, MigrationAbandoned, stop_requested
 from entrypoint.migrate.lock.fence import Fence, django_scalar
 from entrypoint.migrate.lock.keepalive import KEEPALIVE_EVERY, Keepalive
 from entrypoint.migrate.lock.mysql import MySQLLock
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
 CANCEL_TIMEOUT = 5.0  # libpq's own bound; the abandon stages wait for less
 # Statements that change nothing: on MySQL they need no lock check before them.
 READS = ("SELECT", "SHOW", "EXPLAIN", "DESCRIBE")
+# Statements that undo: they still run after a stop (Django's atomic rolls back with them).
+UNDOING = ("ROLLBACK", "RELEASE")
 
 
 class Guard:
@@ -90,14 +95,14 @@ class Guard:
 
     def __enter__(self) -> Guard:  # noqa: PYI034 - Self needs Python 3.11
         self.timeouts.start()
+        # Every vendor, lock or no lock: after a stop nothing more runs or commits here.
+        self.connection.execute_wrappers.append(self._around_statement)
+        self.connection._commit = self._checked_commit  # type: ignore[attr-defined] # noqa: SLF001
         if self.fence is not None and self._keepalive is not None:
             self.abandon.arm()
             self._keepalive.start()
             base = type(self.connection).SchemaEditorClass
             self.connection.SchemaEditorClass = guarded_editor(base, self)
-            self.connection.execute_wrappers.append(self._around_statement)
-            if isinstance(self.fence, MySQLFence):
-                self.connection._commit = self._checked_commit  # type: ignore[attr-defined] # noqa: SLF001
         return self
 
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
@@ -105,12 +110,11 @@ class Guard:
         self.timeouts.stop()
         if self._keepalive is not None:
             self._keepalive.stop()
+        self.connection.execute_wrappers.remove(self._around_statement)
+        del self.connection._commit  # type: ignore[attr-defined] # noqa: SLF001 - the class's own
         if self.fence is not None:
             del self.connection.SchemaEditorClass  # back to the class's own
-            self.connection.execute_wrappers.remove(self._around_statement)
-            if isinstance(self.fence, MySQLFence):
-                del self.connection._commit  # type: ignore[attr-defined] # noqa: SLF001 - the class's own
-            else:
+            if isinstance(self.fence, Fence):
                 self.fence.close()
         if isinstance(exc, MigrationAbandoned):  # unwound: now the error it stands for
             raise exc.error from exc
@@ -194,6 +198,9 @@ class Guard:
     ) -> Any:
         if self.lost.is_set():
             raise self.lost_error()
+        stop = stop_requested()
+        if stop is not None and not str(sql).lstrip().upper().startswith(UNDOING):
+            raise stop  # again: the migration's code may have swallowed the first one
         if (
             isinstance(self.fence, MySQLFence)
             and self.fence.held
@@ -206,21 +213,29 @@ class Guard:
         with self.timeouts.statement(sql):
             return execute(sql, params, many, context)
 
+    def _lock_asked(self) -> bool:
+        """Whether the server says the lock is still ours (asked on the migrating connection)."""
+        return self.fence is not None and self.fence.lock_still_held()
+
     def _check_lock(self) -> None:
-        assert self.fence is not None
-        if not self.fence.lock_still_held():
+        if not self._lock_asked():
             self.lost.set()  # our keepalive may not have noticed yet
             raise self.lost_error()
 
     def _checked_commit(self) -> None:
-        """MySQL: a transaction of the migrating connection commits only while the lock is
-        ours, asked on the server from that connection just before the commit."""
-        if self.lost.is_set() or not self.fence or not self.fence.lock_still_held():
+        """A transaction of the migrating connection commits only if no stop came (SIGTERM,
+        SIGINT; the code that ran when it came may have swallowed it), and on MySQL only while
+        the lock is ours, asked on the server from that connection just before the commit."""
+        refused: BaseException | None = stop_requested()
+        mysql = isinstance(self.fence, MySQLFence)
+        if refused is None and mysql and (self.lost.is_set() or not self._lock_asked()):
             self.lost.set()
+            refused = self.lost_error()
+        if refused is not None:
             # Rolled back here: raising past Django's atomic would leave the transaction
             # open, and its next set_autocommit(True) would commit it (MySQL does).
             self.connection.rollback()
-            raise self.lost_error()
+            raise refused
         self.committing = True
         type(self.connection)._commit(self.connection)  # type: ignore[attr-defined] # noqa: SLF001
         self.committing = False
