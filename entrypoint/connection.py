@@ -81,7 +81,8 @@ def network_timeout_of(params: Mapping[str, Any]) -> float:
 
 
 def use_network_timeout(seconds: float) -> None:
-    """The client half on every PostgreSQL and MySQL alias; a value the project's OPTIONS set wins.
+    """The client half on every PostgreSQL and MySQL alias (and on PostgreSQL a name for the
+    steps' own session); a value the project's OPTIONS set wins.
 
     Changed in place: the wrappers Django made already, and every thread's, share the dict.
     """
@@ -95,6 +96,8 @@ def use_network_timeout(seconds: float) -> None:
         if vendor == "postgresql":
             for key, value in network_options(seconds).items():
                 options.setdefault(key, value)
+            # Django's own session of the steps, named in pg_stat_activity as the helpers are.
+            options.setdefault("application_name", application_name("steps"))
         elif vendor == "mysql":
             options.setdefault("connect_timeout", whole_seconds(seconds))
     connection_created.connect(_mysql_connected, dispatch_uid="django-entrypoint-mysql-network")
@@ -213,6 +216,20 @@ def setup_session(
     settings = [*extra, *server_settings(params, conn.info.server_version)]
     if settings:
         conn.execute(*set_configs(settings, local=False))
+
+
+def open_session(connection: BaseDatabaseWrapper, role: str) -> psycopg.Connection[Any]:
+    """A helper session (the watcher's, the fence's) in autocommit, named and set up."""
+    import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
+
+    params = connection_params(connection, role)
+    conn = psycopg.connect(**params, autocommit=True)
+    try:
+        setup_session(conn, params)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def migrating_session(connection: BaseDatabaseWrapper) -> tuple[str, list[str]]:

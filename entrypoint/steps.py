@@ -66,7 +66,7 @@ def _migrate(settings: Settings, aliases: Sequence[str]) -> None:
 def _admin(settings: Settings, aliases: Sequence[str]) -> None:
     from entrypoint.admin import ensure as admin  # noqa: PLC0415 - see Step
 
-    admin.run(settings.admin, aliases)
+    admin.run(settings.admin, aliases, connect_within=settings.wait.timeout)
 
 
 def _manage(settings: Settings, aliases: Sequence[str]) -> None:

@@ -53,7 +53,8 @@ exit codes:
   0 success, 2 usage, 69 database or service unavailable (wait timed out; a
   read-only server, a standby?, where migrations are pending),
   70 a step failed (migration, management command, hook),
-  75 migration lock (or, after the retries, a table lock) not acquired in time,
+  75 migration lock (or, after the retries, a table lock; or a connection slot, on a
+  full server) not acquired in time,
   78 configuration error or a plan that cannot be carried out (irreversible
   rollback, blocked pre phase), or a live schema the code cannot serve,
   126 COMMAND not executable, 127 COMMAND not found, 128+N stopped by signal N (143

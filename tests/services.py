@@ -179,6 +179,15 @@ class Postgres:
         self.execute(f'CREATE DATABASE "{name}"{copied}')
         return name
 
+    def owned_by_role(self, dbname: str, role: str, limit: int | None = None) -> str:
+        """``dbname`` (and its public schema) owned by a new login role that is no superuser,
+        allowed ``limit`` connections (a limit binds no superuser); that role's URL."""
+        limit_sql = f" CONNECTION LIMIT {limit}" if limit is not None else ""
+        self.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER{limit_sql}')
+        self.execute(f'ALTER DATABASE "{dbname}" OWNER TO "{role}"')
+        self.execute(f'ALTER SCHEMA public OWNER TO "{role}"', dbname)
+        return self.url(dbname, user=role)
+
     def add_password_user(self, user: str, password: str) -> None:
         """A role that must log in with a password over TCP (the cluster trusts everyone else)."""
         self.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")

@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, connections
+from django.db import connections
 
 from entrypoint import log
 from entrypoint.migrate.config import Target
 from entrypoint.migrate.direct import direct_connection
-from entrypoint.migrate.lock.options import LockOptions
+from entrypoint.migrate.lock.options import Lock, LockOptions
+from entrypoint.migrate.lock.sessions import HolderSessions
 from entrypoint.migrate.lock.waiting import migration_lock_unless_done
 from entrypoint.migrate.plan import files
 from entrypoint.migrate.plan.graph import planned
@@ -25,7 +26,7 @@ from entrypoint.migrate.plan.phases import POST
 from entrypoint.migrate.plan.preflight import prepared
 from entrypoint.migrate.plan.risk import gate
 from entrypoint.migrate.run.apply import apply_to_targets
-from entrypoint.migrate.run.guard import Guard
+from entrypoint.migrate.run.guard import Guard, holder_roles
 from entrypoint.migrate.run.squashes import record_squashes
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def lock_first(
     import the migrations. Whoever takes the lock plans under it, on the graph.
     """
 
-    done = _quietly(alias, lambda: files.all_recorded(connections[alias], listing))
+    done = _records_check(alias, lambda applied: listing.files <= applied)
     with _locked_unless_done(alias, lock_options, done=done) as guard:
         if guard is None:  # the holder did the work while we waited: no lock, no fence
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="files")
@@ -93,7 +94,7 @@ def converge(  # noqa: PLR0913 - migrate_database's options, passed on
         if guard is None:  # the holder did the work while we waited: no lock, no fence
             log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="records")
             return 0
-        if recheck is not None and recheck():
+        if recheck is not None and recheck(None):
             # A replica ahead of us did the work just before we took the lock.
             log.get().info("migrations_up_to_date", alias=alias, locked=True, checked="records")
             return 0
@@ -120,22 +121,38 @@ def locked(alias: str, lock_options: LockOptions) -> Iterator[Guard]:
 
 @contextmanager
 def _locked_unless_done(
-    alias: str, lock_options: LockOptions, *, done: Callable[[], bool] | None
+    alias: str, lock_options: LockOptions, *, done: Callable[[Lock], bool] | None
 ) -> Iterator[Guard | None]:
-    """``locked``, or None when ``done`` found the work done while we waited for the lock."""
+    """``locked``, or None when ``done`` found the work done while we waited for the lock.
+
+    While it waits a replica holds one session (the lock's); once it has the lock, it opens
+    every other session the work needs before starting it (lock/sessions.py).
+    """
     connection = connections[alias]
-    with migration_lock_unless_done(connection, lock_options, done=done) as lock:
-        if lock is None:
-            yield None
-            return
-        with Guard(
-            lock,
-            connection,
-            timeout=lock_options.timeout,
-            table_lock_timeout=lock_options.table_lock_timeout,
-        ) as guard:
-            guard.barrier()
-            yield guard
+    sessions = HolderSessions(connection)
+    table_lock_timeout = lock_options.table_lock_timeout
+
+    def prepare(lock: Lock) -> None:
+        sessions.open(*holder_roles(lock, connection, table_lock_timeout))
+
+    try:
+        with migration_lock_unless_done(
+            connection, lock_options, done=done, prepare=prepare
+        ) as lock:
+            if lock is None:
+                yield None
+                return
+            with Guard(
+                lock,
+                connection,
+                timeout=lock_options.timeout,
+                table_lock_timeout=table_lock_timeout,
+                sessions=sessions,
+            ) as guard:
+                guard.barrier()
+                yield guard
+    finally:
+        sessions.close_untaken()
 
 
 def latest_only(targets: Sequence[Target]) -> bool:
@@ -143,18 +160,22 @@ def latest_only(targets: Sequence[Target]) -> bool:
     return all(name is None for _, name in targets)
 
 
-def _recheck(alias: str, plan: list[tuple[Migration, bool]]) -> Callable[[], bool]:
+def _recheck(alias: str, plan: list[tuple[Migration, bool]]) -> Callable[[Lock | None], bool]:
     """Whether every step of ``plan`` is now recorded as done (by another replica)."""
+    return _records_check(
+        alias,
+        lambda applied: all(
+            ((m.app_label, m.name) in applied) != backwards for m, backwards in plan
+        ),
+    )
 
-    def done() -> bool:
-        applied = files.recorded(connections[alias])
-        return all(((m.app_label, m.name) in applied) != backwards for m, backwards in plan)
 
-    return _quietly(alias, done)
-
-
-def _quietly(alias: str, check: Callable[[], bool]) -> Callable[[], bool]:
-    """``check`` as a re-check on the migrating connection, in autocommit (no snapshot).
+def _records_check(
+    alias: str, wanted: Callable[[set[files.Key]], bool]
+) -> Callable[[Lock | None], bool]:
+    """``wanted`` of what django_migrations holds now, read without a snapshot kept: on a
+    waiting lock's own session, the waiter's only one; on Django's connection for the holder
+    (``None``) and for a lock without a session (SQLite's file, no lock).
 
     An error counts as "not yet" and ends the re-checks of this wait: the path to the server
     may be dead, and each further check would cost a network timeout that the lock's deadline
@@ -162,18 +183,21 @@ def _quietly(alias: str, check: Callable[[], bool]) -> Callable[[], bool]:
     """
     failed = False
 
-    def guarded() -> bool:
+    def check(lock: Lock | None) -> bool:
         nonlocal failed
         if failed:
             return False
         try:
-            return check()
-        except DatabaseError:
+            applied = lock.recorded() if lock is not None else None
+            if applied is None:
+                applied = files.recorded(connections[alias])
+            return wanted(applied)
+        except Exception:  # noqa: BLE001 - said by the lock's attempts, which go on
             failed = True
             connections[alias].close()  # reopened on next use, e.g. after a server restart
             return False
 
-    return guarded
+    return check
 
 
 def run_locked(

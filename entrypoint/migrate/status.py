@@ -26,6 +26,7 @@ from entrypoint.migrate.lock import state as lock_state
 from entrypoint.migrate.plan import records
 from entrypoint.migrate.plan.graph import label, migration_plan
 from entrypoint.migrate.plan.phases import PRE, classify
+from entrypoint.patience import NotYet, connect_patiently
 from entrypoint.schema import check as schema_check
 from entrypoint.wait.probe import CheckTimedOut, bounded
 from entrypoint.wait.probe import classify as reason_of
@@ -118,7 +119,8 @@ def _read(
     _refuse_missing_sqlite_file(connection)
     opened.append(connection)
     try:
-        connection.ensure_connection()
+        # A server out of slots or starting up is asked again within the connect budget.
+        connect_patiently(connection, within=CONNECT_TIMEOUT, give_up=NotYet)
         report: Document = {"reachable": True, "phase": phase}
         with records.bounded(connection, LOCK_WAIT, statement=STATEMENT_TIMEOUT):
             why = read_only(connection)  # the catalog only: no table lock holds these

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from django.db import connections
 
@@ -20,6 +21,7 @@ from entrypoint.migrate.config import MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock.options import LockOptions
 from entrypoint.migrate.plan import files, records
+from entrypoint.patience import connect_patiently
 
 # The graph, the lock and the executor (``converge``) are imported where they are used
 # (PLC0415 below): a steady-state start decided by the file-level check never needs them.
@@ -91,9 +93,21 @@ def _named_latest(targets: Sequence[Target]) -> list[str] | None:
     return [app for app, _ in targets] if all(name is None for _, name in targets) else None
 
 
+def run_checks(aliases: Sequence[str], *, lock_timeout: float) -> None:
+    """Django's system checks, once; they may connect (MySQL's sql_mode): a server refusing
+    that connection for now is asked again within the lock's timeout, then 75."""
+    for alias in aliases:
+        connect_patiently(
+            connections[alias],
+            within=lock_timeout,
+            give_up=partial(records.refused_for, alias, lock_timeout),
+        )
+    checks.run_once(aliases)
+
+
 def run(settings: MigrateSettings, aliases: Sequence[str]) -> None:
     """The migrate step: each alias in turn, each under its own lock."""
-    checks.run_once(aliases)
+    run_checks(aliases, lock_timeout=settings.lock_timeout)
     lock_options = LockOptions.from_settings(settings)
     for alias in aliases:
         migrate_database(

@@ -12,20 +12,16 @@ from typing import TypeVar
 
 from entrypoint.connection import READ_ONLY, fresh_connection, probe_sql
 from entrypoint.errors import ReadOnlyDatabase
+from entrypoint.patience import NOT_YET, chain_text
 
 MAX_CONNECT_TIMEOUT = 10
 T = TypeVar("T")
 
 # Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
 REASONS = {
-    # SQLSTATE 53300 ("too many clients already", "remaining connection slots are reserved",
-    # 'too many connections for role "x"'); MySQL 1040 "Too many connections". First: the
-    # messages name a role, as a login problem does.
-    "too_many_clients": (
-        "too many clients",
-        "connection slots are reserved",
-        "too many connections",
-    ),
+    # A refused slot ('too many connections for role "x"') names a role, as a login problem
+    # does: first.
+    "too_many_clients": NOT_YET["too_many_clients"],
     # 'role "x" does not exist' is a login problem: it must win over database_does_not_exist.
     "authentication_failed": (
         "authentication failed",
@@ -49,12 +45,7 @@ REASONS = {
         "sslmode",
     ),
     "database_does_not_exist": ("does not exist", "unknown database"),
-    "server_starting_up": (
-        "starting up",
-        "shutting down",
-        "in recovery mode",
-        "not yet accepting connections",
-    ),
+    "server_starting_up": NOT_YET["server_starting_up"],
     "name_not_resolved": (
         "could not translate host name",
         "name or service not known",
@@ -82,11 +73,7 @@ def classify(exc: BaseException) -> str:
         return "timed_out"
     if isinstance(exc, ServerReadOnly):
         return "read_only"
-    text = ""
-    current: BaseException | None = exc
-    while current is not None:
-        text += f" {current}".lower()
-        current = current.__cause__ or current.__context__
+    text = chain_text(exc)
     for reason, needles in REASONS.items():
         if any(n in text for n in needles):
             return reason

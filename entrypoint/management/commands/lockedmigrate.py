@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS
 
-from entrypoint import checks, log, project, steps
+from entrypoint import log, project, steps
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
@@ -73,7 +73,7 @@ class Command(StepCommand):
         lock_options = LockOptions.from_settings(settings.migrate, lock_id=lock_id)
         with redirect_stdout(log.LogStream()):
             if not options["skip_checks"]:
-                checks.run_once((alias,))
+                migrate.run_checks((alias,), lock_timeout=lock_options.timeout)
             if options["plan"] and options["format"] == "json":
                 report.print_plan(
                     (alias,),

@@ -6,14 +6,14 @@ check, ``--status``. Here each read waits at most a given time for a table lock 
 ``lock_timeout``, MySQL ``lock_wait_timeout``, SQLite's busy timeout), and for its statement
 (PostgreSQL ``statement_timeout``); then ``RecordsLocked`` names who holds the table, when the
 catalog tells (PostgreSQL ``pg_locks``). ``patiently`` retries such reads within a deadline,
-then raises LockTimeout (75) naming the holder.
+then raises LockTimeout (75) naming the holder. A server refusing the connection for now (no slot
+free, starting up) is waited for the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, TypeVar
 from django.db import DatabaseError, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
-from entrypoint import log
 from entrypoint.connection import set_configs
 from entrypoint.errors import LockTimeout, sqlstate_in
+from entrypoint.patience import Refusal, refused
+from entrypoint.patience import patiently as db_patiently
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -44,7 +45,6 @@ HOLDERS = (
 # ER_LOCK_WAIT_TIMEOUT (metadata locks too, under lock_wait_timeout).
 TIMED_OUT_SQLSTATES = ("55P03", "57014")
 MYSQL_LOCK_WAIT_TIMEOUT = 1205
-FIRST_DELAY, MAX_DELAY = 0.2, 2.0
 
 
 class RecordsLocked(Exception):
@@ -169,30 +169,49 @@ def patiently(
     connection: BaseDatabaseWrapper, read: Callable[[], T], *, lock_wait: float, timeout: float
 ) -> T:
     """``read`` under ``bounded(lock_wait)``, tried again with jittered backoff while the table
-    stays locked, for ``timeout`` seconds in all; then LockTimeout (75) naming the holder.
+    stays locked, or the server refuses the connection for now (no slot, starting up), for
+    ``timeout`` seconds in all; then LockTimeout (75) naming the holder or the refusal.
 
     Each attempt waits for the lock at most ``lock_wait`` (0: as long as ``timeout`` allows;
     the last attempt may end that much past it), and never queues for long behind the holder,
     where it would hold up every later query on the table too.
     """
-    logger = log.get().bind(alias=connection.alias)
     deadline = time.monotonic() + timeout
-    delay, said = FIRST_DELAY, ""
-    while True:
+
+    def attempt() -> T:
         wait = lock_wait if lock_wait > 0 else max(deadline - time.monotonic(), 0.001)
-        try:
-            with bounded(connection, wait):
-                return read()
-        except RecordsLocked as exc:
-            if exc.who() != said:  # once per holder, not once per attempt
-                said = exc.who()
-                logger.warning("migrations_table_locked", table=TABLE, blockers=exc.blockers)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockTimeout(
-                    f"{TABLE} of database {connection.alias!r} stayed locked for {timeout:g}s "
-                    f"(ENTRYPOINT_MIGRATE_LOCK_TIMEOUT), held by {exc.who()}: let that "
-                    "session finish, or end it (SELECT pg_terminate_backend(pid))"
-                ) from exc
-        time.sleep(min(delay * random.uniform(0.5, 1.0), left))  # noqa: S311 - jitter only
-        delay = min(delay * 2, MAX_DELAY)
+        with bounded(connection, wait):
+            return read()
+
+    def give_up(found: Refusal) -> LockTimeout:
+        if "held_by" not in found:
+            return refused_for(connection.alias, timeout, found)
+        return LockTimeout(
+            f"{TABLE} of database {connection.alias!r} stayed locked for {timeout:g}s "
+            f"(ENTRYPOINT_MIGRATE_LOCK_TIMEOUT), held by {found['held_by']}: let that session "
+            "finish, or end it"
+        )
+
+    return db_patiently(
+        attempt, deadline=deadline, give_up=give_up, refusal=_refusal, alias=connection.alias
+    )
+
+
+def refused_for(alias: str, timeout: float, found: Refusal) -> LockTimeout:
+    """The migrate step's 75 for a server that refused its connection for ``timeout`` s."""
+    return LockTimeout(
+        f"database {alias!r} refused the migrate step's connection for {timeout:g}s "
+        f"(ENTRYPOINT_MIGRATE_LOCK_TIMEOUT): {found['detail']}; see docs/steps.md#connection-slots"
+    )
+
+
+def _refusal(exc: BaseException) -> Refusal | None:
+    """A locked table, or a server refusing the connection for now: both pass by themselves."""
+    if isinstance(exc, RecordsLocked):
+        return {
+            "event": "migrations_table_locked",
+            "table": TABLE,
+            "blockers": exc.blockers,
+            "held_by": exc.who(),
+        }
+    return refused(exc)

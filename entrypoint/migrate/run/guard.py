@@ -32,12 +32,13 @@ from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.mysql_fence import MySQLFence
 from entrypoint.migrate.lock.options import Lock
 from entrypoint.migrate.lock.postgres import PostgresLock
+from entrypoint.migrate.lock.sessions import HolderSessions
 from entrypoint.migrate.plan.graph import label
 from entrypoint.migrate.plan.preflight import one_transaction
 from entrypoint.migrate.run.abandon import Abandon
 from entrypoint.migrate.run.editor import Recorder, finish_inside, guarded_editor
 from entrypoint.migrate.run.outcome import lost_error
-from entrypoint.migrate.run.table_locks import TableLockTimeouts
+from entrypoint.migrate.run.table_locks import TableLockTimeouts, watched
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -51,6 +52,16 @@ READS = ("SELECT", "SHOW", "EXPLAIN", "DESCRIBE")
 UNDOING = ("ROLLBACK", "RELEASE")
 
 
+def holder_roles(
+    lock: Lock, connection: BaseDatabaseWrapper, table_lock_timeout: float
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The helper sessions a holder of ``lock`` needs besides Django's connection (PostgreSQL:
+    the fence's, for a non-atomic migration), and those it would like (the table locks'
+    watcher, which names blockers)."""
+    required = ("fence",) if isinstance(lock, PostgresLock) else ()
+    return required, ("watch",) if watched(connection, table_lock_timeout) else ()
+
+
 class Guard:
     """``with Guard(lock, connection) as guard:`` right after the lock is acquired."""
 
@@ -61,11 +72,14 @@ class Guard:
         *,
         timeout: float,
         table_lock_timeout: float = 0.0,
+        sessions: HolderSessions | None = None,
     ) -> None:
         self.lock = lock
         self.connection = connection
         self.timeout = timeout
-        self.timeouts = TableLockTimeouts(connection, table_lock_timeout)
+        # The helper sessions, opened by the holder before any work (holder_roles).
+        take = sessions.take if sessions is not None else lambda _role: None
+        self.timeouts = TableLockTimeouts(connection, table_lock_timeout, take("watch"))
         self.recorder = Recorder(connection)
         self.current: tuple[Migration, bool] | None = None
         self.committing = False  # between the last checks and the commit's answer
@@ -76,7 +90,7 @@ class Guard:
         self.fence: Fence | MySQLFence | None = None
         self._keepalive: Keepalive | None = None
         if isinstance(lock, PostgresLock):
-            self.fence = Fence(lock, connection)
+            self.fence = Fence(lock, connection, take("fence"))
             self._keepalive = Keepalive(
                 (lock.ping, self.fence.ping),
                 self._on_lost,
