@@ -210,6 +210,7 @@ def slots(bench: Bench) -> dict[str, object]:
         runs[name] = once
     samples = bench.rounds(runs)
     results: dict[str, object] = {
+        "rounds": bench.repeats,
         "replicas": SLOTS_FLEET,
         "slots": SLOTS,
         "migrations": SLOTS_MIGRATIONS,
