@@ -31,8 +31,9 @@ PROBE = """
 import json, time, django
 django.setup()
 from django.db import connection
-from entrypoint.migrate.plan.graph import migration_plan
-plan = migration_plan(connection, [])
+from entrypoint.migrate.config import MigrateSettings
+from entrypoint.migrate.plan.make import make
+plan = list(make(connection, MigrateSettings()).full)
 started = time.perf_counter()
 from entrypoint.migrate.plan.risk.gate import assess
 assessment = assess(connection, plan)

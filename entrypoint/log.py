@@ -1,4 +1,11 @@
-"""Event-style structured logs on stderr: JSON lines, or a console renderer on a TTY."""
+"""Event-style structured logs on stderr: JSON lines, or a console renderer on a TTY.
+
+Every event is scrubbed of the registered secrets, then what a project, a management command
+or a hook printed (captured as events by capture.py) is capped: each text field of such an
+event holds at most MAX_FIELD bytes (UTF-8), so a megabyte printed at once cannot flood the
+log pipeline. The cap runs after the scrubber: a cut made first could split a secret and
+leave half of it unmasked.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +21,6 @@ from typing import Any
 
 import structlog
 
-from entrypoint import log_cap
-
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -23,6 +28,14 @@ LEVELS = {
     "error": logging.ERROR,
 }
 REDACTED = "***"
+# The events that carry what a project printed, and how much of it each text field holds.
+CAPTURED = frozenset(
+    {"django_output", "django_log", "manage_output", "manage_stderr", "hook_output"}
+)
+TEXT_FIELDS = ("line", "message", "exception")
+MAX_FIELD = 8192
+MAX_LINE = 4 * MAX_FIELD  # a line without end is dropped past this as it is written
+KEEP_END = frozenset({"exception"})  # a traceback's last lines name the error: keep those
 
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
@@ -127,6 +140,22 @@ def _scrub_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     return event
 
 
+def cap_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A captured event's text fields cut to MAX_FIELD bytes (see the module's doc)."""
+    if event.get("event") not in CAPTURED:
+        return event
+    for key in TEXT_FIELDS:
+        value = event.get(key)
+        # Four bytes a character at most: a shorter string cannot be over the limit.
+        if isinstance(value, str) and len(value) > MAX_FIELD // 4:
+            raw = value.encode()
+            if len(raw) > MAX_FIELD:
+                cut = raw[-MAX_FIELD:] if key in KEEP_END else raw[:MAX_FIELD]
+                event[key] = cut.decode(errors="ignore")  # never half a character
+                event["truncated"] = True
+    return event
+
+
 def configure(fmt: str = "auto", level: str = "info", *, no_color: bool = False) -> None:
     """JSON lines, or the console rendering (``auto``: on a terminal); colours only on a
     terminal, and never with ``no_color`` (the NO_COLOR convention, https://no-color.org)."""
@@ -146,7 +175,7 @@ def configure(fmt: str = "auto", level: str = "info", *, no_color: bool = False)
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _scrub_event,
-            log_cap.cap_event,
+            cap_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -242,8 +271,8 @@ class LogStream(io.TextIOBase):
         *lines, self._buffer = LINE_END.split(self._buffer)
         for line in lines:
             self.emit(line)
-        if len(self._buffer) > log_cap.MAX_LINE:  # a line without end (no newline): bound memory
-            self.emit(self._buffer[: log_cap.MAX_LINE], truncated=True)
+        if len(self._buffer) > MAX_LINE:  # a line without end (no newline): bound memory
+            self.emit(self._buffer[:MAX_LINE], truncated=True)
             self._buffer, self._dropping = "", True
         return written
 

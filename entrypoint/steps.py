@@ -33,9 +33,7 @@ def migrations_pending(settings: Settings, *, until_migrated: bool = False) -> P
         return None
     from entrypoint.migrate import step as migrate  # noqa: PLC0415 - see Step
 
-    return partial(
-        migrate.still_pending, targets=settings.migrate.targets, phase=settings.migrate.phase
-    )
+    return partial(migrate.still_pending, settings=settings.migrate)
 
 
 def check_schema(settings: Settings, aliases: Sequence[str]) -> None:

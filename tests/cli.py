@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,17 @@ def entrypoint_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "entrypoint", *args]
 
 
+def django_cmd(*args: str) -> list[str]:
+    """``django-admin ARGS`` in the tests' interpreter."""
+    return [sys.executable, "-m", "django", *args]
+
+
 def run_django(
     *args: str, env: dict[str, str], timeout: float = 120, json_log: bool = True
 ) -> Result:
     """``django-admin ARGS`` in the tests' interpreter; ``json_log``: stderr is our events."""
     proc = subprocess.run(
-        [sys.executable, "-m", "django", *args],
+        django_cmd(*args),
         env=env,
         capture_output=True,
         text=True,
@@ -89,9 +95,12 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr, parse_events(proc.stderr))
 
 
-def start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_cli(
+    *args: str, env: dict[str, str], command: Callable[..., list[str]] = entrypoint_cmd
+) -> subprocess.Popen[str]:
+    """The CLI started with ARGS (``command=django_cmd``: a management command instead)."""
     return subprocess.Popen(
-        entrypoint_cmd(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 

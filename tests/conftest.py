@@ -10,7 +10,7 @@ import pytest
 from tests import images, matrix
 from tests.cli import ROOT
 from tests.images import BASE_IMAGE, DEMO_IMAGE, Engine
-from tests.services import MariaDB, Postgres
+from tests.services import MariaDB, PgBouncer, Postgres, silent_listener
 from tests.watch import reap
 
 
@@ -64,6 +64,22 @@ def mariadb() -> Iterator[MariaDB]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
+    """One PgBouncer in transaction pooling in front of ``pg``, shared like it."""
+    server = PgBouncer(pg)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """The port of a TCP listener that completes handshakes and never says a word."""
+    with silent_listener() as sock:
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture

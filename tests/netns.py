@@ -62,6 +62,24 @@ def iptables(
     )
 
 
+@contextmanager
+def silenced(server_port: int, client_port: int) -> Iterator[None]:
+    """One TCP connection on loopback goes silent both ways, as over a dead network: what
+    either end sends is lost, with no reset. Only that connection's packets (its two ports)."""
+    ends = [(client_port, server_port), (server_port, client_port)]
+    rules = [
+        ["INPUT", "-i", "lo", "-p", "tcp", "--sport", str(a), "--dport", str(b), "-j", "DROP"]
+        for a, b in ends
+    ]
+    try:
+        for rule in rules:
+            iptables("-I", *rule)
+        yield
+    finally:
+        for rule in rules:
+            iptables("-D", *rule, check=False)
+
+
 @dataclass(frozen=True)
 class Link:
     """One veth pair: ``host`` in the root namespace, ``peer`` in the test host's namespace."""

@@ -65,6 +65,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def silent_listener() -> Iterator[socket.socket]:
+    """A TCP listener on a free port of 127.0.0.1 that never accepts: the kernel completes the
+    handshakes and nobody says a word (a black hole for a client's timeouts), and, the socket
+    being non-blocking, ``accept()`` tells a test whether anyone connected at all."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        sock.setblocking(False)  # noqa: FBT003
+        yield sock
+
+
 def as_service_user(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """initdb and pgbouncer refuse to run as root: drop to the postgres user when we are root."""
     if os.geteuid() == 0:

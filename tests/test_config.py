@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import string
 
 import pytest
@@ -14,6 +13,7 @@ from entrypoint import config
 from entrypoint.env_reader import YEAR
 from entrypoint.errors import ConfigError
 from tests.cli import base_env, run_cli
+from tests.services import silent_listener
 
 BASE = {"DJANGO_SETTINGS_MODULE": "proj.settings"}
 env_text = st.text(
@@ -300,10 +300,7 @@ class TestGarbage:
     ) -> None:
         """Run the real CLI: exit 78, one JSON error naming the variable, no connection made."""
         name, value = case
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(8)
-            listener.setblocking(False)  # noqa: FBT003
+        with silent_listener() as listener:
             port = listener.getsockname()[1]
             env = base_env(DATABASE_URL=f"postgres://u@127.0.0.1:{port}/db", **{name: value})
             env[f"ENTRYPOINT_{other}_TYPO"] = "1"

@@ -166,12 +166,15 @@ class TestNames:
         """ghcr.io/<owner>/<name> from the repository pyproject names, never a placeholder."""
         source = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Source"]
         owner, name = source.removeprefix("https://github.com/").split("/")[:2]
+        seen: set[str] = set()
         for path in PAGES:
             text = path.read_text()
             paths = set(re.findall(r"ghcr\.io/[^\s:`'\"]+", text))
             assert paths <= {f"ghcr.io/{owner}/{name}"}, f"{path.name}: {paths}"
+            seen |= paths
             assert "<owner>" not in text, path.name
             assert "ghcr.io/OWNER" not in text, path.name
+        assert seen, "no page names the image: the pattern finds nothing"
 
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}}

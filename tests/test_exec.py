@@ -225,6 +225,7 @@ class TestUsage:
             check=False,
         )
         assert proc.returncode == 2
+        assert "unrecognized arguments: --no-such-option" in proc.stderr
 
     def test_steps_option_overrides_env(self) -> None:
         start = time.monotonic()

@@ -9,12 +9,14 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from entrypoint.config import default_lock_id
-from tests.cli import finish, migrate_env, run_cli, run_django, start_cli
+from tests.cli import django_cmd, finish, migrate_env, run_cli, run_django, start_cli
+from tests.netns import silenced, skip_reason
 from tests.services import PgBouncer, Postgres
 from tests.watch import Running, applied, is_event, recorded, sleeping_on_server
 
@@ -96,14 +98,19 @@ def test_new_holder_waits_for_a_frozen_holders_work(pg: Postgres) -> None:
     assert_once(pg, db)
 
 
+def take_fence(conn: psycopg.Connection) -> None:
+    """The fence (the lock key's halves as an int4 pair), in ``conn``'s open transaction."""
+    unsigned = default_lock_id() % 2**64
+    halves = [h - 2**32 if h >= 2**31 else h for h in (unsigned >> 32, unsigned & 0xFFFFFFFF)]
+    conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", halves)
+
+
 def test_barrier_waits_for_whoever_holds_the_fence(pg: Postgres) -> None:
     """Work in flight elsewhere (the fence held in an open transaction): no plan, no apply."""
     db = pg.create_database()
     url = pg.url(db)
-    unsigned = default_lock_id() % 2**64
-    halves = [h - 2**32 if h >= 2**31 else h for h in (unsigned >> 32, unsigned & 0xFFFFFFFF)]
     with psycopg.connect(url, application_name="in-flight-elsewhere") as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", halves)
+        take_fence(conn)
         proc = Running(env=env(url))
         event = proc.wait_for(is_event("migration_fence_waiting"))
         assert "in-flight-elsewhere" in event["holder"]
@@ -112,6 +119,115 @@ def test_barrier_waits_for_whoever_holds_the_fence(pg: Postgres) -> None:
         assert pg.execute("SELECT to_regclass('django_migrations')", db) == [(None,)]
     result = proc.finish()
     assert result.returncode == 0, result.stderr
+    assert_once(pg, db)
+
+
+def lock_session(pg: Postgres) -> tuple[int, int]:
+    """The server pid and client port of the session that holds the migration lock."""
+    [(pid, port)] = pg.execute(
+        "SELECT a.pid, a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    )
+    assert isinstance(pid, int)
+    assert isinstance(port, int)
+    return pid, port
+
+
+def end_unheard(pg: Postgres, pid: int) -> None:
+    """The lock's session ended on the server, its client left unaware: the keepalive's pings
+    go unanswered for the network timeout (10 s), so only the server can tell the holder."""
+    assert pg.execute(f"SELECT pg_terminate_backend({pid})") == [(True,)]
+
+
+@pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+def test_lock_lost_unheard_just_before_commit_commits_nothing(pg: Postgres) -> None:
+    """The lock's session ends while ledger 0002's row is uncommitted, and its connection is
+    silent (a dead network): the keepalive cannot tell yet, so the question asked of the server
+    just before the commit is what keeps the row from committing without the lock."""
+    db = pg.create_database()
+    holder = Running(env=env(pg.url(db), LEDGER_SECONDS="5"))
+    holder.wait_for(is_event("migration_started", app="ledger", name="0002_entry_once"))
+    sleeping_on_server(pg)
+    pid, port = lock_session(pg)
+    with silenced(pg.port, port):
+        end_unheard(pg, pid)
+        result = holder.finish(timeout=90)
+    assert result.returncode == 70, result.stderr
+    [lost] = result.named("migration_lock_lost")
+    assert "ledger.0002_entry_once" in lost["error"]
+    assert lost["rolled_back"] is True
+    assert ledger_rows(pg, db) == []
+    assert ledger_records(pg, db) == [("0001_initial",)]
+    rerun = run_cli(env=env(pg.url(db)))
+    assert rerun.returncode == 0, rerun.stderr
+    assert_once(pg, db)
+
+
+@pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+def test_lock_lost_unheard_while_waiting_for_the_fence_starts_nothing(pg: Postgres) -> None:
+    """The holder waits for the fence before main 0001 (another session holds it) when its
+    lock's session ends unheard: once the fence is free it takes it, asks whether the lock is
+    still its own, and stops there, before any statement of main 0001."""
+    db = pg.create_database()
+    holder = Running(env=env(pg.url(db), LEDGER_SECONDS="5"))
+    holder.wait_for(is_event("migration_started", app="ledger", name="0002_entry_once"))
+    with psycopg.connect(pg.url(db), application_name="fence-taker") as conn:
+        take_fence(conn)  # queued behind ledger 0002's work: ours at its commit
+        holder.wait_for(is_event("migration_started", app="main", name="0001_initial"))
+        pid, port = lock_session(pg)
+        with silenced(pg.port, port):
+            end_unheard(pg, pid)
+            conn.commit()  # the fence is free: the holder takes it
+            result = holder.finish(timeout=90)
+    assert result.returncode == 70, result.stderr
+    [lost] = result.named("migration_lock_lost")
+    assert "no longer held by this process" in lost["error"]
+    assert "before main.0001_initial could start, nothing of it ran" in lost["error"]
+    assert pg.execute("SELECT to_regclass('main_item')", db) == [(None,)]
+    assert ("main", "0001_initial") not in recorded(pg, db)
+    assert_once(pg, db)  # ledger 0002 committed under the lock, before it was lost
+
+
+@pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+def test_lock_lost_unheard_before_a_fake_run_records_nothing(pg: Postgres) -> None:
+    """``lockedmigrate --fake`` records migrations without running them: no fence is taken and
+    no commit asked about, so the question asked before each migration starts is its only lock
+    check. The lock's session ends unheard while the holder waits at the barrier: it records
+    nothing. (django_migrations exists already: creating it would take the fence.)"""
+    db = pg.create_database()
+    first = run_django("lockedmigrate", "--fake", "contenttypes", "0001", env=env(pg.url(db)))
+    assert first.returncode == 0, first.stderr
+    with psycopg.connect(pg.url(db), application_name="in-flight-elsewhere") as conn:
+        take_fence(conn)
+        holder = Running("lockedmigrate", "--fake", env=env(pg.url(db)), command=django_cmd)
+        holder.wait_for(is_event("migration_fence_waiting"))
+        pid, port = lock_session(pg)
+        with silenced(pg.port, port):
+            end_unheard(pg, pid)
+            conn.commit()  # the barrier passes: the holder plans, then asks before the first
+            result = holder.finish(timeout=90)
+    assert result.returncode == 70, result.stderr
+    [lost] = result.named("migration_lock_lost")
+    assert "the migration lock's connection was lost before" in lost["error"]
+    assert not result.named("migration_applied")
+    assert recorded(pg, db) == [("contenttypes", "0001_initial")]
+
+
+def test_the_keepalive_ends_with_the_lock(pg: Postgres, tmp_path: Path) -> None:
+    """Once the lock is released nothing pings it any more: a step after migrate (a hook of
+    5 s, over two keepalive periods) hears no word of a lost lock, and no statement of it is
+    cancelled for one."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    pause = hooks / "10-pause"
+    pause.write_text("#!/bin/sh\nsleep 5\n")
+    pause.chmod(0o755)
+    db = pg.create_database()
+    steps = {"ENTRYPOINT_STEPS": "migrate,hooks", "ENTRYPOINT_HOOKS_DIR": str(hooks)}
+    result = run_cli(env=env(pg.url(db), **steps))
+    assert result.returncode == 0, result.stderr
+    assert result.named("hook_finished")
+    assert [e for e in result.events if e["level"] == "error"] == []
     assert_once(pg, db)
 
 

@@ -4,10 +4,7 @@ JSON events, never a traceback, a hang, or a connection to the database."""
 from __future__ import annotations
 
 import os
-import socket
 import string
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -15,6 +12,7 @@ from hypothesis import strategies as st
 
 from entrypoint.config import KNOWN_VARIABLES
 from tests.cli import Result, base_env, run_cli
+from tests.services import silent_listener
 
 text = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
@@ -57,18 +55,8 @@ def entrypoint_variables(draw: st.DrawFn) -> dict[str, str]:
     return {name: draw(text) for name in chosen}
 
 
-@contextmanager
-def listener() -> Iterator[socket.socket]:
-    """A port the database URL points at: a test fails if anything connects to it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        sock.setblocking(False)  # noqa: FBT003
-        yield sock
-
-
 def run_against_listener(variables: dict[str, str]) -> Result:
-    with listener() as sock:
+    with silent_listener() as sock:  # a test fails if anything connects to it
         port = sock.getsockname()[1]
         env = base_env(DATABASE_URL=f"postgres://u@127.0.0.1:{port}/db", **variables)
         result = run_cli("--", "true", env=env, timeout=30)  # a hang raises TimeoutExpired

@@ -311,6 +311,10 @@ class TestPermissions:
         hook(tmp_path, "1-open", "true", mode=0o757)
         result = run_hooks(tmp_path)
         assert result.returncode == 78
+        error = result.last()["error"]
+        assert f"{str(tmp_path / '1-open')!r} is writable by group or others" in error
+        assert "(mode -rwxr-xrwx)" in error
+        assert not result.named("hook_started")
 
     @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
     def test_hook_owned_by_another_user_is_refused(self, tmp_path: Path) -> None:

@@ -67,7 +67,9 @@ def test_fake_records_without_running(pg: Postgres) -> None:
     url = pg.url(db)
     result = manage(url, "blog", "--fake")
     assert result.returncode == 0, result.stderr
-    assert all(e["fake"] for e in result.named("migration_applied"))
+    faked = [e["fake"] for e in result.named("migration_applied")]
+    assert faked, result.stderr
+    assert all(faked)
     assert ("blog", "0002_post_slug") in recorded(pg, db)
     assert ("blog_post",) not in tables(pg, db)
 

@@ -222,6 +222,22 @@ class TestScrub:
         log.add_secrets(["ab", "", None])
         assert log.scrub("ab cd") == "ab cd"
 
+    def test_fields_holding_dicts_and_lists_are_scrubbed_at_any_depth(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An event's field may be a mapping or a sequence (a holder, a list of errors): every
+        string inside is scrubbed, whatever its depth; other values are kept as they are."""
+        fresh_secrets("Sw0rdfish-77")
+        log.configure("json", "info")  # prints to the stderr capsys holds
+        log.get().warning(
+            "nested",
+            holder={"dsn": "pg://app:Sw0rdfish-77@db/app", "pid": 7},
+            errors=["Sw0rdfish-77 refused", ("at Sw0rdfish-77", 3)],
+        )
+        [event] = parse_events(capsys.readouterr().err)
+        assert event["holder"] == {"dsn": "pg://app:***@db/app", "pid": 7}
+        assert event["errors"] == ["*** refused", ["at ***", 3]]
+
 
 class TestLoggingCapture:
     def test_handler_filters_are_kept_and_orphan_records_are_events(

@@ -6,7 +6,7 @@ import pytest
 
 from tests.cli import Result, base_env, run_cli, run_django
 from tests.services import Postgres
-from tests.watch import applied, recorded, schema
+from tests.watch import Running, applied, is_event, lock_held, recorded, schema
 
 DELAYED = ("phased", "0003_remove_widget_legacy_code")
 
@@ -132,6 +132,38 @@ def test_delay_counts_from_first_seen(pg: Postgres) -> None:
     assert due.returncode == 0, due.stderr
     assert applied(due) == [("phaseddelay", "0001_initial")]
     assert DELAYED not in recorded(pg, db)
+
+
+@pytest.mark.parametrize("meanwhile", ["released", "recorded"])
+def test_a_plan_before_the_lock_writes_nothing(pg: Postgres, meanwhile: str) -> None:
+    """django-safemigrate's first-seen date is written under the lock, once the plan made there
+    is final: neither --plan nor a replica waiting for the lock writes it. The waiter records
+    it once the lock is released, or ends without the lock when another replica did."""
+    db = pg.create_database()
+    url = pg.url(db)
+    first_seen = "SELECT app, name FROM django_safemigrate_safemigration"
+    delayed = env(url, ENTRYPOINT_MIGRATE_PHASE="pre", PHASED_DELAY="1")
+    assert run_cli(env=delayed).returncode == 0  # creates their table: nothing seen yet
+    assert pg.execute(first_seen, db) == []
+    report = run_cli("--plan", env=delayed)
+    assert report.returncode == 0, report.stderr
+    assert pg.execute(first_seen, db) == []
+    with lock_held(url):
+        waiter = Running(env=delayed)
+        waiter.wait_for(is_event("migration_lock_waiting"))  # planned, found a date to record
+        assert pg.execute(first_seen, db) == []
+        if meanwhile == "recorded":  # by the replica that holds the lock
+            pg.execute(
+                "INSERT INTO django_safemigrate_safemigration (created, app, name, detected)"
+                " VALUES (now(), 'phaseddelay', '0001_initial', now())",
+                db,
+            )
+            waiter.wait_for(is_event("migration_lock_wait_ended", reason="nothing_pending"))
+    result = waiter.finish()
+    assert result.returncode == 0, result.stderr
+    assert pg.execute(first_seen, db) == [("phaseddelay", "0001_initial")]
+    assert not applied(result)
+    assert bool(result.named("migration_lock_acquired")) == (meanwhile == "released")
 
 
 def test_pre_without_safemigrate_exits_78(pg: Postgres) -> None:

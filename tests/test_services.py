@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,15 +82,6 @@ def rabbitmq() -> Iterator[RabbitMQ]:
     broker.start()
     yield broker
     broker.stop()
-
-
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A TCP listener that completes handshakes and never says a word."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield int(sock.getsockname()[1])
 
 
 class TestParse:

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,6 @@ from tests.watch import Running, advisory_locks, is_event, sleeping_on_server
 SLOW = "shop.0002_order_slow"
 HOST = socket.gethostname()
 CONNECT_TIMEOUT = 5  # entrypoint.migrate.status.CONNECT_TIMEOUT
-
-
-@pytest.fixture(scope="module")
-def bouncer(pg: Postgres) -> Iterator[PgBouncer]:
-    server = PgBouncer(pg)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A TCP listener that completes handshakes and never says a word."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield int(sock.getsockname()[1])
 
 
 def status(url: str, *args: str, **extra: str) -> tuple[Result, dict[str, Any]]:

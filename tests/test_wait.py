@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -52,15 +51,6 @@ def seconds_between(first: dict[str, object], last: dict[str, object]) -> float:
     start = datetime.fromisoformat(str(first["timestamp"]).replace("Z", "+00:00"))
     end = datetime.fromisoformat(str(last["timestamp"]).replace("Z", "+00:00"))
     return (end - start).total_seconds()
-
-
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A TCP listener that completes handshakes and never says a word."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield int(sock.getsockname()[1])
 
 
 LONG_INTERVAL = 60

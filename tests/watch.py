@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from entrypoint.config import default_lock_id
-from tests.cli import Result, parse_events, start_cli
+from tests.cli import Result, entrypoint_cmd, parse_events, start_cli
 from tests.services import Postgres
 
 Event = dict[str, Any]
@@ -26,8 +26,10 @@ class Running:
 
     started: list[Running] = []
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
-        self.proc = start_cli(*args, env=env)
+    def __init__(
+        self, *args: str, env: dict[str, str], command: Callable[..., list[str]] = entrypoint_cmd
+    ) -> None:
+        self.proc = start_cli(*args, env=env, command=command)
         Running.started.append(self)
         self.lines: list[str] = []
         self.cond = threading.Condition()

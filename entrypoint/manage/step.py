@@ -129,11 +129,11 @@ def run(settings: ManageSettings, aliases: Sequence[str], *, migrate: MigrateSet
     if not settings.locked:
         run_commands(settings.commands)
         return
-    from django.db import DEFAULT_DB_ALIAS  # noqa: PLC0415
+    from django.db import DEFAULT_DB_ALIAS, connections  # noqa: PLC0415
 
-    from entrypoint.migrate.converge import locked  # noqa: PLC0415
     from entrypoint.migrate.lock.options import LockOptions  # noqa: PLC0415
+    from entrypoint.migrate.run.guard import locked  # noqa: PLC0415
 
     # The migrations' guard too: a keepalive so that no pooler ends the lock mid-command.
-    with locked(DEFAULT_DB_ALIAS, LockOptions.from_settings(migrate)) as guard:
+    with locked(connections[DEFAULT_DB_ALIAS], LockOptions.from_settings(migrate)) as guard:
         run_commands(settings.commands, guard.holds)

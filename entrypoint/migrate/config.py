@@ -1,4 +1,10 @@
-"""The migrate step's settings (``MigrateSettings``), from its ENTRYPOINT_MIGRATE_* variables."""
+"""The migrate step's settings (``MigrateSettings``), from its ENTRYPOINT_MIGRATE_* variables.
+
+One frozen value carries every option of a migrate run: the variables, and the command-line
+flags of ``lockedmigrate`` folded in once where the command starts (``dataclasses.replace``).
+The step, the plan, the apply, ``--plan`` and ``--status`` all read it; the lock's own options
+are derived from it (``lock.options.LockOptions.from_settings``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,10 @@ import dj_database_url
 from entrypoint.env_reader import Reader
 
 LOCK_NAMESPACE = "django-entrypoint:migrate"
+PRE, POST = (
+    "pre",
+    "post",
+)  # deploy phases: post applies everything; pre what django-safemigrate allows
 
 Target = tuple[str, "str | None"]
 VARIABLES = frozenset(
@@ -43,8 +53,18 @@ class MigrateSettings:
     database_url: str = field(default="", repr=False)
     table_lock_timeout: float = 2.0
     retry_timeout: float = 600.0
-    phase: str = "post"  # post applies everything; pre what django-safemigrate allows
+    phase: str = POST  # PRE or POST
     max_blocking_rows: int | None = None  # the risk gate (plan/risk): None, no gate
+    # lockedmigrate's flags: every app to its latest but the named ones (False: only the app
+    # named on the command line), --fake, --fake-initial.
+    all_apps: bool = True
+    fake: bool = False
+    fake_initial: bool = False
+
+    @property
+    def gated(self) -> bool:
+        """Whether the risk gate is on: then each plan that may run is analysed first."""
+        return self.max_blocking_rows is not None
 
 
 def read(reader: Reader, databases: tuple[str, ...] | None) -> MigrateSettings:
@@ -60,7 +80,7 @@ def read(reader: Reader, databases: tuple[str, ...] | None) -> MigrateSettings:
             "ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT", 2.0, allow_zero=True
         ),
         retry_timeout=reader.number("ENTRYPOINT_MIGRATE_RETRY_TIMEOUT", 600.0, allow_zero=True),
-        phase=reader.choice("ENTRYPOINT_MIGRATE_PHASE", "post", ("pre", "post")),
+        phase=reader.choice("ENTRYPOINT_MIGRATE_PHASE", POST, (PRE, POST)),
         max_blocking_rows=read_max_blocking_rows(reader),
     )
 

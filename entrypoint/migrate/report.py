@@ -1,8 +1,8 @@
 """The plan as one JSON document, for CD gates: what would run, in which phase, and why not.
 
-Built without the lock and without writing anything: the same plan, phase rules and preflight
-as the migrate step, read only. Problems are collected, not raised, so the document is always
-printed; ``refuse`` then turns them into exit 78.
+Built without the lock and without writing anything: the migrate step's own plan
+(``plan.make``, with each operation's effects), read. Its problems are listed, not raised, so
+the document is always printed; ``refuse`` then turns them into exit 78.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from django.db import OperationalError, connections
 
 from entrypoint import log
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
-from entrypoint.migrate.config import MigrateSettings, Target
+from entrypoint.migrate.config import MigrateSettings
 from entrypoint.migrate.direct import direct_connection, direct_url_for
-from entrypoint.migrate.plan import phases, preflight
-from entrypoint.migrate.plan.graph import label, pending
+from entrypoint.migrate.naming import label
+from entrypoint.migrate.plan import preflight
+from entrypoint.migrate.plan.make import announce, make
 from entrypoint.migrate.plan.risk import gate
 
 if TYPE_CHECKING:
@@ -61,18 +62,12 @@ def _step(
     }
 
 
-def database_report(
-    alias: str,
-    targets: Sequence[Target],
-    *,
-    phase: str,
-    all_apps: bool = True,
-    max_blocking_rows: int | None = None,
-) -> tuple[Document, list[Document]]:
+def database_report(alias: str, settings: MigrateSettings) -> tuple[Document, list[Document]]:
     """One alias: its plan to the targets, each step's phase, and what stops it; and the
     operations of the plan that drop data."""
+    connection = connections[alias]
     try:
-        plan = pending(alias, targets, all_apps=all_apps)
+        plan = make(connection, settings, effects=True)
     except ConfigError as exc:  # targets; the graph: conflicts, a missing dependency, history
         return {"plan": [], "problems": list(exc.problems)}, []
     except OperationalError as exc:
@@ -80,19 +75,13 @@ def database_report(
             f"database {alias!r} did not answer while planning ({str(exc).strip()[:200]}): "
             "check that it runs and is reachable (django-entrypoint --plan does not wait for it)"
         ) from exc
-    found = phases.classify(plan)
-    problems: list[str] = []
-    if phase == phases.PRE:
-        problems.extend(found.problems if phases.installed() else [phases.MISSING])
-    problems.extend(preflight.problems(plan))
-    connection = connections[alias]
-    risks = gate.assess(connection, plan)
-    problems.extend(risks.refusals(max_blocking_rows))
+    announce(plan)
+    risks = plan.risks or gate.Assessment({}, connection.vendor)
     report = {
-        "plan": [_step(m, b, found.phase_of.get(label(m)), connection, risks) for m, b in plan],
-        "problems": problems,
+        "plan": [_step(m, b, plan.phase_of.get(label(m)), connection, risks) for m, b in plan.full],
+        "problems": list(plan.problems),
     }
-    return report, _destructive(plan)
+    return report, _destructive(list(plan.full))
 
 
 def _destructive(plan: list[tuple[Migration, bool]]) -> list[Document]:
@@ -109,25 +98,14 @@ def _destructive(plan: list[tuple[Migration, bool]]) -> list[Document]:
     ]
 
 
-def document(
-    aliases: Sequence[str],
-    targets: Sequence[Target],
-    settings: MigrateSettings,
-    *,
-    all_apps: bool = True,
-) -> Document:
-    """Every alias's report; ``settings`` give the phase, the direct URL and the risk gate."""
+def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
+    """Every alias's report; ``settings`` give the targets, the phase, the direct URL and the
+    risk gate."""
     databases: dict[str, Document] = {}
     destructive: list[Document] = []  # at the top: see _destructive
     for alias in aliases:
         with direct_connection(alias, direct_url_for(alias, settings.database_url)):
-            databases[alias], dropping = database_report(
-                alias,
-                targets,
-                phase=settings.phase,
-                all_apps=all_apps,
-                max_blocking_rows=settings.max_blocking_rows,
-            )
+            databases[alias], dropping = database_report(alias, settings)
         destructive.extend({"database": alias, **entry} for entry in dropping)
     return {"phase": settings.phase, "destructive": destructive, "databases": databases}
 
@@ -143,16 +121,9 @@ def refuse(doc: Document) -> None:
         raise PlanRefused(*problems)
 
 
-def print_plan(
-    aliases: Sequence[str],
-    targets: Sequence[Target],
-    settings: MigrateSettings,
-    *,
-    out: Writable,
-    all_apps: bool = True,
-) -> None:
+def print_plan(aliases: Sequence[str], settings: MigrateSettings, *, out: Writable) -> None:
     """The document on ``out`` (stdout), alone: anything else printed meanwhile becomes events."""
     with redirect_stdout(log.LogStream()):
-        doc = document(aliases, targets, settings, all_apps=all_apps)
+        doc = document(aliases, settings)
     out.write(json.dumps(doc, indent=2) + "\n")
     refuse(doc)

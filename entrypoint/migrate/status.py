@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
+from entrypoint.bounded import TimedOut, bounded
 from entrypoint.connection import limit_connect_time, read_only
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
-from entrypoint.migrate.config import MigrateSettings, Target
+from entrypoint.migrate.config import PRE, MigrateSettings
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock import state as lock_state
+from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan import records
-from entrypoint.migrate.plan.graph import label, migration_plan
-from entrypoint.migrate.plan.phases import PRE, classify
+from entrypoint.migrate.plan.make import make
 from entrypoint.patience import NotYet, connect_patiently
 from entrypoint.schema import check as schema_check
-from entrypoint.wait.probe import CheckTimedOut, bounded
 from entrypoint.wait.probe import classify as reason_of
 
 if TYPE_CHECKING:
@@ -69,14 +69,7 @@ def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
         # Where the migrate step takes its lock: the direct URL, when there is one.
         with direct_connection(alias, direct_url_for(alias, settings.database_url)):
             opened: list[BaseDatabaseWrapper] = []  # the worker's connection, to look at
-            read = partial(
-                _read,
-                alias,
-                settings.targets,
-                phase=settings.phase,
-                lock_id=settings.lock_id,
-                opened=opened,
-            )
+            read = partial(_read, alias, settings, opened=opened)
             try:
                 databases[alias] = bounded(read, CONNECT_TIMEOUT + READ_BUDGET, "status")
             except Exception as exc:  # noqa: BLE001 - reported in the document, then 69
@@ -87,7 +80,7 @@ def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
 def _unanswered(exc: Exception, *, logged_in: bool) -> Document:
     """The entry of an alias whose reads failed: reachable when the login had succeeded (a
     pooler that answered, then held every query: PgBouncer's PAUSE)."""
-    if logged_in and isinstance(exc, CheckTimedOut):
+    if logged_in and isinstance(exc, TimedOut):
         detail = (
             f"logged in, then its queries got no answer within {READ_BUDGET:g}s: a paused "
             "pooler (PgBouncer PAUSE), or a server that stopped answering"
@@ -97,14 +90,7 @@ def _unanswered(exc: Exception, *, logged_in: bool) -> Document:
     return {"reachable": logged_in, "reason": reason_of(exc), "error": detail}
 
 
-def _read(
-    alias: str,
-    targets: Sequence[Target],
-    *,
-    phase: str,
-    lock_id: int,
-    opened: list[BaseDatabaseWrapper],
-) -> Document:
+def _read(alias: str, settings: MigrateSettings, *, opened: list[BaseDatabaseWrapper]) -> Document:
     """Everything about one alias, in this (worker) thread, on a connection of its own.
 
     This thread's own ``connections[alias]``, new since the thread is, so that Django's
@@ -121,16 +107,16 @@ def _read(
     try:
         # A server out of slots or starting up is asked again within the connect budget.
         connect_patiently(connection, within=CONNECT_TIMEOUT, give_up=NotYet)
-        report: Document = {"reachable": True, "phase": phase}
+        report: Document = {"reachable": True, "phase": settings.phase}
         with records.bounded(connection, LOCK_WAIT, statement=STATEMENT_TIMEOUT):
             why = read_only(connection)  # the catalog only: no table lock holds these
             report["read_only"] = why is not None
             if why is not None:
                 report["read_only_reason"] = why
-            report.update(lock_state.state(connection, lock_id))
+            report.update(lock_state.state(connection, settings.lock_id))
         try:
             with records.bounded(connection, LOCK_WAIT, statement=STATEMENT_TIMEOUT):
-                report.update(_pending(connection, targets, phase))
+                report.update(_pending(connection, settings))
                 report["last_applied"] = _last_applied(connection)
         except records.RecordsLocked as exc:
             report.update(
@@ -139,7 +125,7 @@ def _read(
                 error=log.scrub(str(exc))[:300],
             )
         with records.bounded(connection, LOCK_WAIT, statement=STATEMENT_TIMEOUT):
-            report.update(schema_check.report(connection, targets=targets))  # the live schema
+            report.update(schema_check.report(connection, targets=settings.targets))
         return report
     finally:
         connections.close_all()  # this thread's connections die with it
@@ -153,19 +139,19 @@ def _refuse_missing_sqlite_file(connection: BaseDatabaseWrapper) -> None:
         raise FileNotFoundError(f"the SQLite database {name} does not exist (never migrated?)")
 
 
-def _pending(connection: BaseDatabaseWrapper, targets: Sequence[Target], phase: str) -> Document:
+def _pending(connection: BaseDatabaseWrapper, settings: MigrateSettings) -> Document:
     """What migrate would apply (and unapply) to reach the targets; in the pre phase, also what
     django-safemigrate leaves for the post phase."""
     try:
-        plan = migration_plan(connection, targets)
+        plan = make(connection, settings)
     except ConfigError as exc:  # bad targets; the graph: conflicts, a missing dependency, history
         return {"pending": None, "problem": str(exc)}
     found: Document = {
-        "pending": [label(m) for m, backwards in plan if not backwards],
-        "unapply": [label(m) for m, backwards in plan if backwards],
+        "pending": [label(m) for m, backwards in plan.full if not backwards],
+        "unapply": [label(m) for m, backwards in plan.full if backwards],
     }
-    if phase == PRE:
-        phase_of = classify(plan).phase_of
+    if settings.phase == PRE:
+        phase_of = plan.phase_of
         found["deferred"] = [name for name in found["pending"] if phase_of.get(name, PRE) != PRE]
     return found
 

@@ -14,16 +14,10 @@ from functools import partial
 from typing import TypeVar
 
 from entrypoint import log
+from entrypoint.bounded import TimedOut, bounded
 from entrypoint.errors import DatabaseUnavailable, EntrypointError
 from entrypoint.wait.config import WaitSettings
-from entrypoint.wait.probe import (
-    MAX_CONNECT_TIMEOUT,
-    CheckTimedOut,
-    advice,
-    bounded,
-    classify,
-    select_one,
-)
+from entrypoint.wait.probe import MAX_CONNECT_TIMEOUT, advice, classify, select_one
 from entrypoint.wait.service_wait import ServiceWait
 from entrypoint.wait.steady import Steadiness
 
@@ -59,7 +53,7 @@ class _Waiter:
         return bounded(fn, self.left(), f"wait4db-{self.alias}")
 
     def failed(self, reason: str, exc: BaseException) -> None:
-        if isinstance(exc, CheckTimedOut) and self.left() <= 0 and self.reason:
+        if isinstance(exc, TimedOut) and self.left() <= 0 and self.reason:
             return  # cut short by our own deadline: the previous reason is the real one
         if reason != self.reason:
             self.log.warning(

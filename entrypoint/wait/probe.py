@@ -1,21 +1,18 @@
 """One bounded check of a database: does it answer, and if not, why not.
 
-The check runs in a daemon worker thread on a brand-new connection; the caller waits for it
-only up to its budget, so a driver call that ignores its own timeout cannot hold us.
+The check runs on a brand-new connection in a worker thread (``entrypoint.bounded``) that the
+caller waits for only up to its budget, so a driver call that ignores its own timeout cannot
+hold us.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import TypeVar
-
+from entrypoint.bounded import TimedOut
 from entrypoint.connection import READ_ONLY, fresh_connection, probe_sql
 from entrypoint.errors import ReadOnlyDatabase
 from entrypoint.patience import NOT_YET, chain_text
 
 MAX_CONNECT_TIMEOUT = 10
-T = TypeVar("T")
 
 # Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
 REASONS = {
@@ -59,17 +56,13 @@ REASONS = {
 UNREACHABLE = "check that it runs and is reachable from here, or raise ENTRYPOINT_WAIT_TIMEOUT"
 
 
-class CheckTimedOut(Exception):
-    """The worker thread did not finish within its budget."""
-
-
 class ServerReadOnly(Exception):
     """The server answered, but takes no writes, and a later step writes: not ready yet."""
 
 
 def classify(exc: BaseException) -> str:
     """Name the reason of a failed check from the whole exception chain."""
-    if isinstance(exc, CheckTimedOut):
+    if isinstance(exc, TimedOut):
         return "timed_out"
     if isinstance(exc, ServerReadOnly):
         return "read_only"
@@ -80,32 +73,11 @@ def classify(exc: BaseException) -> str:
     return "other"
 
 
-def bounded(fn: Callable[[], T], budget: float, name: str) -> T:
-    """Run fn in a daemon thread and wait at most ``budget`` seconds for its result."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            outcome.append(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    worker.join(max(budget, 0.0))
-    if worker.is_alive():
-        raise CheckTimedOut(f"no answer within {budget:.1f}s")
-    if failure:
-        raise failure[0]
-    return outcome[0]
-
-
 def select_one(alias: str, connect_timeout: int, *, writes: bool = False) -> None:
     """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it.
 
     ``writes``: a later step writes, so a server that takes no writes (a standby) is not
-    ready either: ReadOnlyDatabase, asked in the same round trip.
+    ready either: ServerReadOnly, asked in the same round trip.
     """
     conn = fresh_connection(alias, connect_timeout)
     try:

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from functools import partial
 
 from entrypoint import log
+from entrypoint.bounded import TimedOut, bounded
 from entrypoint.errors import ServiceUnavailable
-from entrypoint.wait.probe import MAX_CONNECT_TIMEOUT, CheckTimedOut, bounded
+from entrypoint.wait.probe import MAX_CONNECT_TIMEOUT
 from entrypoint.wait.protocols import check
 from entrypoint.wait.services import NotReady, Service
 from entrypoint.wait.steady import Steadiness
@@ -33,7 +34,7 @@ def classify(exc: BaseException) -> str:
     reason = "other"
     if isinstance(exc, NotReady):
         reason = exc.reason
-    elif isinstance(exc, (CheckTimedOut, TimeoutError)):
+    elif isinstance(exc, (TimedOut, TimeoutError)):
         reason = "timed_out"
     elif isinstance(exc, ssl.SSLError):
         reason = "tls_error"
@@ -101,7 +102,7 @@ class ServiceWait:
         lasted = state.steady.failed()
         if lasted is not None:
             state.log.warning("service_stability_reset", after_s=round(lasted, 2))
-        if isinstance(exc, CheckTimedOut) and time.monotonic() >= self.deadline and state.reason:
+        if isinstance(exc, TimedOut) and time.monotonic() >= self.deadline and state.reason:
             return  # cut short by our own deadline: the previous reason is the real one
         reason = classify(exc)
         if reason != state.reason:

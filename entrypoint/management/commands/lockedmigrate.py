@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from argparse import ArgumentParser
 from contextlib import redirect_stdout
 from typing import Any
@@ -13,11 +14,9 @@ from entrypoint import log, project, steps
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
-from entrypoint.migrate import converge, report
+from entrypoint.migrate import report
 from entrypoint.migrate import step as migrate
-from entrypoint.migrate.config import LOCK_ID_RANGE, Target, lock_id_in_range
-from entrypoint.migrate.direct import direct_url_for
-from entrypoint.migrate.lock.options import LockOptions
+from entrypoint.migrate.config import LOCK_ID_RANGE, MigrateSettings, Target, lock_id_in_range
 from entrypoint.migrate.plan.graph import check_targets
 
 ARGUMENTS = "the app_label/migration_name arguments"
@@ -65,53 +64,37 @@ class Command(StepCommand):
             # What migrate says, as a usage error before any lock or database.
             raise UsageError("--prune needs an app_label: lockedmigrate APP --prune")
         (alias,) = project.resolve_aliases((options["database"],), "--database")
-        targets: tuple[Target, ...] = settings.migrate.targets
-        if options["app_label"]:
-            targets = ((options["app_label"], options["migration_name"]),)
-            if not options["run_syncdb"]:  # --run-syncdb takes apps *without* migrations
-                _check_arguments(targets)
-        lock_options = LockOptions.from_settings(settings.migrate, lock_id=lock_id)
+        if options["app_label"] and not options["run_syncdb"]:
+            # --run-syncdb takes apps *without* migrations
+            _check_arguments(((options["app_label"], options["migration_name"]),))
+        settings = dataclasses.replace(settings, migrate=_folded(settings.migrate, options))
         with redirect_stdout(log.LogStream()):
             if not options["skip_checks"]:
-                migrate.run_checks((alias,), lock_timeout=lock_options.timeout)
+                migrate.run_checks((alias,), lock_timeout=settings.migrate.lock_timeout)
             if options["plan"] and options["format"] == "json":
-                report.print_plan(
-                    (alias,),
-                    targets,
-                    settings.migrate,
-                    out=self.stdout,
-                    all_apps=not options["app_label"],
-                )
+                report.print_plan((alias,), settings.migrate, out=self.stdout)
             elif options["plan"] or options["check_unapplied"]:
-                _report_plan(
-                    alias,
-                    targets,
-                    settings,
-                    all_apps=not options["app_label"],
-                    check=options["check_unapplied"],
-                )
+                _report_plan(alias, settings.migrate, check=options["check_unapplied"])
             elif options["prune"] or options["run_syncdb"]:
                 # Rare options: Django's own migrate does them, under our lock.
-                converge.run_locked(
-                    alias,
-                    lambda: _django_migrate(alias, options),
-                    lock_options=lock_options,
-                    direct_url=direct_url_for(alias, settings.migrate.database_url),
-                )
+                migrate.run_locked(alias, settings.migrate, lambda: _django_migrate(alias, options))
             else:
-                migrate.migrate_database(
-                    alias,
-                    targets=targets,
-                    lock_options=lock_options,
-                    direct_url=direct_url_for(alias, settings.migrate.database_url),
-                    all_apps=not options["app_label"],
-                    fake=options["fake"],
-                    fake_initial=options["fake_initial"],
-                    phase=settings.migrate.phase,
-                    max_blocking_rows=settings.migrate.max_blocking_rows,
-                )
+                migrate.migrate_database(alias, settings.migrate)
                 if not options["app_label"]:  # one app migrated: the others may lag on purpose
                     steps.check_schema(settings, (alias,))
+
+
+def _folded(settings: MigrateSettings, options: dict[str, Any]) -> MigrateSettings:
+    """The command's options folded into the step's settings, once: what every part reads."""
+    app = options["app_label"]
+    return dataclasses.replace(
+        settings,
+        targets=((app, options["migration_name"]),) if app else settings.targets,
+        lock_id=settings.lock_id if options["lock_id"] is None else options["lock_id"],
+        all_apps=not app,  # one app named: only it (and its dependencies), as migrate APP
+        fake=options["fake"],
+        fake_initial=options["fake_initial"],
+    )
 
 
 def _check_arguments(targets: tuple[Target, ...]) -> None:
@@ -122,10 +105,8 @@ def _check_arguments(targets: tuple[Target, ...]) -> None:
         raise UsageError(str(exc)) from exc
 
 
-def _report_plan(
-    alias: str, targets: tuple[Target, ...], settings: Settings, *, all_apps: bool, check: bool
-) -> None:
-    doc = report.document((alias,), targets, settings.migrate, all_apps=all_apps)
+def _report_plan(alias: str, settings: MigrateSettings, *, check: bool) -> None:
+    doc = report.document((alias,), settings)
     plan = doc["databases"][alias]["plan"]
     if doc["destructive"]:  # first: what cannot be undone by migrating back
         log.get().warning(
@@ -145,7 +126,7 @@ def _report_plan(
         )
     report.refuse(doc)
     if not plan:
-        log.get().info("migrations_up_to_date", alias=alias, locked=False, checked="graph")
+        migrate.finished(alias, migrate.Outcome(0, locked=False, checked="graph"))
     elif check:
         log.get().warning("migrations_pending", alias=alias, count=len(plan))
         raise SystemExit(1)  # what migrate --check exits with

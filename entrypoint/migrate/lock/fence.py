@@ -25,28 +25,17 @@ from entrypoint import log
 from entrypoint.connection import open_session
 from entrypoint.errors import LockLost, LockTimeout
 from entrypoint.migrate.lock.postgres import PostgresLock
+from entrypoint.migrate.lock.state import FENCE, LOCK, PG_HOLDERS, pg_holders
 
 if TYPE_CHECKING:
     import psycopg
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-Scalar = Callable[[str, Sequence[Any]], Any]
+Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]  # one statement's rows
 POLL_MAX = 0.5
 REPORT_EVERY = 10.0
 # The fence is the lock key's two halves as an (int4, int4) key: objsubid 2 in pg_locks.
 TRY_FENCE = "SELECT pg_try_advisory_xact_lock((%s)::int, (%s)::int)"
-LOCK_HELD_BY = (
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND classid::bigint = (%s)::bigint AND objid::bigint = (%s)::bigint AND pid = (%s)::int"
-)
-FENCE_HOLDER = (
-    "SELECT a.pid, a.application_name, a.state, coalesce(a.xact_start, a.backend_start)"
-    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
-    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND l.classid::bigint = (%s)::bigint AND l.objid::bigint = (%s)::bigint"
-)
 
 
 def _signed32(value: int) -> int:
@@ -91,14 +80,18 @@ def wait_to_pass(  # noqa: PLR0913 - the barrier's parts, keyword-only
     logger.debug("migration_fence_passed", waited_s=round(time.monotonic() - started, 3))
 
 
-def django_scalar(connection: BaseDatabaseWrapper) -> Scalar:
-    def scalar(sql: str, params: Sequence[Any]) -> Any:
+def django_query(connection: BaseDatabaseWrapper) -> Query:
+    def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            row = cursor.fetchone()
-        return row[0] if row else None
+            return list(cursor.fetchall())
 
-    return scalar
+    return query
+
+
+def _passed(query: Query, key: Sequence[int]) -> bool:
+    """One try of the fence (``TRY_FENCE``) in the query's transaction."""
+    return bool(query(TRY_FENCE, key)[0][0])
 
 
 class Fence:
@@ -130,24 +123,25 @@ class Fence:
 
     def _pass_once(self) -> bool:
         with transaction.atomic(using=self.connection.alias):
-            return bool(django_scalar(self.connection)(TRY_FENCE, self.key))
+            return _passed(django_query(self.connection), self.key)
 
     def _holder(self) -> str:
-        row = None
         try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(FENCE_HOLDER, list(self.lock.ids))
-                row = cursor.fetchone()
+            rows = django_query(self.connection)(PG_HOLDERS, self.lock.ids)
         except Exception:  # noqa: BLE001 - who holds it is a detail of the message
             return "holder unknown"
-        if row is None:
+        holders = pg_holders(rows, FENCE)
+        if not holders:
             return "holder just finished"
-        pid, app, state, since = row
-        return f"pid={pid}, application_name={app!r}, state={state}, since={since}"
+        found = holders[0]
+        return (
+            f"pid={found.pid}, application_name={found.application_name!r}, "
+            f"state={found.state}, since={found.since}"
+        )
 
     def hold_in_transaction(self, lost: Callable[[], bool], what: str) -> None:
         """Take the fence in the migration's own transaction, then check the lock is still ours."""
-        self._take(django_scalar(self.connection), lost, what)
+        self._take(django_query(self.connection), lost, what)
 
     def hold_aside(self, lost: Callable[[], bool], what: str) -> None:
         """For a non-atomic migration: the fence on a connection of its own, until ``release``."""
@@ -157,40 +151,41 @@ class Fence:
         # Idle in transaction while the migration runs: exempt it, for this transaction only.
         self.aside.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
 
-        def scalar(sql: str, params: Sequence[Any]) -> Any:
+        def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
             assert self.aside is not None
-            row = self.aside.execute(sql, params).fetchone()
-            return row[0] if row else None
+            return self.aside.execute(sql, params).fetchall()
 
         try:
-            self._take(scalar, lost, what)
+            self._take(query, lost, what)
         except BaseException:
             self.release_aside()
             raise
         self.holding_aside = True
 
-    def _take(self, scalar: Scalar, lost: Callable[[], bool], what: str) -> None:
+    def _take(self, query: Query, lost: Callable[[], bool], what: str) -> None:
         delay = 0.01
         # Only a replica that lost the lock without knowing yet can hold the fence now; it
         # lets go as soon as it checks the lock, or our keepalive tells us we are that replica.
-        while not scalar(TRY_FENCE, self.key):
+        while not _passed(query, self.key):
             if lost():
                 raise LockLost(f"the migration lock was lost before {what} could start; run again")
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
-        if not self._lock_held(scalar):
+        if not self._lock_held(query):
             raise LockLost(
                 "the migration lock is no longer held by this process (its connection was "
                 f"lost; another replica may hold it now): stopped before {what} could start, "
                 "nothing of it ran; run again"
             )
 
-    def _lock_held(self, scalar: Scalar) -> bool:
-        return bool(scalar(LOCK_HELD_BY, [*self.lock.ids, self.lock.backend_pid]))
+    def _lock_held(self, query: Query) -> bool:
+        """Whether the lock is held by our lock connection's server process."""
+        holders = pg_holders(query(PG_HOLDERS, self.lock.ids), LOCK)
+        return any(h.pid == self.lock.backend_pid for h in holders)
 
     def lock_still_held(self) -> bool:
         """Asked in a migration's transaction, under the fence, just before it commits."""
-        return self._lock_held(django_scalar(self.connection))
+        return self._lock_held(django_query(self.connection))
 
     def ping(self) -> None:
         if self.holding_aside and self.aside is not None:

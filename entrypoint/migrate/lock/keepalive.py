@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+from entrypoint.bounded import TimedOut, bounded
+
 # Well under the idle timeouts met in practice (PgBouncer's idle_transaction_timeout, idle
 # killers), and the longest a lost lock goes unnoticed while its server still answers.
 KEEPALIVE_EVERY = 2.0
@@ -58,21 +60,18 @@ class Keepalive:
 def _failure(calls: Sequence[Callable[[], object]], within: float) -> Exception | None:
     """The first ping's failure, or a timeout if they do not all answer ``within`` seconds.
 
-    The pings run in a daemon thread of their own: one blocked on a dead network is left
-    there (the guard then shuts its socket) rather than holding the keepalive.
+    The pings run in a daemon thread of their own (``bounded``): one blocked on a dead network
+    is left there (the guard then shuts its socket) rather than holding the keepalive.
     """
-    failure: list[Exception] = []
 
     def ping_all() -> None:
-        try:
-            for call in calls:
-                call()
-        except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
-            failure.append(exc)
+        for call in calls:
+            call()
 
-    worker = threading.Thread(target=ping_all, name="lock-ping", daemon=True)
-    worker.start()
-    worker.join(within)
-    if worker.is_alive():
+    try:
+        bounded(ping_all, within, "lock-ping")
+    except TimedOut:
         return TimeoutError(f"the lock's server did not answer a ping within {within:g}s")
-    return failure[0] if failure else None
+    except Exception as exc:  # noqa: BLE001 - any failure means the lock may be gone
+        return exc
+    return None

@@ -6,13 +6,12 @@ by the guard's keepalive while the lock is held, and bounded on both ends: each 
 and connect within ENTRYPOINT_DB_NETWORK_TIMEOUT here (``connection.mysql_params``), and on
 the server ``wait_timeout`` set to the same bound, so that the server frees the lock of a
 holder that went silent (its node or network lost) within that time after its last ping.
-The fence's name is made here too, from the same key (lock/mysql_fence.py).
+The lock's and the fence's names are made from the same key (state.lock_name).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,38 +25,13 @@ from entrypoint.connection import (
     whole_seconds,
 )
 from entrypoint.migrate.lock.options import Polled
+from entrypoint.migrate.lock.state import MYSQL_HOLDER, describe_session, lock_name
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-NAME_MAX = 64  # MySQL's limit on a GET_LOCK name
 RECORDED = "SELECT app, name FROM django_migrations"  # what a waiter reads on its session
 NO_SUCH_TABLE = 1146  # ER_NO_SUCH_TABLE
-HOLDER = (
-    "SELECT ID, USER, HOST, COMMAND, TIME, STATE FROM information_schema.PROCESSLIST"
-    " WHERE ID = IS_USED_LOCK(%s)"
-)
-
-
-def lock_name(key: int, database: str, *, role: str = "") -> str:
-    """GET_LOCK names are server-wide: the database is in it, so two projects never collide.
-
-    ``role`` tells the fence (``"fence"``) from the lock (``""``), on the same key.
-    """
-    prefix = f"django-entrypoint{':' + role if role else ''}"
-    name = f"{prefix}:{key}:{database}"
-    if len(name) > NAME_MAX:
-        name = f"{prefix}:" + hashlib.sha256(name.encode()).hexdigest()[:40]
-    return name
-
-
-def describe_session(row: Sequence[Any] | None) -> dict[str, object]:
-    """A PROCESSLIST row (``HOLDER``) as log fields."""
-    if row is None:
-        return {}
-    # PROCESSLIST's TIME is the seconds the session has been in its current state.
-    fields = ("connection_id", "user", "host", "command", "state_s", "state")
-    return dict(zip(fields, row, strict=True))
 
 
 class MySQLLock(Polled):
@@ -149,20 +123,22 @@ class MySQLLock(Polled):
         return {(str(app), str(name)) for app, name in rows}
 
     def holder(self) -> dict[str, object]:
-        row = self._scalar(HOLDER, [self.name])
+        row = self._scalar(MYSQL_HOLDER, [self.name])
         return {f"holder_{k}": v for k, v in describe_session(row).items()}
+
+    def _ours(self) -> bool:
+        row = self._scalar("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", [self.name])
+        return bool(row and row[0] == 1)
 
     def is_held(self) -> bool:
         try:
-            row = self._scalar("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", [self.name])
+            return self._ours()
         except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
             return False
-        return bool(row and row[0] == 1)
 
     def ping(self) -> None:
         """The keepalive's ping: the session is alive and the lock still its own, or raise."""
-        row = self._scalar("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", [self.name])
-        if not (row and row[0] == 1):
+        if not self._ours():
             raise ConnectionError("the migration lock is no longer held by its connection")
 
     def release(self) -> None:

@@ -30,7 +30,8 @@ from entrypoint import log
 from entrypoint.connection import mysql_socket
 from entrypoint.errors import LockLost
 from entrypoint.migrate.lock.fence import POLL_MAX, wait_to_pass
-from entrypoint.migrate.lock.mysql import HOLDER, MySQLLock, describe_session
+from entrypoint.migrate.lock.mysql import MySQLLock
+from entrypoint.migrate.lock.state import MYSQL_HOLDER, describe_session
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -86,7 +87,7 @@ class MySQLFence:
         try:
             self.connection.ensure_connection()
             with self.connection.connection.cursor() as cursor:
-                cursor.execute(HOLDER, [self.name])
+                cursor.execute(MYSQL_HOLDER, [self.name])
                 row = cursor.fetchone()
         except Exception:  # noqa: BLE001 - who holds it is a detail of the message
             return "holder unknown"

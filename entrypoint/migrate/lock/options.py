@@ -20,9 +20,9 @@ class LockOptions:
     retry_timeout: float = 600.0
 
     @classmethod
-    def from_settings(cls, settings: MigrateSettings, lock_id: int | None = None) -> LockOptions:
+    def from_settings(cls, settings: MigrateSettings) -> LockOptions:
         return cls(
-            lock_id=settings.lock_id if lock_id is None else lock_id,
+            lock_id=settings.lock_id,
             timeout=settings.lock_timeout,
             mode=settings.lock_mode,
             table_lock_timeout=settings.table_lock_timeout,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ from entrypoint.connection import (
     setup_session,
 )
 from entrypoint.migrate.lock import wakeup
+from entrypoint.migrate.lock.state import LOCK, PG_HOLDERS, key_ids, pg_holders
 
 if TYPE_CHECKING:
     import psycopg
@@ -25,18 +25,6 @@ RECORDS_LOCK_WAIT = "2s"  # a session holding the table locked is waited out by 
 # The lock's session waits idle in its transaction for as long as the migrations run.
 NO_IDLE_TIMEOUT = ("idle_in_transaction_session_timeout", "0")
 IDLE_SESSION_TIMEOUT_SINCE = 140000  # PostgreSQL 14 closes idle sessions; the lock's must stay
-# An int8 advisory key shows in pg_locks as classid (high 32 bits), objid (low) and objsubid 1;
-# the fence (fence.py) uses the same two halves as an (int4, int4) key: objsubid 2.
-PG_LOCKS = (
-    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND l.classid::bigint = (%s)::bigint AND l.objid::bigint = (%s)::bigint"
-)
-
-
-def _since(value: object) -> object:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
 class PostgresLock:
@@ -52,7 +40,7 @@ class PostgresLock:
         self.kind = "pg_advisory_xact_lock" if xact else "pg_advisory_lock"
         self.xact = xact
         self.key = key
-        self.ids = self.key_ids(key)
+        self.ids = key_ids(key)  # as pg_locks shows it (lock/state.py)
         self.params = connection_params(connection, "migrate")
         # Connected on the first attempt, so that a refused first connection (the role's
         # connection limit, a restarting server) is retried within the lock timeout.
@@ -60,12 +48,6 @@ class PostgresLock:
         self.backend_pid: int | None = None  # the server process holding the lock, once held
         self.channel = wakeup.channel(key)
         self.wake = "poll"  # "notify" while the connection listens for the holder's release
-
-    @staticmethod
-    def key_ids(key: int) -> tuple[int, int]:
-        """The int8 key as pg_locks shows it: classid (high 32 bits), objid (low 32 bits)."""
-        unsigned = key % 2**64
-        return unsigned >> 32, unsigned & 0xFFFFFFFF
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
@@ -159,34 +141,29 @@ class PostgresLock:
     def holder(self) -> dict[str, object]:
         if self.conn is None:
             return {}
-        sql = (
-            "SELECT a.pid, a.application_name, host(a.client_addr),"
-            " coalesce(a.xact_start, a.backend_start)" + PG_LOCKS + " AND l.pid <> pg_backend_pid()"
-        )
         try:
-            row = self.conn.execute(sql, list(self.ids)).fetchone()
+            rows = self.conn.execute(PG_HOLDERS, list(self.ids)).fetchall()
         finally:
             if self.xact:
                 self.conn.rollback()
-        if row is None:
+        others = [h for h in pg_holders(rows, LOCK) if not h.ours]
+        if not others:
             return {}
-        pid, app, addr, since = row
         return {
-            "holder_application_name": app,
-            "holder_client_addr": addr or "local",
-            "holder_since": _since(since),
-            "holder_pid": pid,
+            "holder_application_name": others[0].application_name,
+            "holder_client_addr": others[0].client_addr or "local",
+            "holder_since": others[0].since_text(),
+            "holder_pid": others[0].pid,
         }
 
     def is_held(self) -> bool:
         if self.conn is None:
             return False
-        sql = "SELECT count(*)" + PG_LOCKS + " AND l.pid = pg_backend_pid()"
         try:
-            row = self.conn.execute(sql, list(self.ids)).fetchone()
+            rows = self.conn.execute(PG_HOLDERS, list(self.ids)).fetchall()
         except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
             return False
-        return bool(row and row[0])
+        return any(h.ours for h in pg_holders(rows, LOCK))
 
     def ping(self) -> None:
         """Show the server and any pooler that the lock's session is alive; raise if it is not.

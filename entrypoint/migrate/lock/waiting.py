@@ -1,10 +1,10 @@
 """The waiting policy, shared by every backend: one replica migrates, the others wait.
 
-``with migration_lock(connection, options) as lock:`` picks the backend for the database
-(``postgres``, ``mysql``, ``file``), polls ``lock.try_acquire()`` with jittered backoff until
-the lock timeout, and always releases on the way out. ``migration_lock_unless_done`` also
-re-checks, while the lock is busy, whether the work is done, and then ends the wait without
-the lock. On PostgreSQL the holder's release wakes the waiters (``wakeup``).
+``with migration_lock(connection, options, done=...) as lock:`` picks the backend for the
+database (``postgres``, ``mysql``, ``file``), polls ``lock.try_acquire()`` with jittered backoff
+until the lock timeout, and always releases on the way out. While the lock is busy, ``done``
+re-checks whether the work is done, and then ends the wait without the lock. On PostgreSQL
+the holder's release wakes the waiters (``wakeup``).
 """
 
 from __future__ import annotations
@@ -192,22 +192,15 @@ def release(lock: Lock, *, alias: str, acquired_at: float | None) -> None:
 
 
 @contextmanager
-def migration_lock(connection: BaseDatabaseWrapper, options: LockOptions) -> Iterator[Lock]:
-    """Hold the migration lock of this database for the duration of the block."""
-    with migration_lock_unless_done(connection, options, done=None) as lock:
-        assert lock is not None  # without a re-check, only the lock ends the wait
-        yield lock
-
-
-@contextmanager
-def migration_lock_unless_done(
+def migration_lock(
     connection: BaseDatabaseWrapper,
     options: LockOptions,
     *,
     done: Callable[[Lock], bool] | None,
     prepare: Callable[[Lock], None] | None = None,
 ) -> Iterator[Lock | None]:
-    """The lock for the block, or None when ``done`` found the work done while we waited;
+    """Hold the migration lock of this database for the block; None instead when ``done``
+    found the work done while we waited (without ``done``, only the lock ends the wait).
     ``done`` and ``prepare`` as ``acquire`` takes them (a waiter keeps the lock's session
     only: Django's connection is closed while it waits)."""
     lock = make_lock(connection, options)

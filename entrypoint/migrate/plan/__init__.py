@@ -1,8 +1,10 @@
 """What the migrate step would do, decided before anything changes.
 
-Promises: ``graph`` resolves targets and plans against Django's migration graph (conflicts and
-an inconsistent history refused), ``phases`` trims the plan to a deploy phase, ``preflight``
-refuses a rollback that would stop half-way (78), ``risk`` says what each operation will lock
-on how big a table and refuses a plan over the row gate (78). Reads the database; never writes
-to it.
+Promises: ``make`` makes an alias's plan, one frozen value that every reader shares (the step,
+the apply, ``--plan``, ``--status``, the wait for migrations), from ``graph`` (targets resolved
+against Django's migration graph, conflicts and an inconsistent history refused), ``phases``
+(the plan trimmed to a deploy phase), ``preflight`` (a rollback that would stop half-way) and
+``risk`` (what each operation will lock on how big a table; the row gate). ``files`` is the
+steady-state check that needs no graph. Reads the database; never writes to it (what a plan
+would record, the apply records under the lock).
 """

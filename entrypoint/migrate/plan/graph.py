@@ -1,4 +1,7 @@
-"""Migration targets resolved against the migration graph, and the plan to reach them."""
+"""Django's migration graph: the executor built (a missing dependency refused), the targets
+resolved against it (conflicts, bad names and contradictions refused), the recorded history
+checked, and what the records say beyond the plan (squashes to record, migrations unknown to
+this code). plan/make.py puts these together into the plan."""
 
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from entrypoint import log
 from entrypoint.errors import ConfigError, MigrationConflict, MigrationGraphError
 from entrypoint.migrate.config import Target
 
@@ -28,10 +30,6 @@ if TYPE_CHECKING:
 
 Node = tuple[str, "str | None"]
 SOURCE = "ENTRYPOINT_MIGRATE_TARGETS"  # where targets come from, unless a caller says otherwise
-
-
-def label(migration: Migration) -> str:
-    return f"{migration.app_label}.{migration.name}"
 
 
 @contextmanager
@@ -152,63 +150,31 @@ def check_targets(
     resolve_targets(loader, targets, all_apps=all_apps, source=source)
 
 
-def migration_plan(
-    connection: BaseDatabaseWrapper,
-    targets: Sequence[Target],
-    *,
-    all_apps: bool = True,
-    report_unknown: bool = False,
-) -> list[tuple[Migration, bool]]:
-    """The (migration, backwards) steps from the recorded state to the targets."""
-    return planned(connection, targets, all_apps=all_apps, report_unknown=report_unknown)[0]
+def squashes_to_record(loader: MigrationLoader, connection: BaseDatabaseWrapper) -> list[Migration]:
+    """The squashed migrations to record: all they replace is recorded, they are not (Django's
+    migrate records them; until then the file-level check cannot pass)."""
+    if not loader.replacements:
+        return []
+    recorded = MigrationRecorder(connection).applied_migrations()
+    return [
+        m
+        for key, m in sorted(loader.replacements.items())
+        if key not in recorded and all(r in recorded for r in m.replaces)
+    ]
 
 
-def planned(
-    connection: BaseDatabaseWrapper,
-    targets: Sequence[Target],
-    *,
-    all_apps: bool = True,
-    report_unknown: bool = False,
-) -> tuple[list[tuple[Migration, bool]], list[Migration]]:
-    """The plan, and the squashed migrations to record: all they replace is recorded, they
-    are not (Django's migrate records them; until then the file-level check cannot pass)."""
-    executor = build_executor(connection)
-    loader = executor.loader
-    check_history(loader, connection)
-    if report_unknown:
-        _report_unknown(loader)
-    plan = executor.migration_plan(resolve_targets(loader, targets, all_apps=all_apps))
-    squashes = list(loader.replacements.values())
-    if squashes:
-        recorded = MigrationRecorder(connection).applied_migrations()
-        squashes = [
-            m
-            for key, m in sorted(loader.replacements.items())
-            if key not in recorded and all(r in recorded for r in m.replaces)
-        ]
-    return plan, squashes
-
-
-def _report_unknown(loader: MigrationLoader) -> None:
-    """Say when the database is ahead of this code: an older image cannot undo what it lacks.
-
-    A migration a squash on disk replaces is known, even once its own file is gone.
+def unknown_applied(loader: MigrationLoader) -> list[str]:
+    """What the database records of apps this code has, and the code lacks: an older image
+    cannot undo it. A migration a squash on disk replaces is known, even once its file is gone.
     """
     replaced = {key for m in loader.replacements.values() for key in m.replaces}
-    unknown = sorted(
+    return sorted(
         f"{app}.{name}"
         for app, name in loader.applied_migrations or {}
         if app in loader.migrated_apps
         and (app, name) not in loader.disk_migrations
         and (app, name) not in replaced
     )
-    if unknown:
-        log.get().warning(
-            "migrations_unknown_applied",
-            migrations=unknown,
-            hint="the database has migrations this image does not: to roll back, run the "
-            "newer image with ENTRYPOINT_MIGRATE_TARGETS first",
-        )
 
 
 # Django's words, "Migration a.0002 is applied before its dependency b.0001 on database 'x'."
@@ -244,12 +210,3 @@ def _repair(exc: InconsistentMigrationHistory) -> str:
         f"e.g. a custom user model added late), record it: {record}; otherwise delete the row "
         f"of {app}.{name} so that both are applied in order. A restart cannot fix this"
     )
-
-
-def pending(
-    alias: str, targets: Sequence[Target], *, all_apps: bool = True
-) -> list[tuple[Migration, bool]]:
-    """The plan without taking the lock: the fast path, ``--plan`` and ``--check``."""
-    from django.db import connections  # noqa: PLC0415 - the registry is ready by now
-
-    return migration_plan(connections[alias], targets, all_apps=all_apps, report_unknown=True)

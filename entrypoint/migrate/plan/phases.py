@@ -4,25 +4,30 @@ The rules are its own: the command's methods read each migration's ``Safe`` mark
 it first saw delayed migrations, what is blocked behind what, and the ``SAFEMIGRATE`` mode. Only
 the glue is ours, so that the trimming happens in our plan, under our lock, with our events.
 ``post`` (the default) applies everything, as plain ``migrate`` does.
+
+``classify`` and ``select`` only read; the one write, the date a delayed migration was first
+seen (safemigrate's ``detect``), is ``record_first_seen``, which the apply runs under the lock
+once the plan under it is final, as safemigrate itself does at ``pre_migrate`` time.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import CommandError
 
-from entrypoint import log
-from entrypoint.errors import ConfigError, PlanRefused
-from entrypoint.migrate.plan.graph import label
+from entrypoint.errors import ConfigError
+from entrypoint.migrate.config import POST, PRE
+from entrypoint.migrate.naming import label
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
 
 Plan = list[tuple["Migration", bool]]
-PRE, POST, BLOCKED = "pre", "post", "blocked"
+BLOCKED = "blocked"  # a phase_of verdict beside PRE and POST: behind a migration left for post
 APP = "django_safemigrate"
 MISSING = (
     "ENTRYPOINT_MIGRATE_PHASE=pre needs django-safemigrate, which is not installed: "
@@ -37,7 +42,8 @@ class Sorted:
 
     phase_of: dict[str, str] = field(default_factory=dict)  # app.name -> pre, post or blocked
     problems: tuple[str, ...] = ()  # why a pre phase would refuse this plan
-    to_record: tuple[Migration, ...] = ()  # delayed with a delay: their first-seen date starts now
+    # Delayed with a delay and never seen before: their delay starts when this plan runs.
+    first_seen: tuple[Migration, ...] = ()
 
 
 def installed() -> bool:
@@ -91,7 +97,8 @@ def classify(plan: Plan) -> Sorted:
             "django-safemigrate refuses backward plans; roll back with "
             "ENTRYPOINT_MIGRATE_PHASE=post"
         )
-    detected = command.detected(declared) if declared and _table_exists() else {}
+    known = bool(declared) and _table_exists()  # else nothing was seen, nothing can be recorded
+    detected = command.detected(declared) if known else {}
     ready, delayed, blocked = command.categorize(command.resolve(declared, detected))
     if blocked and mode == "strict":
         problems.append(
@@ -103,38 +110,39 @@ def classify(plan: Plan) -> Sorted:
     phase_of = {label(m): PRE for m in ready}
     phase_of.update((label(m), POST) for m in delayed)
     phase_of.update((label(m), BLOCKED) for m in blocked)
-    to_record = tuple(
-        m for m in delayed if declared[m].when.value == "after_deploy" and declared[m].delay
+    first_seen = tuple(
+        m
+        for m in delayed
+        if known
+        and declared[m].when.value == "after_deploy"
+        and declared[m].delay
+        and m not in detected
     )
-    return Sorted(phase_of=phase_of, problems=tuple(problems), to_record=to_record)
+    return Sorted(phase_of=phase_of, problems=tuple(problems), first_seen=first_seen)
 
 
-def select(plan: Plan, phase: str, *, report: bool = True) -> Plan:
-    """The steps ``phase`` applies, as ``safemigrate`` trims its plan: pre_migrate time.
-
-    ``report``: log what is deferred. The plan made before the lock says so; the re-plans under
-    it (and after a table-lock retry) pass False, so a run logs it once.
-    """
-    if phase != PRE or not plan:
-        return plan
-    require(phase)
-    found = classify(plan)
-    if found.problems:
-        raise PlanRefused(*found.problems)
-    if found.to_record and _table_exists():
-        _command().detect(list(found.to_record))  # starts their delay, as safemigrate does
-    delayed = [name for name, p in found.phase_of.items() if p == POST]
-    blocked = [name for name, p in found.phase_of.items() if p == BLOCKED]  # nonstrict mode
-    if report and (delayed or blocked):
-        log.get().info("migrations_deferred", phase=PRE, delayed=delayed, blocked=blocked)
-    # Backward steps remain only where SAFEMIGRATE = "disabled" allows them.
-    return [(m, b) for m, b in plan if b or found.phase_of[label(m)] == PRE]
-
-
-def awaited(plan: Plan, phase: str) -> Plan:
-    """What pods of the new release wait for: in the pre phase, not what waits for post."""
+def select(plan: Plan, phase: str, found: Sorted) -> Plan:
+    """The steps ``phase`` applies, as ``safemigrate`` trims its plan at pre_migrate time."""
     if phase != PRE:
         return plan
-    require(phase)
-    found = classify(plan)
-    return [step for step in plan if found.phase_of.get(label(step[0])) != POST]
+    # Backward steps remain only where SAFEMIGRATE = "disabled" allows them.
+    return [(m, b) for m, b in plan if b or found.phase_of.get(label(m)) == PRE]
+
+
+def seen(migrations: Sequence[Migration]) -> bool:
+    """Whether each of ``migrations`` has its first-seen date recorded (a waiter's re-check:
+    another replica recorded it meanwhile)."""
+    if not migrations:
+        return True
+    from django_safemigrate.models import SafeMigration  # noqa: PLC0415
+
+    wanted = {(m.app_label, m.name) for m in migrations}
+    rows = SafeMigration.objects.filter(app__in={app for app, _ in wanted})
+    return wanted <= set(rows.values_list("app", "name"))
+
+
+def record_first_seen(migrations: Sequence[Migration]) -> None:
+    """Under the lock, the plan final: each delayed migration's delay starts now, as
+    safemigrate's ``detect`` starts it (its table absent: nothing to record yet)."""
+    if migrations and _table_exists():
+        _command().detect(list(migrations))

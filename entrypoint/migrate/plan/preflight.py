@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.db.migrations import operations
 
-from entrypoint.errors import PlanRefused
-from entrypoint.migrate.plan import phases
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import describe, label
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -33,12 +31,6 @@ def _run_on_database(operation: Operation) -> Iterator[Operation]:
     if isinstance(operation, operations.SeparateDatabaseAndState):
         for inner in operation.database_operations:
             yield from _run_on_database(inner)
-
-
-def describe(operation: Operation) -> str:
-    if isinstance(operation, operations.RunPython):
-        return f"RunPython({getattr(operation.code, '__name__', '?')})"
-    return f"{type(operation).__name__}: {operation.describe()}"
 
 
 def _why(operation: Operation) -> str:
@@ -130,13 +122,3 @@ def problems(plan: Plan, *, fake: bool = False) -> list[str]:
         if backwards
         for op in irreversible(m)
     ]
-
-
-def prepared(plan: Plan, phase: str, *, fake: bool = False, report: bool = True) -> Plan:
-    """The plan this phase carries out, checked: on the fast path, then again under the lock
-    (``report=False``: what is deferred was logged on the fast path)."""
-    plan = phases.select(plan, phase, report=report)
-    found = problems(plan, fake=fake)
-    if found:
-        raise PlanRefused(*found)
-    return plan

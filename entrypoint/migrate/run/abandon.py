@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from entrypoint import log
+from entrypoint.bounded import TimedOut, bounded
 from entrypoint.errors import LockLost, MigrationAbandoned
 
 STAGE_WAIT = 1.0  # seconds each stage leaves the step to end before the next
@@ -90,24 +91,17 @@ class Abandon:
 
 
 def _bounded(call: Callable[[], None], seconds: float) -> str | None:
-    """Run ``call`` in a daemon thread for at most ``seconds``; what went wrong, if anything.
+    """Run ``call`` for at most ``seconds`` (``bounded``); what went wrong, if anything.
 
     libpq's cancel connects anew, over what may be the same dead path: it must not hold us.
     """
-    failure: list[str] = []
-
-    def attempt() -> None:
-        try:
-            call()
-        except Exception as exc:  # noqa: BLE001 - reported, then the next stage
-            failure.append(f"{type(exc).__name__}: {str(exc).strip()[:200]}")
-
-    worker = threading.Thread(target=attempt, name="lock-cancel", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        return f"no answer within {seconds:g}s"
-    return failure[0] if failure else None
+    try:
+        bounded(call, seconds, "lock-cancel")
+    except TimedOut as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - reported, then the next stage
+        return f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+    return None
 
 
 def _shut(conn: Any) -> bool:

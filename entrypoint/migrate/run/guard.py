@@ -20,20 +20,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.connection import is_closed, migrating_session, network_timeout_of
 from entrypoint.errors import LockLost, MigrationAbandoned, stop_requested
-from entrypoint.migrate.lock.fence import Fence, django_scalar
+from entrypoint.migrate.lock.fence import Fence, django_query
 from entrypoint.migrate.lock.keepalive import KEEPALIVE_EVERY, Keepalive
 from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.mysql_fence import MySQLFence
-from entrypoint.migrate.lock.options import Lock
+from entrypoint.migrate.lock.options import Lock, LockOptions
 from entrypoint.migrate.lock.postgres import PostgresLock
 from entrypoint.migrate.lock.sessions import HolderSessions
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.lock.waiting import migration_lock
+from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.preflight import one_transaction
 from entrypoint.migrate.run.abandon import Abandon
 from entrypoint.migrate.run.editor import Recorder, finish_inside, guarded_editor
@@ -62,8 +64,52 @@ def holder_roles(
     return required, ("watch",) if watched(connection, table_lock_timeout) else ()
 
 
+@contextmanager
+def locked(connection: BaseDatabaseWrapper, options: LockOptions) -> Iterator[Guard]:
+    """The lock, then the guard, its barrier passed: past this point no other replica's work
+    is in flight, and none of ours runs unprotected."""
+    with locked_unless_done(connection, options, done=None) as guard:
+        assert guard is not None  # without a re-check, only the lock ends the wait
+        yield guard
+
+
+@contextmanager
+def locked_unless_done(
+    connection: BaseDatabaseWrapper,
+    options: LockOptions,
+    *,
+    done: Callable[[Lock], bool] | None,
+) -> Iterator[Guard | None]:
+    """``locked``, or None when ``done`` found the work done while we waited for the lock.
+
+    While it waits a replica holds one session (the lock's); once it has the lock, it opens
+    every other session the work needs before starting it (lock/sessions.py).
+    """
+    sessions = HolderSessions(connection)
+
+    def prepare(lock: Lock) -> None:
+        sessions.open(*holder_roles(lock, connection, options.table_lock_timeout))
+
+    try:
+        with migration_lock(connection, options, done=done, prepare=prepare) as lock:
+            if lock is None:
+                yield None
+                return
+            with Guard(
+                lock,
+                connection,
+                timeout=options.timeout,
+                table_lock_timeout=options.table_lock_timeout,
+                sessions=sessions,
+            ) as guard:
+                guard.barrier()
+                yield guard
+    finally:
+        sessions.close_untaken()
+
+
 class Guard:
-    """``with Guard(lock, connection) as guard:`` right after the lock is acquired."""
+    """``with Guard(lock, connection) as guard:`` right after the lock is acquired (``locked``)."""
 
     def __init__(
         self,
@@ -143,7 +189,7 @@ class Guard:
             # Named in pg_stat_activity (what a waiter reports), and the server half of the
             # network timeout, lock or no lock: a session whose client vanished would otherwise
             # run its statement to the end, holding the table locks the app waits for.
-            django_scalar(self.connection)(*migrating_session(self.connection))
+            django_query(self.connection)(*migrating_session(self.connection))
         if isinstance(self.fence, MySQLFence):
             self.fence.barrier(self.timeout, grace=self.fence.lock.network_timeout)
         elif self.fence is not None:
@@ -283,6 +329,7 @@ class Guard:
         # The keepalive may not have noticed yet (a paused process): ask the server itself.
         assert self.fence is not None
         if not self.fence.lock_still_held():
+            self.lost.set()  # the server tells before the keepalive does: the lock is gone
             raise self.lost_error()
         if self.current is None:
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from entrypoint.errors import ConnectionLost, LockLost
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from entrypoint import heartbeat, log
 from entrypoint.errors import LockLost
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.risk.gate import Assessment
 from entrypoint.migrate.run.guard import Guard
 

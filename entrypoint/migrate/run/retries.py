@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from entrypoint import log
 from entrypoint.errors import MigrationFailed, TableLockTimeout, sqlstate_in
-from entrypoint.migrate.plan.graph import label
+from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.records import Blocker
 
 if TYPE_CHECKING:

@@ -1,10 +1,10 @@
 """The plan's risk as the migrate step uses it: the row gate, the warnings, the plan's fields.
 
 ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS (unset: no gate): a ``high`` operation whose table has more
-estimated rows refuses the whole plan before anything is applied. The step checks before the
-lock, again under it (the plan may have changed meanwhile), like the rollback preflight, and
-again before each retry of a migration rolled back for a table lock (its tables may have grown
-while it waited).
+estimated rows refuses the whole plan before anything is applied (``refusals``, read into the
+plan's problems by plan/make.py). The step checks before the lock, again under it (the plan may
+have changed meanwhile), like the rollback preflight, and again before each retry of a
+migration rolled back for a table lock (its tables may have grown while it waited).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
-from entrypoint.errors import PlanRefused
-from entrypoint.migrate.plan.graph import label
-from entrypoint.migrate.plan.preflight import describe
+from entrypoint.migrate.naming import describe, label
 from entrypoint.migrate.plan.risk.levels import HIGH, UNKNOWN
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.migrations.migration import Migration
     from django.db.migrations.operations.base import Operation
@@ -31,7 +31,7 @@ Plan = list[tuple["Migration", bool]]
 VARIABLE = "ENTRYPOINT_MIGRATE_MAX_BLOCKING_ROWS"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Assessment:
     """Per migration (by label): each operation and its judgement; None off PostgreSQL."""
 
@@ -47,11 +47,15 @@ class Assessment:
             if j.risk == HIGH
         ]
 
-    def refusals(self, max_rows: int | None) -> list[str]:
+    def refusals(self, max_rows: int | None, running: Collection[str]) -> list[str]:
+        """Why the gate refuses the plan; ``running``: the migrations this run carries out (a
+        migration deferred to the post phase is judged when that phase plans it)."""
         if max_rows is None:
             return []
         problems = []
         for where, operation, judgement in self.high():
+            if where not in running:
+                continue
             culprit = judgement.culprit()
             if culprit is None or culprit.rows is None or culprit.rows <= max_rows:
                 continue
@@ -127,19 +131,3 @@ def assess(connection: BaseDatabaseWrapper, plan: Plan) -> Assessment:
         },
         connection.vendor,
     )
-
-
-def check(
-    connection: BaseDatabaseWrapper, plan: Plan, max_rows: int | None, *, fake: bool = False
-) -> Assessment:
-    """The plan's assessment; PlanRefused (78) when a high operation's table is over the gate.
-
-    With --fake nothing runs: nothing is analysed, nothing refused.
-    """
-    if fake:
-        return Assessment({}, connection.vendor)
-    assessment = assess(connection, plan)
-    problems = assessment.refusals(max_rows)
-    if problems:
-        raise PlanRefused(*problems)
-    return assessment

@@ -36,7 +36,3 @@ def blocks_writes(mode: str) -> bool:
     SHARE and stronger conflict with ROW EXCLUSIVE; ACCESS EXCLUSIVE also stops reads.
     """
     return ORDER.index(mode) >= ORDER.index(SHARE)
-
-
-def blocks_reads(mode: str) -> bool:
-    return mode == ACCESS_EXCLUSIVE
