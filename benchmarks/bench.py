@@ -182,6 +182,49 @@ def fleet(bench: Bench, sizes: list[int], tools: list[str]) -> dict[str, object]
     return results
 
 
+SLOTS_FLEET, SLOTS, SLOTS_MIGRATIONS = 50, 20, 25
+
+
+def _role_env(bench: Bench, limit: int | None) -> dict[str, str]:
+    """A fleet's environment on a fresh database owned by a role of its own (not a superuser:
+    a limit binds it), allowed ``limit`` connections (None: no limit of its own)."""
+    database = bench.pg.create_database()
+    url = bench.pg.owned_by_role(database, f"slots_{database}", limit)
+    return bench.env(SLOTS_MIGRATIONS, database, DATABASE_URL=url, ENTRYPOINT_STEPS="wait,migrate")
+
+
+def slots(bench: Bench) -> dict[str, object]:
+    """Scenario 9: a fleet of 50 (wait, migrate) on an empty database, as a role allowed 20
+    connections, beside the same fleet as a role the server's 400 slots leave room for.
+
+    Failures (target 0), wall time until the last replica exits, and the fleet's CPU seconds
+    (user + system of all its processes), in interleaved rounds.
+    """
+    variants = {"20 slots": SLOTS, "slots to spare": None}
+    runs: dict[str, Callable[[], Sample]] = {}
+    for name, limit in variants.items():
+
+        def once(limit: int | None = limit) -> Sample:
+            return run_fleet(ENTRYPOINT, _role_env(bench, limit), SLOTS_FLEET)
+
+        runs[name] = once
+    samples = bench.rounds(runs)
+    results: dict[str, object] = {
+        "rounds": bench.repeats,
+        "replicas": SLOTS_FLEET,
+        "slots": SLOTS,
+        "migrations": SLOTS_MIGRATIONS,
+    }
+    for name, taken in samples.items():
+        results[name] = {
+            "seconds": seconds(taken).__dict__,
+            "cpu_s": Stats.of([s.cpu_s for s in taken]).__dict__,
+            "failures": [s.failures for s in taken],
+        }
+        print(name, seconds(taken), [s.failures for s in taken], flush=True)
+    return results
+
+
 def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
     """Scenario 3: steady state on ever larger migration graphs, against the floor."""
     results: dict[str, object] = {}
@@ -205,7 +248,17 @@ def graph_size(bench: Bench, sizes: list[int]) -> dict[str, object]:
     return results
 
 
-SCENARIOS = ("steady", "fleet", "graph", "contended", "risk", "deploy", "schema", "image")
+SCENARIOS = (
+    "steady",
+    "fleet",
+    "graph",
+    "contended",
+    "risk",
+    "deploy",
+    "schema",
+    "slots",
+    "image",
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -217,6 +270,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--graphs", default="100,500,2000")
     parser.add_argument("--contended-repeats", type=int, default=3)
     parser.add_argument("--deploy-rounds", type=int, default=5)
+    parser.add_argument("--slots-repeats", type=int, default=3)
     parser.add_argument(
         "--only",
         default=",".join(SCENARIOS),
@@ -255,6 +309,10 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, object]:
                 results["deploy"] = deploy.measure(pg, args.deploy_rounds)
             if "schema" in args.only:
                 results["schema"] = schema.measure(pg, args.repeats)
+            if "slots" in args.only:
+                bench.repeats = args.slots_repeats
+                results["slots"] = slots(bench)
+                bench.repeats = args.repeats
     finally:
         pg.remove()
     if "image" in args.only:

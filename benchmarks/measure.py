@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,7 @@ class Sample:
     seconds: float
     failures: int = 0
     maxrss_kib: int = 0
+    cpu_s: float = 0.0  # user + system of every process the sample ran
 
 
 @dataclass
@@ -90,14 +92,19 @@ def run_sequence(commands: Sequence[list[str]], env: dict[str, str]) -> Sample:
 
 
 def run_fleet(command: list[str], env: dict[str, str], replicas: int) -> Sample:
-    """Start ``replicas`` copies at once; wall time until the last one has exited."""
+    """Start ``replicas`` copies at once; wall time until the last one has exited, and their
+    CPU time (the children this process waited for meanwhile: only these)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     procs = [
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(replicas)
     ]
     failures = sum(1 for proc in procs if proc.wait(timeout=900) != 0)
-    return Sample(time.perf_counter() - started, failures=failures)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Sample(seconds, failures=failures, cpu_s=cpu)
 
 
 def alone(measure: Callable[[Any, int], object], option: str, default: int) -> None:

@@ -329,6 +329,35 @@ def _schema(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _slots(results: dict[str, Any]) -> list[str]:
+    if "slots" not in results:  # results.json from before this scenario existed
+        return []
+    data = results["slots"]
+    lines = [
+        "",
+        f"## 9. A fleet of {data['replicas']} against {data['slots']} connection slots",
+        "",
+        *_provenance(results, "slots"),
+        f"{data['replicas']} replicas (wait, migrate) start together on an empty database of a",
+        f"generated project ({data['migrations']} migrations, plus Django's auth and",
+        "contenttypes), as a role allowed that many connections (`CONNECTION LIMIT`, not a",
+        "superuser), beside the same fleet with slots to spare (the server has 400). Seconds,",
+        f"median (min–max) over {data['rounds']} interleaved rounds (`--slots-repeats`); CPU:",
+        "user + system of every replica (benchmarks/bench.py).",
+        "",
+        "| | failures per round | wall | fleet CPU | target: 0 failures |",
+        "|---|---|---|---|---|",
+    ]
+    for name in (f"{data['slots']} slots", "slots to spare"):
+        row = data[name]
+        failures = row["failures"]
+        lines.append(
+            f"| {name} | {', '.join(map(str, failures))} | {_fmt(row['seconds'])} | "
+            f"{_fmt(row['cpu_s'])} | {_verdict(not any(failures))} |"
+        )
+    return lines
+
+
 def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
     steady = _steady(results)
     head = [
@@ -351,6 +380,7 @@ def write(results: dict[str, Any], markdown: Path, picture: Path) -> None:
         + _risk(results)
         + _deploy(results)
         + _schema(results)
+        + _slots(results)
     )
     markdown.write_text("\n".join(head + body) + "\n")
     _plot(results, picture)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -17,7 +19,7 @@ from functools import partial
 
 from entrypoint import __version__, config, connection, env_reader, heartbeat, log
 from entrypoint.config import Settings
-from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals
+from entrypoint.errors import EntrypointError, Interrupted, raise_on_signals, refuse_if_stopped
 
 # What --help says after the options: every variable, every exit code.
 HELP_EPILOG = """\
@@ -70,22 +72,29 @@ environment variables:
   ENTRYPOINT_DB_NETWORK_TIMEOUT    10                   seconds a silent database peer may take
 
 exit codes:
-  0 success, 2 usage, 69 database or service unavailable (wait timed out),
+  0 success, 2 usage, 69 database or service unavailable (wait timed out; a
+  read-only server, a standby?, where migrations are pending),
   70 a step failed (migration, management command, hook),
-  75 migration lock (or, after the retries, a table lock) not acquired in time,
+  75 migration lock (or, after the retries, a table lock; or a connection slot, on a
+  full server) not acquired in time,
   78 configuration error or a plan that cannot be carried out (irreversible
   rollback, blocked pre phase), or a live schema the code cannot serve,
-  126 COMMAND not executable, 127 COMMAND not found, 128+N killed by signal N (143 SIGTERM)
+  126 COMMAND not executable, 127 COMMAND not found, 128+N stopped by signal N (143
+  SIGTERM): nothing commits or runs after it; stuck code ends 10 s later
 
 COMMAND is exec'd with default signal dispositions; neither it nor the hooks get
 DJANGO_ADMIN_PASSWORD, DJANGO_SUPERUSER_PASSWORD and ENTRYPOINT_MIGRATE_DATABASE_URL.
 """
 
+# Seconds the code running at a stop has to return before the process ends by itself: more
+# than a hook's own grace between SIGTERM and SIGKILL (5 s), well inside Kubernetes' 30 s.
+STOP_GRACE = 10.0
 DOCUMENTS = {
     "plan": "the migration plan (exit 0, or 78 when it cannot be carried out)",
     "status": "the lock and fence holders, pending and last applied migrations, whether the "
-    "live schema serves this code (exit 0, or 69 naming a database that did not answer); does "
-    "not wait for the database",
+    "live schema serves this code (exit 0, or 69 naming a database that did not answer, or "
+    "who held what its queries waited for); does not wait for the database (15 s at most an "
+    "alias)",
 }
 
 
@@ -166,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         total_s=round(time.perf_counter() - started, 3),
     )
     if args.command:
+        refuse_if_stopped()  # a stop that the steps' code swallowed: never the server then
         server.exec_command(args.command, env=os.environ)
     return 0
 
@@ -202,12 +212,34 @@ def _collect_from_here() -> None:
     gc.enable()
 
 
+def _end_if_stuck(signum: int) -> None:
+    """At the first SIGTERM or SIGINT: if the code running then (a migration's, a command's)
+    does not return within STOP_GRACE seconds, the process ends by itself, 128+N; the server
+    rolls back what was in flight (nothing commits after a stop: the migrations' guard)."""
+
+    def end() -> None:
+        code = 128 + signum
+        log.get().error(
+            "stop_forced",
+            signal=signal.Signals(signum).name,
+            waited_s=STOP_GRACE,
+            exit_code=code,
+            reason="the code running when the stop came did not return",
+        )
+        log.flush()
+        os._exit(code)
+
+    timer = threading.Timer(STOP_GRACE, end)
+    timer.daemon = True  # a process that ends in time is not held by it
+    timer.start()
+
+
 def run_mapped(run: Callable[[], int]) -> int:
     """Run ``run`` and map every way it can end to one event and a documented exit code.
 
     The one place that does this: the CLI and the management commands both go through it.
     """
-    raise_on_signals()
+    raise_on_signals(on_stop=_end_if_stuck)
     # Defaults, so that a bad ENTRYPOINT_LOG_* is still reported as an event.
     log.configure(no_color=config.no_color(os.environ))
     try:

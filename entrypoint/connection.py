@@ -81,7 +81,8 @@ def network_timeout_of(params: Mapping[str, Any]) -> float:
 
 
 def use_network_timeout(seconds: float) -> None:
-    """The client half on every PostgreSQL and MySQL alias; a value the project's OPTIONS set wins.
+    """The client half on every PostgreSQL and MySQL alias (and on PostgreSQL a name for the
+    steps' own session); a value the project's OPTIONS set wins.
 
     Changed in place: the wrappers Django made already, and every thread's, share the dict.
     """
@@ -95,6 +96,8 @@ def use_network_timeout(seconds: float) -> None:
         if vendor == "postgresql":
             for key, value in network_options(seconds).items():
                 options.setdefault(key, value)
+            # Django's own session of the steps, named in pg_stat_activity as the helpers are.
+            options.setdefault("application_name", application_name("steps"))
         elif vendor == "mysql":
             options.setdefault("connect_timeout", whole_seconds(seconds))
     connection_created.connect(_mysql_connected, dispatch_uid="django-entrypoint-mysql-network")
@@ -215,6 +218,20 @@ def setup_session(
         conn.execute(*set_configs(settings, local=False))
 
 
+def open_session(connection: BaseDatabaseWrapper, role: str) -> psycopg.Connection[Any]:
+    """A helper session (the watcher's, the fence's) in autocommit, named and set up."""
+    import psycopg  # noqa: PLC0415 - only PostgreSQL users need it
+
+    params = connection_params(connection, role)
+    conn = psycopg.connect(**params, autocommit=True)
+    try:
+        setup_session(conn, params)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def migrating_session(connection: BaseDatabaseWrapper) -> tuple[str, list[str]]:
     """SQL naming Django's migrating session in pg_stat_activity, with the server half on it.
 
@@ -228,15 +245,40 @@ def migrating_session(connection: BaseDatabaseWrapper) -> tuple[str, list[str]]:
     return set_configs([*settings, *server_settings(options_of(connection), version)], local=False)
 
 
-def probe_sql(connection: BaseDatabaseWrapper) -> tuple[str, list[str]]:
+# Why a server takes no writes from a session, or NULL: a hot standby (PostgreSQL in recovery, a
+# MySQL/MariaDB replica's read_only, which binds every user without SUPER: whoever has it must
+# not write to a replica either), or transactions read-only by default (a role's or a
+# database's default_transaction_read_only).
+READ_ONLY = {
+    "postgresql": "CASE WHEN pg_is_in_recovery() THEN 'in recovery (a hot standby)'"
+    " WHEN current_setting('transaction_read_only') = 'on'"
+    " THEN 'read-only for this session (default_transaction_read_only)' END",
+    "mysql": "CASE WHEN @@global.read_only THEN 'read-only (read_only: a replica)' END",
+}
+
+
+def read_only(connection: BaseDatabaseWrapper) -> str | None:
+    """Why ``connection``'s server takes no writes from it, or None (SQLite: always None)."""
+    expression = READ_ONLY.get(connection.vendor)
+    if expression is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {expression}")
+        row = cursor.fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
+def probe_sql(connection: BaseDatabaseWrapper, *, writes: bool = False) -> tuple[str, list[str]]:
     """The wait's check on PostgreSQL: a SELECT that also sets the server half on its session,
-    which a link cut mid-check would otherwise leave open on the server for hours."""
+    which a link cut mid-check would otherwise leave open on the server for hours; its last
+    column says why the server takes no writes (``READ_ONLY``) when ``writes`` will follow."""
     connection.ensure_connection()
     server = server_settings(options_of(connection), int(getattr(connection, "pg_version", 0)))
+    last = READ_ONLY["postgresql"] if writes else "1"
     if not server:
-        return "SELECT 1", []
+        return f"SELECT {last}", []
     sql, values = set_configs(server, local=False)
-    return f"{sql}, 1", values
+    return f"{sql}, {last}", values
 
 
 def connection_params(connection: BaseDatabaseWrapper, role: str) -> dict[str, Any]:

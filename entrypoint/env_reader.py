@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Mapping
 
 YEAR = 365 * 24 * 3600  # the longest any wait may be: a bigger number is a typo, not a plan
@@ -67,14 +68,35 @@ def seconds_range(*, allow_zero: bool) -> str:
     return f"a number of seconds from {low} to {YEAR} (a year), e.g. 30 or 2.5"
 
 
-def read_secret_file(name: str, path: str, problems: list[str]) -> str | None:
-    """The text of a mounted secret, or None and a problem naming the path (never the bytes)."""
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def read_secret_file(name: str, path: str, problems: list[str]) -> tuple[str, bool] | None:
+    """The value a mounted secret holds, and whether a byte-order mark was removed from it; or
+    None and a problem naming the variable and the path (never the bytes).
+
+    One trailing line break, ``\\n`` or ``\\r\\n``, is no part of the value: secret volumes,
+    ``echo >`` and Windows editors add it. Nor is a leading byte-order mark (Notepad's UTF-8),
+    which the caller reports. Any other control character (a second line, a ``\\r`` alone, a
+    tab) would make the value silently differ from what was typed: a problem, never a guess.
+    """
     try:
-        return _read_regular_file(path).decode("utf-8")
+        text = _read_regular_file(path).decode("utf-8")
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
     except UnicodeDecodeError:
         reason = "not UTF-8 text"
+    else:
+        value = text.removeprefix(BYTE_ORDER_MARK)
+        value = value.removesuffix("\r\n") if value.endswith("\r\n") else value.removesuffix("\n")
+        if not any(unicodedata.category(char) == "Cc" for char in value):
+            return value, text.startswith(BYTE_ORDER_MARK)
+        problems.append(
+            f"{name}={path[:200]!r} holds a control character besides one trailing line break "
+            "(a second line, a carriage return, a tab): the value would not be what was "
+            "typed; write it on one line, with at most one line break at its end"
+        )
+        return None
     problems.append(
         f"{name}={path[:200]!r} cannot be read ({reason}): mount the secret there, "
         f"a regular file of at most {SECRET_FILE_MAX} bytes"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
 
@@ -79,6 +79,21 @@ class SchemaIncompatible(ConfigError):
 class DatabaseUnavailable(EntrypointError):
     exit_code = 69
     event = "db_unavailable_timeout"
+
+
+class ReadOnlyDatabase(DatabaseUnavailable):
+    """The server answers but takes no writes, and a step must write: not yet, since a
+    failover may be finishing (69, so that a Job or a restart tries again)."""
+
+    event = "db_read_only"
+    ADVICE = (
+        "read-only: a standby? A failover may still be finishing; otherwise point the alias "
+        "at the primary (libpq's target_session_attrs=read-write picks it among several "
+        "hosts), or lift the role's or the database's default_transaction_read_only"
+    )
+
+    def __init__(self, alias: str, why: str) -> None:
+        super().__init__(f"database {alias!r}: the server is {why}; {self.ADVICE}")
 
 
 class ServiceUnavailable(EntrypointError):
@@ -181,16 +196,46 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
 
 
+# The first stop asked of this process (its signal number), and what to do when it comes: a
+# stop is final, whatever the code that was running did with its Interrupted.
+_stop: list[int] = []
+_on_stop: list[Callable[[int], None]] = []
+
+
+def _note_stop(signum: int) -> None:
+    if not _stop:
+        _stop.append(signum)
+        for callback in _on_stop:
+            callback(signum)
+
+
 def _raise_interrupted(signum: int, _frame: object) -> None:
+    _note_stop(signum)
     raise Interrupted(signum)
 
 
-def raise_on_signals() -> None:
-    """Turn SIGTERM and SIGINT into ``Interrupted`` so cleanup runs and the exit code is 128+N.
+def stop_requested() -> Interrupted | None:
+    """The Interrupted of the stop asked earlier (SIGTERM, SIGINT), even if the code it was
+    raised in swallowed it (a bare ``except:``); None while no stop came."""
+    return Interrupted(_stop[0]) if _stop else None
+
+
+def refuse_if_stopped() -> None:
+    """Raise the stop's Interrupted again: nothing more may start (a step, a commit, exec)."""
+    stop = stop_requested()
+    if stop is not None:
+        raise stop
+
+
+def raise_on_signals(on_stop: Callable[[int], None] | None = None) -> None:
+    """Turn SIGTERM and SIGINT into ``Interrupted`` so cleanup runs and the exit code is 128+N;
+    ``on_stop`` runs once, at the first of them.
 
     One our parent ignored (a shell's background job ignores SIGINT) stays ignored, for the
     steps and then for the server, as for a program started directly.
     """
+    if on_stop is not None:
+        _on_stop.append(on_stop)
     for signum in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(signum) != signal.SIG_IGN:
             signal.signal(signum, _raise_interrupted)
@@ -208,8 +253,13 @@ def interrupts_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         ours = []  # only the main thread has handlers, and only it gets the signals
     caught: list[int] = []
+
+    def defer(number: int, _frame: object) -> None:
+        _note_stop(number)
+        caught.append(number)
+
     for signum in ours:
-        signal.signal(signum, lambda number, _frame: caught.append(number))
+        signal.signal(signum, defer)
     try:
         yield
     finally:

@@ -39,22 +39,27 @@ KEEP_END = frozenset({"exception"})  # a traceback's last lines name the error: 
 
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+# Captured lines kept back while the secrets that could be in them are not known yet.
+_held: list[tuple[LogStream, str, bool]] | None = None
 
 
 def add_secrets(values: Iterable[str | None]) -> None:
     """Register values that must never be printed (passwords); every log field is scrubbed.
 
-    Each is scrubbed raw and in every percent-encoded form (``quote``, ``quote_plus``, any
-    character encoded or not, either hex case): a DSN printed by a migration carries the
-    password encoded. Values shorter than 3 characters are ignored: scrubbing them would
-    blank ordinary words.
+    Each is scrubbed in every form a program prints it in, any mix of them character by
+    character: raw; percent-encoded (``quote``, ``quote_plus``, either hex case: a DSN printed
+    by a migration carries the password encoded); escaped as Python's ``repr``, ``str`` of a
+    container, ``ascii()`` and ``unicode_escape`` write it, and the ``repr`` of its UTF-8
+    bytes; JSON-escaped, with and without ``ensure_ascii`` (a settings module printing
+    ``DATABASES``). Values shorter than 3 characters are ignored: scrubbing them would blank
+    ordinary words.
     """
     global _pattern  # noqa: PLW0603 - one registry per process, as logging itself
     _secrets.update(v for v in values if v and len(v) >= 3)
     if _secrets:
         # Longest first, so that a whole DSN wins over the password inside it.
         ordered = sorted(_secrets, key=len, reverse=True)
-        _pattern = re.compile("|".join(_any_encoding(secret) for secret in ordered))
+        _pattern = re.compile("|".join(_any_form(secret) for secret in ordered))
 
 
 def add_url_secrets(url: str) -> None:
@@ -66,16 +71,46 @@ def add_url_secrets(url: str) -> None:
     add_secrets([url, urllib.parse.unquote(password) if password else None])
 
 
-def _any_encoding(secret: str) -> str:
-    """A regex matching ``secret`` with any of its characters percent-encoded (``+``: space)."""
-    parts = []
-    for char in secret:
-        encoded = "".join(f"%{byte:02X}" for byte in char.encode())
-        hex_any_case = re.sub("[A-F]", lambda m: f"[{m[0]}{m[0].lower()}]", encoded)
-        plus = r"\+|" if char == " " else ""
-        # Encoded first: a raw "%" must not match the start of "%25" and leave "25" behind.
-        parts.append(f"(?:{hex_any_case}|{plus}{re.escape(char)})")
-    return "".join(parts)
+# What a backslash escape writes for these characters, besides its \x, \u and \U forms:
+# repr and JSON escape the quotes and the backslash; JSON may escape "/" too.
+_NAMED_ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f"}
+_SELF_ESCAPED = "\\'\"/"
+
+
+def _hex(value: int, digits: int) -> str:
+    """``value`` as hex digits, matched in either case."""
+    return re.sub("[a-f]", lambda m: f"[{m[0]}{m[0].upper()}]", f"{value:0{digits}x}")
+
+
+def _any_form(secret: str) -> str:
+    """A regex matching ``secret`` with each of its characters in any of its printed forms."""
+    return "".join(f"(?:{'|'.join(_char_forms(char))})" for char in secret)
+
+
+def _char_forms(char: str) -> list[str]:
+    """One character's forms as regexes, longest first: an escaped or encoded form must win
+    over a raw "%" or "\\" that only starts it."""
+    code, utf8 = ord(char), char.encode()
+    escape = re.escape("\\")
+    forms = ["".join(f"%{_hex(byte, 2)}" for byte in utf8)]  # quote, quote_plus
+    if code >= 0x10000:  # JSON with ensure_ascii writes a surrogate pair
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        forms.append(f"{escape}u{_hex(high, 4)}{escape}u{_hex(low, 4)}")
+    forms.append(f"{escape}U{_hex(code, 8)}")  # ascii(), repr
+    if code < 0x10000:
+        forms.append(f"{escape}u{_hex(code, 4)}")  # ascii(), JSON
+    if code < 0x100:
+        forms.append(f"{escape}x{_hex(code, 2)}")  # repr, ascii()
+    if code >= 0x80:  # repr of the UTF-8 bytes
+        forms.append("".join(f"{escape}x{_hex(byte, 2)}" for byte in utf8))
+    if char in _NAMED_ESCAPES:
+        forms.append(escape + _NAMED_ESCAPES[char])
+    if char in _SELF_ESCAPED:
+        forms.append(escape + re.escape(char))
+    if char == " ":
+        forms.append(r"\+")  # quote_plus
+    forms.append(re.escape(char))
+    return sorted(forms, key=len, reverse=True)
 
 
 def scrub(text: str) -> str:
@@ -182,6 +217,23 @@ def _show_warning(  # noqa: PLR0913, PLR0917 - the signature of warnings.showwar
     )
 
 
+@contextmanager
+def holding_output() -> Iterator[None]:
+    """Lines captured in the block (LogStream) are emitted when it ends, not as written.
+
+    A settings module prints as it is imported, before its ``DATABASES`` passwords can be
+    registered: held back, its lines meet the scrubber once they are.
+    """
+    global _held  # noqa: PLW0603 - one registry per process, as the secrets
+    _held = []
+    try:
+        yield
+    finally:
+        held, _held = _held, None
+        for stream, line, truncated in held:
+            stream.emit(line, truncated=truncated)
+
+
 def flush() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -218,17 +270,19 @@ class LogStream(io.TextIOBase):
         self._buffer += text
         *lines, self._buffer = LINE_END.split(self._buffer)
         for line in lines:
-            self._emit(line)
+            self.emit(line)
         if len(self._buffer) > MAX_LINE:  # a line without end (no newline): bound memory
-            self._emit(self._buffer[:MAX_LINE], truncated=True)
+            self.emit(self._buffer[:MAX_LINE], truncated=True)
             self._buffer, self._dropping = "", True
         return written
 
     def flush(self) -> None:
-        self._emit(self._buffer)
+        self.emit(self._buffer)
         self._buffer = ""
 
-    def _emit(self, line: str, *, truncated: bool = False) -> None:
-        if line.strip():
+    def emit(self, line: str, *, truncated: bool = False) -> None:
+        if _held is not None:
+            _held.append((self, line, truncated))
+        elif line.strip():
             extra = {"truncated": True} if truncated else {}
             get().info(self._event, line=line.rstrip(), stream=self._stream, **extra)

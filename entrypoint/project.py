@@ -18,6 +18,15 @@ def setup(settings_module: str) -> None:
     workdir = str(Path.cwd())
     if workdir not in sys.path:
         sys.path.insert(0, workdir)
+    # What the settings module prints as it is imported waits for its passwords to be known.
+    with log.holding_output():
+        try:
+            _django_setup(settings_module)
+        finally:
+            register_database_passwords()
+
+
+def _django_setup(settings_module: str) -> None:
     import django  # noqa: PLC0415 - imported only once the settings module is known
     from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415
 
@@ -36,12 +45,13 @@ def setup(settings_module: str) -> None:
             f"loading settings {settings_module!r} failed with {type(exc).__name__}: "
             f"{str(exc)[:200]}; fix the settings module or the variables it reads"
         ) from exc
-    register_database_passwords()
 
 
 def register_database_passwords() -> None:
     from django.conf import settings  # noqa: PLC0415
 
+    if not settings.configured:  # the settings module did not load: nothing of it to hide
+        return
     log.add_secrets(str(db.get("PASSWORD") or "") for db in settings.DATABASES.values())
 
 

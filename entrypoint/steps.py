@@ -16,6 +16,7 @@ import structlog
 
 from entrypoint import log
 from entrypoint.config import Settings
+from entrypoint.errors import refuse_if_stopped
 
 if TYPE_CHECKING:
     from entrypoint.wait.database import Pending
@@ -46,7 +47,9 @@ def check_schema(settings: Settings, aliases: Sequence[str]) -> None:
 def _wait(settings: Settings, aliases: Sequence[str]) -> None:
     from entrypoint.wait import database as wait  # noqa: PLC0415 - see Step
 
-    wait.run(settings.wait, aliases, pending=migrations_pending(settings))
+    # A standby answers, but a step that writes would fail on it: not ready yet (a failover).
+    writes = "migrate" in settings.steps or "admin" in settings.steps
+    wait.run(settings.wait, aliases, pending=migrations_pending(settings), writes=writes)
     if settings.wait.until == "migrations":
         check_schema(settings, aliases)  # the app pods beside a migration Job
 
@@ -61,7 +64,7 @@ def _migrate(settings: Settings, aliases: Sequence[str]) -> None:
 def _admin(settings: Settings, aliases: Sequence[str]) -> None:
     from entrypoint.admin import ensure as admin  # noqa: PLC0415 - see Step
 
-    admin.run(settings.admin, aliases)
+    admin.run(settings.admin, aliases, connect_within=settings.wait.timeout)
 
 
 def _manage(settings: Settings, aliases: Sequence[str]) -> None:
@@ -116,6 +119,7 @@ def run_steps(settings: Settings, aliases: Sequence[str]) -> dict[str, float]:
     """Run each step; return its duration in seconds, by name."""
     durations: dict[str, float] = {}
     for name in settings.steps:
+        refuse_if_stopped()  # a stop that the last step's code swallowed ends the start here
         structlog.contextvars.bind_contextvars(step=name)
         log.get().info("step_started", databases=list(aliases))
         started = time.perf_counter()

@@ -94,13 +94,31 @@ def service_dir(prefix: str, owner: str = SERVICE_USER) -> Path:
 
 
 class Postgres:
-    """A PostgreSQL cluster that tests can stop, start and crash."""
+    """A PostgreSQL cluster that tests can stop, start and crash; or, ``standby_of`` another
+    (running) one, its streaming standby (``pg_basebackup -R``), read-only until promoted."""
 
-    def __init__(self, *, max_connections: int = 200) -> None:
-        self.max_connections = max_connections
+    def __init__(self, *, max_connections: int = 200, standby_of: Postgres | None = None) -> None:
+        # A standby refuses to start with fewer slots than its primary has.
+        self.max_connections: int = standby_of.max_connections if standby_of else max_connections
         self.root = service_dir("pg")
         self.data = self.root / "data"
         self.port = free_port()
+        if standby_of:
+            backup = [str(pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p"]
+            as_service_user(
+                [
+                    *backup,
+                    str(standby_of.port),
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(self.data),
+                    "-R",
+                    "-c",
+                    "fast",
+                ]
+            )
+            return
         as_service_user(
             [
                 str(pg_bin() / "initdb"),
@@ -137,6 +155,10 @@ class Postgres:
     def stop(self, mode: str = "fast") -> None:
         as_service_user([str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
 
+    def promote(self) -> None:
+        """A standby becomes a primary (a failover), once ``pg_ctl promote`` says it is done."""
+        as_service_user([str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-w", "promote"])
+
     def remove(self) -> None:
         subprocess.run(
             [str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
@@ -168,6 +190,15 @@ class Postgres:
         copied = f' TEMPLATE "{template}"' if template else ""
         self.execute(f'CREATE DATABASE "{name}"{copied}')
         return name
+
+    def owned_by_role(self, dbname: str, role: str, limit: int | None = None) -> str:
+        """``dbname`` (and its public schema) owned by a new login role that is no superuser,
+        allowed ``limit`` connections (a limit binds no superuser); that role's URL."""
+        limit_sql = f" CONNECTION LIMIT {limit}" if limit is not None else ""
+        self.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER{limit_sql}')
+        self.execute(f'ALTER DATABASE "{dbname}" OWNER TO "{role}"')
+        self.execute(f'ALTER SCHEMA public OWNER TO "{role}"', dbname)
+        return self.url(dbname, user=role)
 
     def add_password_user(self, user: str, password: str) -> None:
         """A role that must log in with a password over TCP (the cluster trusts everyone else)."""

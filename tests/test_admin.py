@@ -302,13 +302,21 @@ class TestDefaultUserModel:
         assert error in result.last()["error"]
         assert db.users() == 0
 
-    @pytest.mark.parametrize("newline", ["\n", ""])
-    def test_file_secret(self, db: Db, tmp_path: Path, newline: str) -> None:
-        """A mounted secret, with or without its trailing newline, is the same password."""
+    @pytest.mark.parametrize(
+        ("before", "after"),
+        [("", "\n"), ("", ""), ("", "\r\n"), ("\ufeff", "\n")],
+        ids=["LF", "bare", "CRLF", "BOM"],
+    )
+    def test_file_secret(self, db: Db, tmp_path: Path, before: str, after: str) -> None:
+        """A mounted secret, with or without its trailing newline, written by a Windows editor
+        (CRLF) or by Notepad (a byte-order mark first, with a warning), is the same password."""
         path = tmp_path / "password"
-        path.write_text(FILE_PASSWORD + newline)
+        path.write_bytes((before + FILE_PASSWORD + after).encode())
         env = admin_env(db.url, DJANGO_ADMIN_PASSWORD=None, DJANGO_ADMIN_PASSWORD_FILE=str(path))
-        assert run(env).returncode == 0
+        result = run(env)
+        assert result.returncode == 0, result.stderr
+        warned = [e["variable"] for e in result.named("secret_file_mark_removed")]
+        assert warned == (["DJANGO_ADMIN_PASSWORD_FILE"] if before else [])
         # The plain variable with the bare value matches the stored hash: nothing to rotate.
         same = run(
             admin_env(db.url, DJANGO_ADMIN_PASSWORD=FILE_PASSWORD, ENTRYPOINT_ADMIN_UPDATE="1")
@@ -323,6 +331,20 @@ class TestDefaultUserModel:
         result = run(admin_env(db.url, DJANGO_ADMIN_PASSWORD_FILE=str(path)))
         assert result.returncode == 78
         assert "DJANGO_ADMIN_PASSWORD and DJANGO_ADMIN_PASSWORD_FILE" in result.last()["error"]
+        assert not result.named("step_started")
+        assert db.users() == 0
+
+    def test_control_character_in_the_file_is_78_naming_it(self, db: Db, tmp_path: Path) -> None:
+        """A password file with a second line: 78 before any step, the file named, never the
+        content, nothing written."""
+        path = tmp_path / "password"
+        path.write_text(FILE_PASSWORD + "\nNext-Line-Value\n")
+        env = admin_env(db.url, DJANGO_ADMIN_PASSWORD=None, DJANGO_ADMIN_PASSWORD_FILE=str(path))
+        result = run(env)
+        assert result.returncode == 78
+        assert f"DJANGO_ADMIN_PASSWORD_FILE='{path}' holds a control" in result.last()["error"]
+        assert FILE_PASSWORD not in result.stderr
+        assert "Next-Line-Value" not in result.stderr
         assert not result.named("step_started")
         assert db.users() == 0
 

@@ -110,21 +110,58 @@ class TestSeedValues:
 
 class TestSecretFiles:
     @pytest.mark.parametrize(
-        ("content", "expected"),
-        [(SECRET, SECRET), (SECRET + "\n", SECRET), (SECRET + "\n\n", SECRET + "\n")],
+        ("content", "mark_removed"),
+        [
+            (SECRET, False),
+            (SECRET + "\n", False),
+            (SECRET + "\r\n", False),  # a Windows editor
+            ("\ufeff" + SECRET + "\n", True),  # Notepad's UTF-8
+            ("\ufeff" + SECRET + "\r\n", True),
+        ],
+        ids=["bare", "LF", "CRLF", "BOM-LF", "BOM-CRLF"],
     )
-    def test_one_trailing_newline_is_stripped(
-        self, tmp_path: Path, content: str, expected: str
+    def test_one_trailing_line_break_and_a_byte_order_mark_are_no_part_of_the_value(
+        self, tmp_path: Path, content: str, mark_removed: bool
     ) -> None:
-        """Exactly one trailing newline goes; the rest of the value is kept as is."""
+        """One trailing \\n or \\r\\n goes, and a leading byte-order mark, which the seed
+        records for the step's warning; the password is the one that was meant."""
         path = tmp_path / "password"
-        path.write_text(content)
+        path.write_bytes(content.encode())
         seed, problems = read(
             {"DJANGO_ADMIN_USERNAME": "boss", "DJANGO_ADMIN_PASSWORD_FILE": str(path)}
         )
         assert problems == []
         assert seed is not None
-        assert seed.password == expected
+        assert seed.password == SECRET
+        assert seed.marks_removed == (("DJANGO_ADMIN_PASSWORD_FILE",) if mark_removed else ())
+
+    @pytest.mark.parametrize(
+        "content",
+        [
+            SECRET + "\n\n",
+            SECRET + "\r",
+            SECRET + "\r\r\n",
+            SECRET[:4] + "\t" + SECRET[4:],
+            SECRET[:4] + "\x00" + SECRET[4:],
+            SECRET[:4] + "\x1b" + SECRET[4:],
+            SECRET[:4] + "\x85" + SECRET[4:],  # a C1 control: NEL
+            "\n" + SECRET,
+        ],
+        ids=["two-LF", "CR", "CR-CRLF", "tab", "NUL", "ESC", "NEL", "leading-LF"],
+    )
+    def test_any_other_control_character_is_refused_naming_the_file(
+        self, tmp_path: Path, content: str
+    ) -> None:
+        """A value that would silently differ from the one typed is a problem that names the
+        variable and the file, never the content."""
+        path = tmp_path / "password"
+        path.write_bytes(content.encode())
+        seed, problems = read(
+            {"DJANGO_ADMIN_USERNAME": "boss", "DJANGO_ADMIN_PASSWORD_FILE": str(path)}
+        )
+        assert seed is None
+        assert f"DJANGO_ADMIN_PASSWORD_FILE='{path}' holds a control character" in problems[0]
+        assert not any(SECRET[:4] in p for p in problems)
 
     def test_every_seed_value_can_come_from_a_file(self, tmp_path: Path) -> None:
         """Username, email and extra fields have _FILE twins too."""

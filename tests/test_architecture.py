@@ -22,7 +22,7 @@ LAYERS: dict[str, list[set[str]]] = {
     "entrypoint": [
         {"errors", "env_reader", "bounded"},
         {"log"},
-        {"heartbeat", "connection", "checks", "project"},
+        {"heartbeat", "connection", "patience", "checks", "project"},
         {"capture"},
         {"schema"},  # the live schema against the models: --status and the steps read it
         {"wait"},

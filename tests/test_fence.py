@@ -344,16 +344,13 @@ def test_server_restart_while_a_replica_waits(own_pg: Postgres) -> None:
 
 
 def test_first_lock_connection_refused_is_retried(pg: Postgres) -> None:
-    """The role's connection limit is reached when the lock connects: retried, 0 once freed."""
+    """The role's connection limit is reached when the holder connects: the lock is given back
+    (the holder needs three sessions: Django's, the lock's, the fence's), retried, 0 once freed."""
     db = pg.create_database()
-    role = f"limited_{db}"
-    pg.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 2')
-    pg.execute(f'ALTER DATABASE "{db}" OWNER TO "{role}"')
-    pg.execute(f'ALTER SCHEMA public OWNER TO "{role}"', db)
-    url = pg.url(db, user=role)
-    with psycopg.connect(url):  # takes one of the two slots; Django's connection takes the other
+    url = pg.owned_by_role(db, f"limited_{db}", 3)
+    with psycopg.connect(url):  # takes one of the three slots
         proc = Running(env=env(url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="60"))
-        failed = proc.wait_for(is_event("migration_lock_attempt_failed"))
+        failed = proc.wait_for(is_event("migration_lock_given_back"))
         assert "too many connections" in failed["error"]
     result = proc.finish()
     assert result.returncode == 0, result.stderr

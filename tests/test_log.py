@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pty
@@ -21,17 +22,31 @@ from tests.services import Postgres
 # Characters a URL must encode (/ @ space + %) and one that is two bytes in UTF-8.
 LEAKY_PASSWORD = "Leak/Me@98 z+é%"
 ADMIN_PASSWORD = "admin-Leak-4711"
+# A backslash, both quotes, letters beyond ASCII (one beyond the BMP), and what a URL encodes.
+ESCAPED_PASSWORD = "Esc\\ape'\"ĉé€😀 z/@+%"
+ESCAPED_ADMIN_PASSWORD = "Adm\\in'\"ĉé€😀-4711"
+ESCAPED_MIGRATE_PASSWORD = "Mig\\rate'\"ĉé€😀"
 
 
 def forms(secret: str) -> set[str]:
-    """The secret as a careless program would print it, raw or percent-encoded."""
+    """The secret as a careless program would print it: raw, percent-encoded, or escaped by
+    repr, str of a container, ascii(), JSON, unicode_escape, or as the repr of its bytes."""
     encoded = {
         urllib.parse.quote(secret),
         urllib.parse.quote(secret, safe=""),
         urllib.parse.quote_plus(secret),
     }
     lower_hex = {re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), e) for e in encoded}
-    return {secret, *encoded, *lower_hex}
+    escaped = {
+        repr(secret)[1:-1],
+        str([secret])[2:-2],
+        ascii(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.encode("unicode_escape").decode(),
+        repr(secret.encode())[2:-1],
+    }
+    return {secret, *encoded, *lower_hex, *escaped}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +102,60 @@ def test_secrets_leaked_by_a_migration_and_settings_are_events_and_scrubbed(
         "RuntimeWarning",
         "careless data migration",
     )
+
+
+@pytest.fixture(scope="module")
+def escaped_urls(pg: Postgres) -> tuple[str, str]:
+    """DATABASE_URL and ENTRYPOINT_MIGRATE_DATABASE_URL of one database, for two roles whose
+    passwords need escaping in every notation (both superusers: either may write anything)."""
+    name = pg.create_database()
+    urls = []
+    for role, password in (("escaped", ESCAPED_PASSWORD), ("migrator", ESCAPED_MIGRATE_PASSWORD)):
+        pg.add_password_user(role, password.replace("'", "''"))
+        pg.execute(f"ALTER ROLE {role} SUPERUSER")
+        urls.append(pg.url(name, user=role, password=urllib.parse.quote(password, safe="")))
+    return urls[0], urls[1]
+
+
+@pytest.mark.parametrize("document", [None, "--status", "--plan"])
+def test_every_printed_form_of_every_secret_is_scrubbed(
+    escaped_urls: tuple[str, str], document: str | None
+) -> None:
+    """A settings module printing DATABASES and every other secret it can reach, in every
+    notation, as it is imported (before the entrypoint could know its passwords): none of
+    those forms in any output of a start, --status or --plan."""
+    service_password = "Svc\\pw'\"é€😀"
+    service = f"redis://:{urllib.parse.quote(service_password, safe='')}@127.0.0.1:1/0"
+    database_url, migrate_url = escaped_urls
+    env = base_env(
+        DATABASE_URL=database_url,
+        ENTRYPOINT_MIGRATE_DATABASE_URL=migrate_url,
+        ENTRYPOINT_WAIT_SERVICES=service,
+        DJANGO_SETTINGS_MODULE="testproj.escaped_settings",
+        DJANGO_ADMIN_USERNAME="boss",
+        DJANGO_ADMIN_PASSWORD=ESCAPED_ADMIN_PASSWORD,
+        ENTRYPOINT_STEPS="migrate,admin",  # the service is named, never waited for
+    )
+    result = run_cli(*filter(None, [document]), env=env)
+    assert result.returncode == 0, result.stderr
+    # The events as written, and as decoded: JSON escapes what is beyond ASCII once more.
+    written = result.stdout + result.stderr + json.dumps(result.events, ensure_ascii=False)
+    secrets = (
+        *(ESCAPED_PASSWORD, database_url, ESCAPED_ADMIN_PASSWORD),
+        *(migrate_url, ESCAPED_MIGRATE_PASSWORD, service, service_password),
+    )
+    for secret in secrets:
+        for form in forms(secret):
+            assert form not in written, (secret, form)
+    printed = [e["line"] for e in result.named("django_output")]
+    assert len(printed) == 1 + 4 * 6
+    assert "'PASSWORD': '***'" in printed[0]
+    assert printed[1:5] == [
+        "*** '***' '***' ['***'] {'pw': '***'}",
+        '"***" {"pw": "***"}',
+        "*** ***",
+        "*** b'***'",
+    ]
 
 
 def test_project_logging_is_restored_after_a_management_command(

@@ -87,6 +87,38 @@ def test_mariadb_lock_held_elsewhere_times_out(mariadb: MariaDB) -> None:
     assert f"connection_id={connection_id}" in result.named("migration_lock_timeout")[0]["error"]
 
 
+def test_mariadb_locked_migrations_table_is_75_not_a_hang(mariadb: MariaDB) -> None:
+    """LOCK TABLES django_migrations WRITE in another session: the file-level check waits at
+    most lock_wait_timeout a read (whole seconds), retries, then 75 (MariaDB's catalog does
+    not name the holder)."""
+    db = mariadb.create_database()
+    assert run_cli(env=env(mariadb.url(db))).returncode == 0
+    holder = pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root", database=db)
+    with holder.cursor() as cur:
+        cur.execute("LOCK TABLES django_migrations WRITE")
+    try:
+        result = run_cli(env=env(mariadb.url(db), ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="2"))
+    finally:
+        holder.close()
+    assert result.returncode == 75, result.stderr
+    assert result.named("migrations_table_locked")
+    assert "a session the catalog does not name" in result.last()["error"]
+
+
+def test_sqlite_locked_database_is_75_not_a_hang(tmp_path: Path) -> None:
+    """An exclusive transaction on the SQLite file: the same, through its busy timeout."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    assert run_cli(env=env(url)).returncode == 0
+    holder = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = run_cli(env=env(url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="2"))
+    finally:
+        holder.close()
+    assert result.returncode == 75, result.stderr
+    assert result.named("migrations_table_locked")
+
+
 def test_sqlite_file_lock_five_replicas(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     results = run_many(5, f"sqlite:///{path}")

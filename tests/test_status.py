@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.cli import Result, base_env, entrypoint_cmd, migrate_env, run_cli, run_django
@@ -124,6 +125,27 @@ class TestWhileAReplicaMigrates:
         assert default_of(doc)["fence"] == {"held": False, "holder": None}
         assert default_of(doc)["pending"] == []
 
+    def test_mariadb_replica_is_read_only(self, mariadb: MariaDB) -> None:
+        """MariaDB with read_only on, as a replica runs: --status says so, the migrate step is
+        69 at once (even for root, whose SUPER could write: a replica must not be written)."""
+        url = mariadb.url(mariadb.create_database())
+        import pymysql  # noqa: PLC0415 - the MariaDB tests' driver only
+
+        admin = pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root", autocommit=True)
+        admin.cursor().execute("SET GLOBAL read_only = ON")
+        try:
+            result, doc = status(url)
+            migrated = run_cli(env=migrate_env(url))
+        finally:
+            admin.cursor().execute("SET GLOBAL read_only = OFF")
+            admin.close()
+        assert result.returncode == 0, result.stderr
+        assert default_of(doc)["read_only"] is True
+        assert (migrated.returncode, migrated.last()["event"]) == (69, "db_read_only")
+        assert "read-only (read_only: a replica)" in migrated.last()["error"]
+        _, doc = status(url)
+        assert default_of(doc)["read_only"] is False
+
     def test_sqlite_lock_file(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
         replica = slow_replica(url)
@@ -187,6 +209,50 @@ class TestReadOnly:
         assert report["lock"] == {"held": False, "holder": None}
 
 
+class TestBlocked:
+    def test_a_locked_migrations_table_is_named_with_its_holder(self, pg: Postgres) -> None:
+        """Another session holds LOCK TABLE django_migrations: the server answered, so it is
+        reachable, its lock state is read, the pending list is not, and the holder's pid and
+        application name are named; 69."""
+        url = pg.url(pg.create_database())
+        assert run_cli(env=migrate_env(url)).returncode == 0
+        with psycopg.connect(url, application_name="test-locker-51") as locker:
+            locker.execute("LOCK TABLE django_migrations")
+            locker_pid = locker.info.backend_pid
+            result, doc = status(url)
+        assert result.returncode == 69, result.stderr
+        report = default_of(doc)
+        assert (report["reachable"], report["reason"], report["pending"]) == (True, "blocked", None)
+        assert report["lock"] == {"held": False, "holder": None}
+        assert report["blocked"]["cause"] == "lock_timeout"
+        [holder] = report["blocked"]["by"]
+        assert (holder["pid"], holder["application_name"]) == (locker_pid, "test-locker-51")
+        error = result.last()["error"]
+        assert f"pid={locker_pid} application_name='test-locker-51'" in error
+
+    def test_a_paused_pooler_is_reachable_and_timed_out(self, pg: Postgres) -> None:
+        """PgBouncer PAUSE: the login succeeds, every query waits. Reachable, timed out, 69,
+        within the documented budget (the worker thread's)."""
+        bouncer = PgBouncer(pg, extra="admin_users = postgres\n")
+        bouncer.start()
+        try:
+            url = pg.url(pg.create_database(), port=bouncer.port)
+            psycopg.connect(url).close()  # a pool in use, as the app's is
+            console = f"postgres://postgres@127.0.0.1:{bouncer.port}/pgbouncer"
+            with psycopg.connect(console, autocommit=True) as admin:
+                admin.execute("PAUSE")
+                try:
+                    result, doc = status(url)
+                finally:
+                    admin.execute("RESUME")
+        finally:
+            bouncer.stop()
+        assert result.returncode == 69, result.stderr
+        report = default_of(doc)
+        assert (report["reachable"], report["reason"]) == (True, "timed_out")
+        assert "a paused pooler" in report["error"]
+
+
 class TestUnreachable:
     def test_silent_alias_is_69_within_the_connect_timeout_document_printed(
         self, pg: Postgres, black_hole: int
@@ -204,7 +270,7 @@ class TestUnreachable:
         assert (silent["reachable"], silent["reason"]) == (False, "timed_out")
         error = result.last()
         assert (error["event"], error["exit_code"]) == ("db_unavailable_timeout", 69)
-        assert "other (timed_out)" in error["error"]
+        assert "other (timed_out: " in error["error"]
         assert "default" not in error["error"]
         assert elapsed < CONNECT_TIMEOUT + 4  # the connect timeout, plus starting Python
         assert "St4tus-pw" not in result.stdout + result.stderr

@@ -164,3 +164,33 @@ def test_lock_is_kept_across_retries(pg: Postgres) -> None:
     assert (one.returncode, two.returncode) == (0, 0), one.stderr + two.stderr
     assert applied(one)
     assert not applied(two)
+
+
+def test_a_locked_migrations_table_holds_a_start_at_most_the_lock_timeout(pg: Postgres) -> None:
+    """A session holding LOCK TABLE django_migrations: the file-level check waits at most
+    ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT per attempt, retries within the lock's deadline,
+    then 75 naming the holder; the holder is named once, not once per attempt."""
+    _, url = new_db(pg, "")
+    with app_transaction(url, "LOCK TABLE django_migrations", seconds=60) as holder:
+        result = migrate(
+            url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="3", ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT="0.5"
+        )
+        pid = holder.info.backend_pid
+    assert result.returncode == 75, result.stderr
+    [locked] = result.named("migrations_table_locked")
+    assert [(b["pid"], b["application_name"]) for b in locked["blockers"]] == [(pid, BLOCKER_APP)]
+    error = result.last()
+    assert error["event"] == "migration_lock_timeout"
+    assert f"pid={pid} application_name='{BLOCKER_APP}'" in error["error"]
+
+
+def test_a_start_goes_on_once_the_migrations_table_is_released(pg: Postgres) -> None:
+    """The same holder, released while the start retries: the start goes on, exit 0."""
+    _, url = new_db(pg, "")
+    with app_transaction(url, "LOCK TABLE django_migrations", seconds=60) as holder:
+        running = Running(env=env(url, ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT="0.5"))
+        running.wait_for(lambda e: e.get("event") == "migrations_table_locked")
+        holder.commit()
+        result = running.finish()
+    assert result.returncode == 0, result.stderr
+    assert result.named("migrations_up_to_date")[0]["checked"] == "files"

@@ -10,6 +10,7 @@ correct for custom user models (USERNAME_FIELD, REQUIRED_FIELDS, the manager's c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
@@ -24,7 +25,8 @@ from entrypoint.admin.seed import (
     username_field,
     validate_password,
 )
-from entrypoint.errors import ConfigError, StepFailed
+from entrypoint.errors import ConfigError, DatabaseUnavailable, StepFailed
+from entrypoint.patience import Refusal, connect_patiently
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -32,11 +34,11 @@ if TYPE_CHECKING:
 Outcome = Literal["created", "exists", "updated"]
 
 
-def run(seed: AdminSeed | None, aliases: Sequence[str]) -> None:
+def run(seed: AdminSeed | None, aliases: Sequence[str], *, connect_within: float = 0.0) -> None:
     if seed is None:
         log.get().info("admin_skipped", reason="no_username", hint="set DJANGO_ADMIN_USERNAME")
         return
-    ensure_admin(seed, database=auth_database(aliases))
+    ensure_admin(seed, database=auth_database(aliases), connect_within=connect_within)
 
 
 def check(seed: AdminSeed, aliases: Sequence[str]) -> None:
@@ -58,14 +60,28 @@ def auth_database(aliases: Sequence[str]) -> str:
     return alias
 
 
-def ensure_admin(seed: AdminSeed, *, database: str) -> Outcome:
-    """Create the superuser if it is missing; bring it in line when ``seed.update`` is set."""
+def ensure_admin(seed: AdminSeed, *, database: str, connect_within: float = 0.0) -> Outcome:
+    """Create the superuser if it is missing; bring it in line when ``seed.update`` is set.
+
+    ``connect_within``: seconds a server refusing the connection for now (no slot free,
+    starting up) is asked again (ENTRYPOINT_WAIT_TIMEOUT); then 69.
+    """
+    for variable in seed.marks_removed:
+        log.get().warning(
+            "secret_file_mark_removed",
+            variable=variable,
+            hint="the file began with a byte-order mark (U+FEFF, as Notepad saves UTF-8), "
+            "which is no part of the value: save it as UTF-8 without one",
+        )
     model = user_model()
     fields = check_seed(seed)  # before any query: a bad seed changes nothing
     username = fields[username_field(model)]  # as stored: the manager normalises it
     bound = log.get().bind(username=username, database=database, model=model._meta.label)
     if username != seed.username:
         bound.info("admin_username_normalised", configured=seed.username)
+    connect_patiently(
+        connections[database], within=connect_within, give_up=partial(_unavailable, database)
+    )
     try:
         _check_table(model, database)
         manager = model._default_manager.db_manager(database)
@@ -120,6 +136,14 @@ def _flags_false(model: type[AbstractBaseUser], user: AbstractBaseUser) -> list[
     """Which of is_active, is_staff and is_superuser (those the model has) are not true."""
     concrete = {f.name for f in model._meta.concrete_fields}
     return [f for f in FLAGS if f in concrete and getattr(user, f) is not True]
+
+
+def _unavailable(database: str, found: Refusal) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"database {database!r} refused the admin step's connection ({found['reason']}: "
+        f"{found['detail']}) for longer than ENTRYPOINT_WAIT_TIMEOUT: see "
+        "docs/steps.md#connection-slots"
+    )
 
 
 def _summary(exc: Exception) -> str:

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 import structlog
 
 from entrypoint import heartbeat, log
-from entrypoint.errors import ConfigError, EntrypointError, LockLost, ManageCommandFailed
+from entrypoint.errors import (
+    ConfigError,
+    EntrypointError,
+    LockLost,
+    ManageCommandFailed,
+    refuse_if_stopped,
+)
 from entrypoint.manage.config import Command, ManageSettings
 from entrypoint.migrate.config import MigrateSettings
 
@@ -106,6 +112,7 @@ def _failed(name: str, position: str, why: str) -> ManageCommandFailed:
 
 def run_commands(commands: Sequence[Command], held: Callable[[], bool] | None = None) -> None:
     for number, command in enumerate(commands, 1):
+        refuse_if_stopped()  # a command that swallowed the stop: none after it runs
         if held is not None and not held():
             raise LockLost(
                 f"the migration lock's connection was lost before management command "

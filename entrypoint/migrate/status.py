@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from entrypoint import log
-from entrypoint.bounded import bounded
-from entrypoint.connection import limit_connect_time
+from entrypoint.bounded import TimedOut, bounded
+from entrypoint.connection import limit_connect_time, read_only
 from entrypoint.errors import ConfigError, DatabaseUnavailable, PlanRefused
 from entrypoint.migrate.config import PRE, MigrateSettings
 from entrypoint.migrate.direct import direct_connection, direct_url_for
 from entrypoint.migrate.lock import state as lock_state
 from entrypoint.migrate.naming import label
+from entrypoint.migrate.plan import records
 from entrypoint.migrate.plan.make import make
+from entrypoint.patience import NotYet, connect_patiently
 from entrypoint.schema import check as schema_check
 from entrypoint.wait.probe import classify as reason_of
 
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
 
 Document = dict[str, Any]
 CONNECT_TIMEOUT = 5  # seconds: what an unreachable alias costs
-READ_BUDGET = 25.0  # seconds more for the plan and the lock queries once connected
+LOCK_WAIT = 2.0  # seconds a query may wait for a table lock (django_migrations held)
+STATEMENT_TIMEOUT = 4.0  # seconds each query may take (PostgreSQL)
+READ_BUDGET = 10.0  # seconds for all the queries once connected: a paused pooler never answers
 
 
 def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: TextIO) -> None:
@@ -46,10 +50,13 @@ def print_status(aliases: Sequence[str], settings: MigrateSettings, *, out: Text
     out.write(json.dumps(doc, indent=2) + "\n")
     silent = [alias for alias, report in doc["databases"].items() if "error" in report]
     if silent:
-        reasons = ", ".join(f"{a} ({doc['databases'][a]['reason']})" for a in silent)
+        reports = doc["databases"]
+        reasons = "; ".join(f"{a} ({reports[a]['reason']}: {reports[a]['error']})" for a in silent)
         raise DatabaseUnavailable(
             f"the status of database {reasons} could not be read: check that it runs and is "
-            f"reachable from here (--status does not wait: {CONNECT_TIMEOUT}s to connect)"
+            f"reachable from here, or end what holds it (--status does not wait: "
+            f"{CONNECT_TIMEOUT}s to connect, {READ_BUDGET:g}s for its queries, each waiting at "
+            f"most {LOCK_WAIT:g}s for a lock)"
         )
     problems = [f"{a}: {r['problem']}" for a, r in doc["databases"].items() if r.get("problem")]
     if problems:
@@ -61,33 +68,64 @@ def document(aliases: Sequence[str], settings: MigrateSettings) -> Document:
     for alias in aliases:
         # Where the migrate step takes its lock: the direct URL, when there is one.
         with direct_connection(alias, direct_url_for(alias, settings.database_url)):
-            read = partial(_read, alias, settings)
+            opened: list[BaseDatabaseWrapper] = []  # the worker's connection, to look at
+            read = partial(_read, alias, settings, opened=opened)
             try:
                 databases[alias] = bounded(read, CONNECT_TIMEOUT + READ_BUDGET, "status")
             except Exception as exc:  # noqa: BLE001 - reported in the document, then 69
-                detail = log.scrub(f"{type(exc).__name__}: {str(exc).strip()}")[:300]
-                databases[alias] = {"reachable": False, "reason": reason_of(exc), "error": detail}
+                databases[alias] = _unanswered(exc, logged_in=any(c.connection for c in opened))
     return {"databases": databases}
 
 
-def _read(alias: str, settings: MigrateSettings) -> Document:
+def _unanswered(exc: Exception, *, logged_in: bool) -> Document:
+    """The entry of an alias whose reads failed: reachable when the login had succeeded (a
+    pooler that answered, then held every query: PgBouncer's PAUSE)."""
+    if logged_in and isinstance(exc, TimedOut):
+        detail = (
+            f"logged in, then its queries got no answer within {READ_BUDGET:g}s: a paused "
+            "pooler (PgBouncer PAUSE), or a server that stopped answering"
+        )
+    else:
+        detail = log.scrub(f"{type(exc).__name__}: {str(exc).strip()}")[:300]
+    return {"reachable": logged_in, "reason": reason_of(exc), "error": detail}
+
+
+def _read(alias: str, settings: MigrateSettings, *, opened: list[BaseDatabaseWrapper]) -> Document:
     """Everything about one alias, in this (worker) thread, on a connection of its own.
 
     This thread's own ``connections[alias]``, new since the thread is, so that Django's
     recorder and the phase rules, which look the alias up, all use it, connect timeout included.
+    Each query waits at most LOCK_WAIT for a table lock: a session holding django_migrations
+    locked is named (``blocked``), and the lock's state is still read.
     """
     from django.db import connections  # noqa: PLC0415 - Django is set up by the caller
 
     connection = connections[alias]
     limit_connect_time(connection, CONNECT_TIMEOUT)
     _refuse_missing_sqlite_file(connection)
+    opened.append(connection)
     try:
-        connection.ensure_connection()
+        # A server out of slots or starting up is asked again within the connect budget.
+        connect_patiently(connection, within=CONNECT_TIMEOUT, give_up=NotYet)
         report: Document = {"reachable": True, "phase": settings.phase}
-        report.update(_pending(connection, settings))
-        report.update(lock_state.state(connection, settings.lock_id))
-        report["last_applied"] = _last_applied(connection)
-        report.update(schema_check.report(connection, targets=settings.targets))  # live schema
+        with records.bounded(connection, LOCK_WAIT, statement=STATEMENT_TIMEOUT):
+            why = read_only(connection)  # the catalog only: no table lock holds these
+            report["read_only"] = why is not None
+            if why is not None:
+                report["read_only_reason"] = why
+            report.update(lock_state.state(connection, settings.lock_id))
+        try:
+            with records.bounded(connection, LOCK_WAIT, statement=STATEMENT_TIMEOUT):
+                report.update(_pending(connection, settings))
+                report["last_applied"] = _last_applied(connection)
+        except records.RecordsLocked as exc:
+            report.update(
+                {"pending": None, "blocked": {"cause": exc.cause, "by": exc.blockers}},
+                reason="blocked",
+                error=log.scrub(str(exc))[:300],
+            )
+        with records.bounded(connection, LOCK_WAIT, statement=STATEMENT_TIMEOUT):
+            report.update(schema_check.report(connection, targets=settings.targets))
         return report
     finally:
         connections.close_all()  # this thread's connections die with it

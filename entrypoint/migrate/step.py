@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, connections
+from django.db import connections
 
 from entrypoint import checks, log
+from entrypoint.connection import read_only
+from entrypoint.errors import ReadOnlyDatabase
 from entrypoint.migrate.config import POST, MigrateSettings, Target
 from entrypoint.migrate.direct import direct_connection, direct_url_for
-from entrypoint.migrate.lock.options import LockOptions
-from entrypoint.migrate.plan import files
+from entrypoint.migrate.lock.options import Lock, LockOptions
+from entrypoint.migrate.plan import files, records
+from entrypoint.patience import connect_patiently
 
 if TYPE_CHECKING:
     from entrypoint.migrate.plan.make import Plan
@@ -43,9 +47,21 @@ class Outcome:
     checked: str  # what told: "files" (names), "graph" (a plan) or "records" (a waiter's re-check)
 
 
+def run_checks(aliases: Sequence[str], *, lock_timeout: float) -> None:
+    """Django's system checks, once; they may connect (MySQL's sql_mode): a server refusing
+    that connection for now is asked again within the lock's timeout, then 75."""
+    for alias in aliases:
+        connect_patiently(
+            connections[alias],
+            within=lock_timeout,
+            give_up=partial(records.refused_for, alias, lock_timeout),
+        )
+    checks.run_once(aliases)
+
+
 def run(settings: MigrateSettings, aliases: Sequence[str]) -> None:
     """The migrate step: each alias in turn, each under its own lock."""
-    checks.run_once(aliases)
+    run_checks(aliases, lock_timeout=settings.lock_timeout)
     for alias in aliases:
         migrate_database(alias, settings)
 
@@ -71,13 +87,24 @@ def finished(alias: str, outcome: Outcome) -> None:
 def _migrate(alias: str, settings: MigrateSettings) -> Outcome:
     named = _named_latest(settings.targets)
     state, listing = (
-        files.status(connections[alias], named=named)
+        # A session holding django_migrations locked must not hold this start for ever.
+        records.patiently(
+            connections[alias],
+            lambda: files.status(connections[alias], named=named),
+            lock_wait=settings.table_lock_timeout,
+            timeout=settings.lock_timeout,
+        )
         if named is not None
         else (files.UNDECIDED, None)
     )
     if state == files.UP_TO_DATE:
         # Every migration file recorded: no graph to build, no migration module imported.
         return Outcome(0, locked=False, checked="files")
+    # A standby would fail the first write, after the lock and the plan: 69 now, not yet
+    # (a failover may be finishing), so that a Job or a restart tries again.
+    why = read_only(connections[alias])
+    if why is not None:
+        raise ReadOnlyDatabase(alias, why)
     # The risk gate refuses a plan before any replica waits for the lock: it needs the plan.
     if state == files.NEW_FILES and listing and settings.phase == POST and not settings.gated:
         return _lock_first(alias, listing, settings)
@@ -96,7 +123,7 @@ def _lock_first(alias: str, listing: files.Listing, settings: MigrateSettings) -
     from entrypoint.migrate.run.guard import locked_unless_done  # noqa: PLC0415
 
     connection = connections[alias]
-    done = _quietly(alias, lambda: files.all_recorded(connection, listing))
+    done = _records_check(alias, lambda applied: listing.files <= applied)
     with locked_unless_done(connection, LockOptions.from_settings(settings), done=done) as guard:
         if guard is None:  # the holder did the work while we waited: no lock, no fence
             return Outcome(0, locked=False, checked="files")
@@ -122,7 +149,7 @@ def _plan_first(alias: str, settings: MigrateSettings) -> Outcome:
     with locked_unless_done(connection, options, done=recheck) as guard:
         if guard is None:  # the holder did the work while we waited: no lock, no fence
             return Outcome(0, locked=False, checked="records")
-        if recheck is not None and recheck():
+        if recheck is not None and recheck(None):
             # A replica ahead of us did the work just before we took the lock.
             return Outcome(0, locked=True, checked="records")
         return Outcome(apply(connection, settings, guard), locked=True, checked="graph")
@@ -134,24 +161,27 @@ def _named_latest(targets: Sequence[Target]) -> list[str] | None:
     return [app for app, _ in targets] if all(name is None for _, name in targets) else None
 
 
-def _recheck(alias: str, plan: Plan) -> Callable[[], bool]:
+def _recheck(alias: str, plan: Plan) -> Callable[[Lock | None], bool]:
     """Whether everything ``plan`` writes is now recorded (by another replica): each step
     done, each squash recorded, each first-seen date set."""
     from entrypoint.migrate.plan.phases import seen  # noqa: PLC0415 - see above
 
-    def done() -> bool:
-        applied = files.recorded(connections[alias])
+    def done(applied: set[files.Key]) -> bool:
         return (
             all(((m.app_label, m.name) in applied) != backwards for m, backwards in plan.steps)
             and all((m.app_label, m.name) in applied for m in plan.squashes)
             and seen(plan.first_seen)
         )
 
-    return _quietly(alias, done)
+    return _records_check(alias, done)
 
 
-def _quietly(alias: str, check: Callable[[], bool]) -> Callable[[], bool]:
-    """``check`` as a re-check on the migrating connection, in autocommit (no snapshot).
+def _records_check(
+    alias: str, wanted: Callable[[set[files.Key]], bool]
+) -> Callable[[Lock | None], bool]:
+    """``wanted`` of what django_migrations holds now, read without a snapshot kept: on a
+    waiting lock's own session, the waiter's only one; on Django's connection for the holder
+    (``None``) and for a lock without a session (SQLite's file, no lock).
 
     An error counts as "not yet" and ends the re-checks of this wait: the path to the server
     may be dead, and each further check would cost a network timeout that the lock's deadline
@@ -159,18 +189,21 @@ def _quietly(alias: str, check: Callable[[], bool]) -> Callable[[], bool]:
     """
     failed = False
 
-    def guarded() -> bool:
+    def check(lock: Lock | None) -> bool:
         nonlocal failed
         if failed:
             return False
         try:
-            return check()
-        except DatabaseError:
+            applied = lock.recorded() if lock is not None else None
+            if applied is None:
+                applied = files.recorded(connections[alias])
+            return wanted(applied)
+        except Exception:  # noqa: BLE001 - said by the lock's attempts, which go on
             failed = True
             connections[alias].close()  # reopened on next use, e.g. after a server restart
             return False
 
-    return guarded
+    return check
 
 
 def run_locked(alias: str, settings: MigrateSettings, work: Callable[[], None]) -> None:

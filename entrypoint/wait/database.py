@@ -99,13 +99,15 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     interval: float,
     pending: Pending | None = None,
     meanwhile: Callable[[], None] = lambda: None,
+    writes: bool = False,
 ) -> None:
+    """``writes``: a later step writes, so a server that takes none (a standby) is not ready."""
     waiter = _Waiter(alias, timeout, meanwhile)
     steady = Steadiness(stable)
     while True:
         connect_timeout = max(1, min(MAX_CONNECT_TIMEOUT, math.ceil(waiter.left())))
         try:
-            waiter.attempt(partial(select_one, alias, connect_timeout))
+            waiter.attempt(partial(select_one, alias, connect_timeout, writes=writes))
         except Exception as exc:  # noqa: BLE001 - every driver error is a reason to retry
             lasted = steady.failed()
             if lasted is not None:
@@ -149,8 +151,15 @@ def _wait_until_migrated(waiter: _Waiter, interval: float, count: Pending) -> No
         waiter.pause(interval)
 
 
-def run(settings: WaitSettings, aliases: Sequence[str], *, pending: Pending | None = None) -> None:
-    """The wait step: every alias and every service within one shared deadline."""
+def run(
+    settings: WaitSettings,
+    aliases: Sequence[str],
+    *,
+    pending: Pending | None = None,
+    writes: bool = False,
+) -> None:
+    """The wait step: every alias and every service within one shared deadline; ``writes``:
+    a later step writes (migrate, admin), so each alias must take writes too."""
     deadline = time.monotonic() + settings.timeout
     services = ServiceWait(
         settings.services,
@@ -166,5 +175,6 @@ def run(settings: WaitSettings, aliases: Sequence[str], *, pending: Pending | No
             interval=settings.interval,
             pending=pending,
             meanwhile=services.round,
+            writes=writes,
         )
     services.until_ready(settings.interval)

@@ -8,20 +8,17 @@ hold us.
 from __future__ import annotations
 
 from entrypoint.bounded import TimedOut
-from entrypoint.connection import fresh_connection, probe_sql
+from entrypoint.connection import READ_ONLY, fresh_connection, probe_sql
+from entrypoint.errors import ReadOnlyDatabase
+from entrypoint.patience import NOT_YET, chain_text
 
 MAX_CONNECT_TIMEOUT = 10
 
 # Substrings of libpq / MySQL / SQLite messages, checked in order; first match wins.
 REASONS = {
-    # SQLSTATE 53300 ("too many clients already", "remaining connection slots are reserved",
-    # 'too many connections for role "x"'); MySQL 1040 "Too many connections". First: the
-    # messages name a role, as a login problem does.
-    "too_many_clients": (
-        "too many clients",
-        "connection slots are reserved",
-        "too many connections",
-    ),
+    # A refused slot ('too many connections for role "x"') names a role, as a login problem
+    # does: first.
+    "too_many_clients": NOT_YET["too_many_clients"],
     # 'role "x" does not exist' is a login problem: it must win over database_does_not_exist.
     "authentication_failed": (
         "authentication failed",
@@ -45,12 +42,7 @@ REASONS = {
         "sslmode",
     ),
     "database_does_not_exist": ("does not exist", "unknown database"),
-    "server_starting_up": (
-        "starting up",
-        "shutting down",
-        "in recovery mode",
-        "not yet accepting connections",
-    ),
+    "server_starting_up": NOT_YET["server_starting_up"],
     "name_not_resolved": (
         "could not translate host name",
         "name or service not known",
@@ -64,33 +56,43 @@ REASONS = {
 UNREACHABLE = "check that it runs and is reachable from here, or raise ENTRYPOINT_WAIT_TIMEOUT"
 
 
+class ServerReadOnly(Exception):
+    """The server answered, but takes no writes, and a later step writes: not ready yet."""
+
+
 def classify(exc: BaseException) -> str:
     """Name the reason of a failed check from the whole exception chain."""
     if isinstance(exc, TimedOut):
         return "timed_out"
-    text = ""
-    current: BaseException | None = exc
-    while current is not None:
-        text += f" {current}".lower()
-        current = current.__cause__ or current.__context__
+    if isinstance(exc, ServerReadOnly):
+        return "read_only"
+    text = chain_text(exc)
     for reason, needles in REASONS.items():
         if any(n in text for n in needles):
             return reason
     return "other"
 
 
-def select_one(alias: str, connect_timeout: int) -> None:
-    """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it."""
+def select_one(alias: str, connect_timeout: int, *, writes: bool = False) -> None:
+    """Open a NEW connection (never a possibly broken shared one), run SELECT 1, close it.
+
+    ``writes``: a later step writes, so a server that takes no writes (a standby) is not
+    ready either: ServerReadOnly, asked in the same round trip.
+    """
     conn = fresh_connection(alias, connect_timeout)
     try:
         with conn.cursor() as cursor:
             if conn.vendor == "postgresql":
-                cursor.execute(*probe_sql(conn))
+                cursor.execute(*probe_sql(conn, writes=writes))
+            elif writes and conn.vendor in READ_ONLY:
+                cursor.execute(f"SELECT {READ_ONLY[conn.vendor]}")
             else:
                 cursor.execute("SELECT 1 FROM DUAL" if conn.vendor == "oracle" else "SELECT 1")
-            cursor.fetchone()
+            row = cursor.fetchone()
     finally:
         conn.close()
+    if writes and row and isinstance(row[-1], str):
+        raise ServerReadOnly(f"the server is {row[-1]}")
 
 
 def advice(reason: str | None, alias: str) -> str:
@@ -117,6 +119,7 @@ def advice(reason: str | None, alias: str) -> str:
         f"{where}, e.g. ?sslmode=require, or verify-full with sslrootcert",
         "too_many_clients": "the server has no connection slot free for this role (its "
         "max_connections, or the role's CONNECTION LIMIT): see docs/steps.md#connection-slots",
+        "read_only": ReadOnlyDatabase.ADVICE,
         "migrations_pending": "another process applies them (a migration Job, another pod): "
         "check that it runs and succeeds, or raise ENTRYPOINT_WAIT_TIMEOUT",
     }

@@ -44,10 +44,10 @@ class Command(StepCommand):
             log.add_secrets([seed.password])
         if seed is not None and options["database"]:
             (alias,) = project.resolve_aliases((options["database"],), "--database")
-            admin.ensure_admin(seed, database=alias)
+            admin.ensure_admin(seed, database=alias, connect_within=settings.wait.timeout)
             return
         aliases = project.resolve_aliases(settings.databases)
-        admin.run(seed, aliases)
+        admin.run(seed, aliases, connect_within=settings.wait.timeout)
 
 
 def with_options(env: Mapping[str, str], options: dict[str, Any]) -> dict[str, str]:

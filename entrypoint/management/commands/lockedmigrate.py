@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS
 
-from entrypoint import checks, log, project, steps
+from entrypoint import log, project, steps
 from entrypoint.config import Settings
 from entrypoint.errors import ConfigError, UsageError
 from entrypoint.management.base import StepCommand
@@ -70,7 +70,7 @@ class Command(StepCommand):
         settings = dataclasses.replace(settings, migrate=_folded(settings.migrate, options))
         with redirect_stdout(log.LogStream()):
             if not options["skip_checks"]:
-                checks.run_once((alias,))
+                migrate.run_checks((alias,), lock_timeout=settings.migrate.lock_timeout)
             if options["plan"] and options["format"] == "json":
                 report.print_plan((alias,), settings.migrate, out=self.stdout)
             elif options["plan"] or options["check_unapplied"]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from entrypoint import log
-from entrypoint.connection import connection_params, setup_session
+from entrypoint.connection import open_session
 from entrypoint.errors import LockLost, LockTimeout
 from entrypoint.migrate.lock.postgres import PostgresLock
 from entrypoint.migrate.lock.state import FENCE, LOCK, PG_HOLDERS, pg_holders
@@ -97,11 +97,18 @@ def _passed(query: Query, key: Sequence[int]) -> bool:
 class Fence:
     """The fence of one PostgreSQL lock; ``lock`` must be held when ``hold_*`` is called."""
 
-    def __init__(self, lock: PostgresLock, connection: BaseDatabaseWrapper) -> None:
+    def __init__(
+        self,
+        lock: PostgresLock,
+        connection: BaseDatabaseWrapper,
+        aside: psycopg.Connection[Any] | None = None,
+    ) -> None:
         self.lock = lock
         self.connection = connection
         self.key = tuple(_signed32(half) for half in lock.ids)
-        self.aside: psycopg.Connection[Any] | None = None  # for non-atomic migrations
+        # For non-atomic migrations: opened by the holder before any work (lock/sessions.py),
+        # else here when first needed.
+        self.aside = aside
         self.holding_aside = False
 
     def barrier(self, timeout: float) -> None:
@@ -138,13 +145,9 @@ class Fence:
 
     def hold_aside(self, lost: Callable[[], bool], what: str) -> None:
         """For a non-atomic migration: the fence on a connection of its own, until ``release``."""
-        import psycopg  # noqa: PLC0415
-
         if self.aside is None or self.aside.closed or self.aside.broken:
-            params = connection_params(self.connection, "fence")
-            self.aside = psycopg.connect(**params, autocommit=True)
-            setup_session(self.aside, params)
-            self.aside.autocommit = False
+            self.aside = open_session(self.connection, "fence")
+        self.aside.autocommit = False
         # Idle in transaction while the migration runs: exempt it, for this transaction only.
         self.aside.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
 

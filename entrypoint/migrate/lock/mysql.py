@@ -30,6 +30,9 @@ from entrypoint.migrate.lock.state import MYSQL_HOLDER, describe_session, lock_n
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
+RECORDED = "SELECT app, name FROM django_migrations"  # what a waiter reads on its session
+NO_SUCH_TABLE = 1146  # ER_NO_SUCH_TABLE
+
 
 class MySQLLock(Polled):
     """GET_LOCK on a dedicated connection; polled, so that SIGTERM is handled while waiting.
@@ -56,9 +59,11 @@ class MySQLLock(Polled):
         """A raw connection as the lock's: for a lock attempt, or to cancel a statement."""
         return mysql_connect(self.connection, self.params)
 
-    def _scalar(self, sql: str, params: Sequence[object], *, connect: bool = False) -> Any:
-        """One statement's row; ``connect``: (re)connect first if needed (a lock attempt only:
-        a lost connection otherwise means a lost lock, and is not replaced)."""
+    def _scalar(
+        self, sql: str, params: Sequence[object], *, connect: bool = False, every: bool = False
+    ) -> Any:
+        """One statement's row (``every``: all its rows); ``connect``: (re)connect first if
+        needed (a waiter only: a holder's lost connection means a lost lock, not replaced)."""
         with self._mutex:
             if is_closed(self.conn):
                 if not connect:
@@ -70,6 +75,8 @@ class MySQLLock(Polled):
                         # the network timeout is gone, and the server then frees its lock.
                         cursor.execute(
                             f"SET SESSION wait_timeout = {whole_seconds(self.network_timeout):d}"
+                            # A waiter's read of django_migrations never queues for long.
+                            ", SESSION lock_wait_timeout = 2"
                         )
                 except Exception:
                     conn.close()
@@ -77,7 +84,7 @@ class MySQLLock(Polled):
                 self.conn, self.fd = conn, mysql_socket(conn)
             with self.conn.cursor() as cursor:
                 cursor.execute(sql, list(params))
-                return cursor.fetchone()
+                return cursor.fetchall() if every else cursor.fetchone()
 
     def _drop(self) -> None:
         with self._mutex:
@@ -97,6 +104,23 @@ class MySQLLock(Polled):
         if got == 1:
             self.connection_id = int(connection_id)
         return bool(got == 1)
+
+    def recorded(self) -> set[tuple[str, str]]:
+        """django_migrations, read on the waiting session (a waiter's only one); the read's
+        transaction is ended at once, so that the next one sees what the holder committed."""
+        assert self.connection_id is None  # a holder's session is not a waiter's
+        try:
+            rows = self._scalar(RECORDED, [], connect=True, every=True)
+        except Exception as exc:
+            if getattr(exc, "args", (None,))[:1] == (NO_SUCH_TABLE,):
+                return set()  # nothing migrated yet
+            self._drop()  # a failed read must not poison the next attempt
+            raise
+        finally:
+            with self._mutex, contextlib.suppress(Exception):
+                if not is_closed(self.conn):
+                    self.conn.rollback()
+        return {(str(app), str(name)) for app, name in rows}
 
     def holder(self) -> dict[str, object]:
         row = self._scalar(MYSQL_HOLDER, [self.name])

@@ -46,8 +46,16 @@ class Lock(Protocol):
     def release(self) -> None:
         """Free the lock and close its connection."""
 
+    def give_back(self) -> None:
+        """Free a lock just taken, waking nobody, and close its connection: the holder's other
+        sessions could not be opened, and it holds nothing while it backs off."""
+
     def pause(self, seconds: float) -> None:
         """Wait between attempts: ``seconds``, or less when the holder's release wakes us."""
+
+    def recorded(self) -> set[tuple[str, str]] | None:
+        """What django_migrations holds, read on the lock's own session, the only one a waiter
+        keeps open; None when the lock has no session of its own (ask Django's connection)."""
 
 
 class Polled:
@@ -57,6 +65,15 @@ class Polled:
 
     def pause(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def release(self) -> None:
+        """Free the lock; see ``Lock``."""
+
+    def give_back(self) -> None:
+        self.release()  # nobody is woken anyway: the waiters poll
+
+    def recorded(self) -> set[tuple[str, str]] | None:
+        return None
 
 
 class NoLock(Polled):

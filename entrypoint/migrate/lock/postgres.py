@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     import psycopg
     from django.db.backends.base.base import BaseDatabaseWrapper
 
+# What a waiter reads on its one session: whether the holder recorded the work meanwhile.
+RECORDED = "SELECT app, name FROM django_migrations"
+RECORDS_LOCK_WAIT = "2s"  # a session holding the table locked is waited out by the next poll
 # The lock's session waits idle in its transaction for as long as the migrations run.
 NO_IDLE_TIMEOUT = ("idle_in_transaction_session_timeout", "0")
 IDLE_SESSION_TIMEOUT_SINCE = 140000  # PostgreSQL 14 closes idle sessions; the lock's must stay
@@ -66,7 +69,8 @@ class PostgresLock:
         else:
             wakeup.wait(self.conn, seconds)
 
-    def try_acquire(self) -> bool:
+    def _session(self) -> psycopg.Connection[Any]:
+        """The lock's session, connected on first use: a waiter's only one."""
         if self.conn is not None and (self.conn.broken or self.conn.closed):
             # Cut while we waited (a failover, a pooler's timeout), noticed while listening:
             # said like a failed attempt; we held nothing, so the next one reconnects.
@@ -74,16 +78,40 @@ class PostgresLock:
             raise ConnectionError("the lock's connection was lost while waiting")
         if self.conn is None:
             self.conn = self._connect()
+        return self.conn
+
+    def try_acquire(self) -> bool:
+        conn = self._session()
         try:
-            got, pid = self._attempt(self.conn)
+            got, pid = self._attempt(conn)
         except Exception:
             self._drop()  # a failed attempt must not poison the next one
             raise
         if got:
             self.backend_pid = pid
         elif self.xact:
-            self.conn.rollback()
+            conn.rollback()
         return got
+
+    def recorded(self) -> set[tuple[str, str]]:
+        """django_migrations, read on the waiting session in a transaction of its own (no
+        snapshot stays), waiting at most RECORDS_LOCK_WAIT for a lock on the table."""
+        import psycopg  # noqa: PLC0415
+
+        assert self.backend_pid is None  # a holder's transaction is its lock: not ended here
+        conn = self._session()
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", [RECORDS_LOCK_WAIT])
+                rows = conn.execute(RECORDED).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return set()  # nothing migrated yet
+        return {(str(app), str(name)) for app, name in rows}
+
+    def give_back(self) -> None:
+        """The lock goes with the session; nobody is woken (see ``Lock``)."""
+        self.backend_pid = None
+        self._drop()
 
     def _attempt(self, conn: psycopg.Connection[Any]) -> tuple[bool, int]:
         if not self.xact:

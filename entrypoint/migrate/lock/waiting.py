@@ -21,6 +21,7 @@ from entrypoint.migrate.lock.file import FileLock
 from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.options import Lock, LockOptions, NoLock
 from entrypoint.migrate.lock.postgres import PostgresLock
+from entrypoint.patience import refused, server_words
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -75,15 +76,24 @@ def _holder(lock: Lock) -> dict[str, object]:
         return {"holder_unknown": type(exc).__name__}
 
 
-def acquire(
-    lock: Lock, *, alias: str, timeout: float, done: Callable[[], bool] | None = None
+def acquire(  # noqa: PLR0913 - the waiting policy's parts, keyword-only
+    lock: Lock,
+    *,
+    alias: str,
+    timeout: float,
+    done: Callable[[Lock], bool] | None = None,
+    prepare: Callable[[Lock], None] | None = None,
+    idle: Callable[[], None] | None = None,
 ) -> bool:
     """Poll until the lock is ours (True), or until ``done`` finds nothing left to do (False).
 
     ``done`` re-checks, without the lock, whether the work this waiter came for is recorded
-    as done by the holder: each migration's record commits before the lock is released, so a
-    yes is final and the waiter need not queue for the lock only to find that out under it.
-    Raise LockTimeout at the deadline.
+    as done by the holder (on the lock's own session): each migration's record commits before
+    the lock is released, so a yes is final and the waiter need not queue for the lock only to
+    find that out under it. ``idle`` first closes what a waiter does not need (Django's
+    connection): a waiter holds one session. ``prepare`` opens what the holder needs, once the
+    lock is taken and before any work; a server with no slot for them is not yet: the lock is
+    given back (lock/sessions.py). Raise LockTimeout at the deadline.
     """
     logger = log.get().bind(alias=alias, lock=lock.kind)
     started = time.monotonic()
@@ -91,12 +101,14 @@ def acquire(
     next_report = started
     delay = FIRST_DELAY
     attempt = _Attempts(lock, logger)
+    if idle is not None:
+        idle()
     while True:
-        if done is not None and done():
+        if done is not None and done(lock):
             waited = round(time.monotonic() - started, 3)
             logger.info("migration_lock_wait_ended", waited_s=waited, reason="nothing_pending")
             return False
-        if attempt():
+        if attempt() and (prepare is None or attempt.prepared(prepare)):
             break
         now = time.monotonic()
         if now >= deadline:
@@ -104,9 +116,10 @@ def acquire(
             logger.warning(
                 "migration_lock_not_acquired", waited_s=round(now - started, 2), **holder
             )
+            last = f"; last refusal: {attempt.last_error}" if attempt.last_error else ""
             raise LockTimeout(
                 f"migration lock for database {alias!r} not acquired within {timeout:g}s; "
-                f"held by {describe(holder)}: wait for that migration to finish, raise "
+                f"held by {describe(holder)}{last}: wait for that migration to finish, raise "
                 "ENTRYPOINT_MIGRATE_LOCK_TIMEOUT, or end the holder if it is stuck"
             )
         if now >= next_report:
@@ -137,11 +150,28 @@ class _Attempts:
         try:
             return self.lock.try_acquire()
         except Exception as exc:  # noqa: BLE001 - the deadline, not one error, ends the wait
-            error = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
-            if error != self.last_error:  # once per kind of failure, not twice a second
-                self.logger.warning("migration_lock_attempt_failed", error=error)
-            self.last_error = error
+            self._failed("migration_lock_attempt_failed", exc)
             return False
+
+    def prepared(self, prepare: Callable[[Lock], None]) -> bool:
+        """The holder's sessions opened (True); or, the server refusing one for now, the lock
+        given back and every session closed (False): not yet."""
+        try:
+            prepare(self.lock)
+        except Exception as exc:
+            if refused(exc) is None:
+                raise  # the lock is released on the way out
+            self.lock.give_back()
+            self._failed("migration_lock_given_back", exc)
+            return False
+        self.last_error = ""
+        return True
+
+    def _failed(self, event: str, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {server_words(exc)}"
+        if error != self.last_error:  # once per kind of failure, not twice a second
+            self.logger.warning(event, error=error)
+        self.last_error = error
 
 
 def release(lock: Lock, *, alias: str, acquired_at: float | None) -> None:
@@ -163,14 +193,27 @@ def release(lock: Lock, *, alias: str, acquired_at: float | None) -> None:
 
 @contextmanager
 def migration_lock(
-    connection: BaseDatabaseWrapper, options: LockOptions, *, done: Callable[[], bool] | None
+    connection: BaseDatabaseWrapper,
+    options: LockOptions,
+    *,
+    done: Callable[[Lock], bool] | None,
+    prepare: Callable[[Lock], None] | None = None,
 ) -> Iterator[Lock | None]:
     """Hold the migration lock of this database for the block; None instead when ``done``
-    found the work done while we waited (without ``done``, only the lock ends the wait)."""
+    found the work done while we waited (without ``done``, only the lock ends the wait).
+    ``done`` and ``prepare`` as ``acquire`` takes them (a waiter keeps the lock's session
+    only: Django's connection is closed while it waits)."""
     lock = make_lock(connection, options)
     acquired_at: float | None = None
     try:
-        if acquire(lock, alias=connection.alias, timeout=options.timeout, done=done):
+        if acquire(
+            lock,
+            alias=connection.alias,
+            timeout=options.timeout,
+            done=done,
+            prepare=prepare,
+            idle=connection.close if prepare is not None else None,
+        ):
             acquired_at = time.monotonic()
             yield lock
         else:

@@ -164,9 +164,3 @@ def status(
 def up_to_date(connection: BaseDatabaseWrapper, *, named: Iterable[str] = ()) -> bool:
     """True only when no plan to the latest migrations can hold work."""
     return status(connection, named=named)[0] == UP_TO_DATE
-
-
-def all_recorded(connection: BaseDatabaseWrapper, listing: Listing) -> bool:
-    """Whether every file of ``listing`` is recorded now: then nothing is left to apply
-    (records the database has beyond the files mean it is ahead, not behind)."""
-    return listing.files <= recorded(connection)

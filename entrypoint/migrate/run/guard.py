@@ -11,7 +11,10 @@
   killed between the work's commit and its record cannot leave work done but unrecorded (on
   MySQL, a data migration runs in one transaction with its record: see editor.py);
 - a short lock_timeout on every statement of every migration, the blockers watched
-  (table_locks.py, retries.py), so that a migration never queues the app's traffic behind its ALTER.
+  (table_locks.py, retries.py), so that a migration never queues the app's traffic behind its ALTER;
+- a stop is final (every engine, lock or no lock): once SIGTERM or SIGINT came, the migrating
+  connection commits nothing more and runs nothing but a rollback, even when the migration's
+  code swallowed the interruption (a bare ``except:``).
 """
 
 from __future__ import annotations
@@ -23,20 +26,21 @@ from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
 from entrypoint.connection import is_closed, migrating_session, network_timeout_of
-from entrypoint.errors import LockLost, MigrationAbandoned
+from entrypoint.errors import LockLost, MigrationAbandoned, stop_requested
 from entrypoint.migrate.lock.fence import Fence, django_query
 from entrypoint.migrate.lock.keepalive import KEEPALIVE_EVERY, Keepalive
 from entrypoint.migrate.lock.mysql import MySQLLock
 from entrypoint.migrate.lock.mysql_fence import MySQLFence
 from entrypoint.migrate.lock.options import Lock, LockOptions
 from entrypoint.migrate.lock.postgres import PostgresLock
+from entrypoint.migrate.lock.sessions import HolderSessions
 from entrypoint.migrate.lock.waiting import migration_lock
 from entrypoint.migrate.naming import label
 from entrypoint.migrate.plan.preflight import one_transaction
 from entrypoint.migrate.run.abandon import Abandon
 from entrypoint.migrate.run.editor import Recorder, finish_inside, guarded_editor
 from entrypoint.migrate.run.outcome import lost_error
-from entrypoint.migrate.run.table_locks import TableLockTimeouts
+from entrypoint.migrate.run.table_locks import TableLockTimeouts, watched
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -46,6 +50,18 @@ if TYPE_CHECKING:
 CANCEL_TIMEOUT = 5.0  # libpq's own bound; the abandon stages wait for less
 # Statements that change nothing: on MySQL they need no lock check before them.
 READS = ("SELECT", "SHOW", "EXPLAIN", "DESCRIBE")
+# Statements that undo: they still run after a stop (Django's atomic rolls back with them).
+UNDOING = ("ROLLBACK", "RELEASE")
+
+
+def holder_roles(
+    lock: Lock, connection: BaseDatabaseWrapper, table_lock_timeout: float
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The helper sessions a holder of ``lock`` needs besides Django's connection (PostgreSQL:
+    the fence's, for a non-atomic migration), and those it would like (the table locks'
+    watcher, which names blockers)."""
+    required = ("fence",) if isinstance(lock, PostgresLock) else ()
+    return required, ("watch",) if watched(connection, table_lock_timeout) else ()
 
 
 @contextmanager
@@ -59,21 +75,37 @@ def locked(connection: BaseDatabaseWrapper, options: LockOptions) -> Iterator[Gu
 
 @contextmanager
 def locked_unless_done(
-    connection: BaseDatabaseWrapper, options: LockOptions, *, done: Callable[[], bool] | None
+    connection: BaseDatabaseWrapper,
+    options: LockOptions,
+    *,
+    done: Callable[[Lock], bool] | None,
 ) -> Iterator[Guard | None]:
-    """``locked``, or None when ``done`` found the work done while we waited for the lock."""
-    with migration_lock(connection, options, done=done) as lock:
-        if lock is None:
-            yield None
-            return
-        with Guard(
-            lock,
-            connection,
-            timeout=options.timeout,
-            table_lock_timeout=options.table_lock_timeout,
-        ) as guard:
-            guard.barrier()
-            yield guard
+    """``locked``, or None when ``done`` found the work done while we waited for the lock.
+
+    While it waits a replica holds one session (the lock's); once it has the lock, it opens
+    every other session the work needs before starting it (lock/sessions.py).
+    """
+    sessions = HolderSessions(connection)
+
+    def prepare(lock: Lock) -> None:
+        sessions.open(*holder_roles(lock, connection, options.table_lock_timeout))
+
+    try:
+        with migration_lock(connection, options, done=done, prepare=prepare) as lock:
+            if lock is None:
+                yield None
+                return
+            with Guard(
+                lock,
+                connection,
+                timeout=options.timeout,
+                table_lock_timeout=options.table_lock_timeout,
+                sessions=sessions,
+            ) as guard:
+                guard.barrier()
+                yield guard
+    finally:
+        sessions.close_untaken()
 
 
 class Guard:
@@ -86,11 +118,14 @@ class Guard:
         *,
         timeout: float,
         table_lock_timeout: float = 0.0,
+        sessions: HolderSessions | None = None,
     ) -> None:
         self.lock = lock
         self.connection = connection
         self.timeout = timeout
-        self.timeouts = TableLockTimeouts(connection, table_lock_timeout)
+        # The helper sessions, opened by the holder before any work (holder_roles).
+        take = sessions.take if sessions is not None else lambda _role: None
+        self.timeouts = TableLockTimeouts(connection, table_lock_timeout, take("watch"))
         self.recorder = Recorder(connection)
         self.current: tuple[Migration, bool] | None = None
         self.committing = False  # between the last checks and the commit's answer
@@ -101,7 +136,7 @@ class Guard:
         self.fence: Fence | MySQLFence | None = None
         self._keepalive: Keepalive | None = None
         if isinstance(lock, PostgresLock):
-            self.fence = Fence(lock, connection)
+            self.fence = Fence(lock, connection, take("fence"))
             self._keepalive = Keepalive(
                 (lock.ping, self.fence.ping),
                 self._on_lost,
@@ -120,14 +155,14 @@ class Guard:
 
     def __enter__(self) -> Guard:  # noqa: PYI034 - Self needs Python 3.11
         self.timeouts.start()
+        # Every vendor, lock or no lock: after a stop nothing more runs or commits here.
+        self.connection.execute_wrappers.append(self._around_statement)
+        self.connection._commit = self._checked_commit  # type: ignore[attr-defined] # noqa: SLF001
         if self.fence is not None and self._keepalive is not None:
             self.abandon.arm()
             self._keepalive.start()
             base = type(self.connection).SchemaEditorClass
             self.connection.SchemaEditorClass = guarded_editor(base, self)
-            self.connection.execute_wrappers.append(self._around_statement)
-            if isinstance(self.fence, MySQLFence):
-                self.connection._commit = self._checked_commit  # type: ignore[attr-defined] # noqa: SLF001
         return self
 
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
@@ -135,12 +170,11 @@ class Guard:
         self.timeouts.stop()
         if self._keepalive is not None:
             self._keepalive.stop()
+        self.connection.execute_wrappers.remove(self._around_statement)
+        del self.connection._commit  # type: ignore[attr-defined] # noqa: SLF001 - the class's own
         if self.fence is not None:
             del self.connection.SchemaEditorClass  # back to the class's own
-            self.connection.execute_wrappers.remove(self._around_statement)
-            if isinstance(self.fence, MySQLFence):
-                del self.connection._commit  # type: ignore[attr-defined] # noqa: SLF001 - the class's own
-            else:
+            if isinstance(self.fence, Fence):
                 self.fence.close()
         if isinstance(exc, MigrationAbandoned):  # unwound: now the error it stands for
             raise exc.error from exc
@@ -224,6 +258,9 @@ class Guard:
     ) -> Any:
         if self.lost.is_set():
             raise self.lost_error()
+        stop = stop_requested()
+        if stop is not None and not str(sql).lstrip().upper().startswith(UNDOING):
+            raise stop  # again: the migration's code may have swallowed the first one
         if (
             isinstance(self.fence, MySQLFence)
             and self.fence.held
@@ -236,21 +273,29 @@ class Guard:
         with self.timeouts.statement(sql):
             return execute(sql, params, many, context)
 
+    def _lock_asked(self) -> bool:
+        """Whether the server says the lock is still ours (asked on the migrating connection)."""
+        return self.fence is not None and self.fence.lock_still_held()
+
     def _check_lock(self) -> None:
-        assert self.fence is not None
-        if not self.fence.lock_still_held():
+        if not self._lock_asked():
             self.lost.set()  # our keepalive may not have noticed yet
             raise self.lost_error()
 
     def _checked_commit(self) -> None:
-        """MySQL: a transaction of the migrating connection commits only while the lock is
-        ours, asked on the server from that connection just before the commit."""
-        if self.lost.is_set() or not self.fence or not self.fence.lock_still_held():
+        """A transaction of the migrating connection commits only if no stop came (SIGTERM,
+        SIGINT; the code that ran when it came may have swallowed it), and on MySQL only while
+        the lock is ours, asked on the server from that connection just before the commit."""
+        refused: BaseException | None = stop_requested()
+        mysql = isinstance(self.fence, MySQLFence)
+        if refused is None and mysql and (self.lost.is_set() or not self._lock_asked()):
             self.lost.set()
+            refused = self.lost_error()
+        if refused is not None:
             # Rolled back here: raising past Django's atomic would leave the transaction
             # open, and its next set_autocommit(True) would commit it (MySQL does).
             self.connection.rollback()
-            raise self.lost_error()
+            raise refused
         self.committing = True
         type(self.connection)._commit(self.connection)  # type: ignore[attr-defined] # noqa: SLF001
         self.committing = False

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from entrypoint import log
 from entrypoint.errors import MigrationFailed, TableLockTimeout, sqlstate_in
 from entrypoint.migrate.naming import label
+from entrypoint.migrate.plan.records import Blocker
 
 if TYPE_CHECKING:
     from django.db.migrations.migration import Migration
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 LOCK_NOT_AVAILABLE = "55P03"
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
-Blocker = dict[str, object]
 
 
 def is_lock_timeout(exc: BaseException) -> bool:

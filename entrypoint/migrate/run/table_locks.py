@@ -9,7 +9,6 @@ own in autocommit (so it never holds a snapshot), to name them in the logs.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import threading
 import time
@@ -18,7 +17,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from entrypoint import log
-from entrypoint.connection import connection_params, setup_session
+from entrypoint.connection import open_session
+from entrypoint.migrate.plan.records import Blocker, blocker
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,20 +29,25 @@ BLOCKERS = (
     "SELECT pid, application_name, host(client_addr), state, coalesce(xact_start, query_start)"
     " FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids((%s)::int)) ORDER BY pid"
 )
-Blocker = dict[str, object]
 
 
 class Watcher:
     """Names the sessions blocking the migrating connection while one of its statements waits."""
 
-    def __init__(self, connection: BaseDatabaseWrapper, timeout: float) -> None:
+    def __init__(
+        self,
+        connection: BaseDatabaseWrapper,
+        timeout: float,
+        monitor: psycopg.Connection[Any] | None = None,
+    ) -> None:
         self.connection = connection
         self.threshold = min(0.3, timeout / 2)
         self.pid: int | None = None  # the migrating server process, per migration
         self.blockers: list[Blocker] = []
         self._since: float | None = None
         self._stopped = threading.Event()
-        self.monitor: psycopg.Connection[Any] | None = None
+        # Opened by the holder before any work (lock/sessions.py), else when first needed.
+        self.monitor = monitor
         self._thread = threading.Thread(target=self._run, name="lock-watcher", daemon=True)
 
     def start(self) -> None:
@@ -73,34 +78,31 @@ class Watcher:
                 self.blockers = found
 
     def _sample(self, pid: int) -> list[Blocker]:
-        import psycopg  # noqa: PLC0415
-
         if self.monitor is None or self.monitor.closed:
-            params = connection_params(self.connection, "watch")
-            self.monitor = psycopg.connect(**params, autocommit=True)
-            setup_session(self.monitor, params)
-        rows = self.monitor.execute(BLOCKERS, [pid]).fetchall()
-        return [
-            {
-                "pid": row[0],
-                "application_name": row[1],
-                "client_addr": row[2] or "local",
-                "state": row[3],
-                "since": row[4].isoformat() if isinstance(row[4], dt.datetime) else row[4],
-            }
-            for row in rows
-        ]
+            self.monitor = open_session(self.connection, "watch")
+        return [blocker(row) for row in self.monitor.execute(BLOCKERS, [pid]).fetchall()]
+
+
+def watched(connection: BaseDatabaseWrapper, seconds: float) -> bool:
+    """Whether a watcher names the blockers (PostgreSQL, with a table-lock timeout)."""
+    return connection.vendor == "postgresql" and seconds > 0
 
 
 class TableLockTimeouts:
     """ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT on the migrating connection, and its watcher."""
 
-    def __init__(self, connection: BaseDatabaseWrapper, seconds: float) -> None:
+    def __init__(
+        self,
+        connection: BaseDatabaseWrapper,
+        seconds: float,
+        monitor: psycopg.Connection[Any] | None = None,
+    ) -> None:
         self.connection = connection
         self.seconds = seconds
         self.value = f"{max(math.ceil(seconds * 1000), 1)}ms"
-        on = connection.vendor == "postgresql" and seconds > 0
-        self.watcher = Watcher(connection, seconds) if on else None
+        self.watcher = (
+            Watcher(connection, seconds, monitor) if watched(connection, seconds) else None
+        )
         self.session = False  # set for a non-atomic migration on a direct connection
 
     def start(self) -> None:

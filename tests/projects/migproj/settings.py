@@ -11,6 +11,7 @@ TESTPROJ_BIG adds the app whose pending migrations the risk analysis judges (tes
 TESTPROJ_METASQL one whose RunSQL holds psql meta-commands, which PostgreSQL's parser rejects.
 TESTPROJ_SEEDED adds a seed data migration that pauses as SEEDED_PAUSE says (see seeded/).
 TESTPROJ_GATED adds the app whose migrations the row gate must refuse (tests/test_risk_gate.py).
+TESTPROJ_SWALLOW adds a data migration that swallows every exception for SWALLOW_SECONDS.
 """
 
 import os
@@ -41,3 +42,6 @@ if os.environ.get("TESTPROJ_SEEDED"):
     INSTALLED_APPS.append("seeded")
 if os.environ.get("TESTPROJ_GATED"):
     INSTALLED_APPS.append("gated")
+if os.environ.get("TESTPROJ_SWALLOW"):
+    INSTALLED_APPS.append("swallow")
+SWALLOW_SECONDS = float(os.environ.get("SWALLOW_SECONDS", "0"))

@@ -1,0 +1,23 @@
+"""An old data migration's habit: every step in ``try: ... except: pass``. It swallows a
+SIGTERM's interruption too, and goes on; SWALLOW_SECONDS says for how long."""
+
+import time
+
+from django.conf import settings
+from django.db import migrations
+
+
+def careless(apps, schema_editor):
+    apps.get_model("swallow", "Row").objects.create(note="once")
+    print("careless migration running")  # the tests signal it from here
+    deadline = time.monotonic() + getattr(settings, "SWALLOW_SECONDS", 0)
+    while time.monotonic() < deadline:
+        try:  # noqa: SIM105 - the bare except is what old migrations write
+            time.sleep(0.05)
+        except:  # noqa: E722, PERF203 - the point of this migration
+            pass
+
+
+class Migration(migrations.Migration):
+    dependencies = [("swallow", "0001_initial")]
+    operations = [migrations.RunPython(careless, migrations.RunPython.noop)]
