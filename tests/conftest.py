@@ -30,10 +30,19 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return relative.startswith("tests/test_") and not matrix.selects_file(relative)
 
 
+# Under pytest-xdist (--dist loadgroup, scripts/test) a file's tests stay on one worker, so a
+# module's fixtures are made once; the files that build or pull the image share one worker, as
+# they share the image cache and its lock.
+IMAGE_FILES = ("tests/test_image.py", "tests/test_publish.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if matrix.selected(item.nodeid):
             item.add_marker(matrix.MARKER)
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group("image" if path in IMAGE_FILES else path))
 
 
 @pytest.fixture(autouse=True)

@@ -134,14 +134,25 @@ def find_interpreter(version: str) -> str | None:
     return next((c for c in candidates if c and _version_of(c) == version), None)
 
 
-def covering() -> set[tuple[str, str]]:
-    """Every Django line on the newest Python (the default image's base: what users build on),
-    and every other Python with the newest Django line it supports."""
-    pythons = sorted(SUPPORTED, key=lambda v: tuple(map(int, v.split("."))))
-    newest = pythons[-1]
-    return {(newest, d) for d in SUPPORTED[newest]} | {
-        (p, max(SUPPORTED[p], key=float)) for p in pythons
-    }
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(map(int, text.split(".")))
+
+
+def covering(default_python: str) -> set[tuple[str, str]]:
+    """The fewest combinations that, with the default one, run every supported Python and every
+    Django line: each other Python with the newest line it supports that no run has yet, and a
+    line left over on the newest Python that supports it."""
+    lines_left = sorted({d for ds in SUPPORTED.values() for d in ds} - {DEFAULT_DJANGO}, key=_version)
+    chosen: set[tuple[str, str]] = set()
+    for python in sorted(set(SUPPORTED) - {default_python}, key=_version, reverse=True):
+        fresh = [d for d in SUPPORTED[python] if d in lines_left]
+        line = max(fresh or SUPPORTED[python], key=_version)
+        chosen.add((python, line))
+        lines_left = [d for d in lines_left if d != line]
+    for line in lines_left:
+        python = max((p for p in SUPPORTED if line in SUPPORTED[p]), key=_version)
+        chosen.add((python, line))
+    return chosen
 
 
 def plan(
@@ -149,7 +160,7 @@ def plan(
 ) -> tuple[list[tuple[str, str, str]], list[str]]:
     runs: list[tuple[str, str, str]] = []
     skipped: list[str] = []
-    chosen = covering()
+    chosen = covering(default_python)
     for python, lines in SUPPORTED.items():
         interpreter = sys.executable if python == default_python else find_interpreter(python)
         for django in lines:
