@@ -346,10 +346,14 @@ def applied(mutant: Mutant, root: Path) -> Iterator[None]:
             sys.exit(f"could not restore {path}: run `git checkout -- {mutant.target.path}`")
 
 
-def run_tests(root: Path, tests: Sequence[str], timeout: float, log_path: Path) -> Outcome:
-    """pytest -x on ``tests`` in its own process group; the group is gone when this returns."""
+def run_tests(
+    root: Path, tests: Sequence[str], timeout: float, log_path: Path, skip: Sequence[str] = ()
+) -> Outcome:
+    """pytest -x on ``tests`` (less ``skip``) in its own process group; the group is gone when
+    this returns. A killed mutant's detail is the node id of the test that failed."""
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     command += ["-o", "addopts=", *tests]
+    command += [arg for nodeid in skip for arg in ("--deselect", nodeid)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     code: int | None = None
@@ -374,7 +378,11 @@ def run_tests(root: Path, tests: Sequence[str], timeout: float, log_path: Path) 
     last = lines[-1] if lines else ""
     if code is None:
         return Outcome("timed out", seconds, f"no result within {timeout:g}s")
-    results = {0: "survived", 1: "killed"}
+    if code == 1:
+        failed = [line.split()[1] for line in lines if line.startswith(("FAILED ", "ERROR "))]
+        return Outcome("killed", seconds, failed[0] if failed else last)
+    # Exit 5, "no tests collected": every test was deselected, none failed.
+    results = {0: "survived", 5: "survived"}
     return Outcome(results.get(code, "error"), seconds, f"pytest exit {code}: {last}")
 
 
@@ -402,14 +410,37 @@ def run_module(  # noqa: PLR0913 - the run's options, passed once
     if timeout is None:  # a mutant may be slower than the tests it breaks, not endless
         assert run.baseline is not None
         timeout = 3 * run.baseline.seconds + 30
+    killers: list[str] = []  # the tests that killed this module's mutants, latest first
     for mutant in mutants:
         with applied(mutant, root):
-            outcome = run_tests(root, target.tests, timeout, out / "logs" / f"{mutant.id}.log")
+            outcome = _killed_or_run(mutant, killers, root=root, timeout=timeout, out=out)
+        if outcome.result == "killed" and "::" in outcome.detail:
+            killers = [outcome.detail, *(k for k in killers if k != outcome.detail)]
         run.mutants.append((mutant, outcome))
         say(
             f"{mutant.id} {outcome.result} in {outcome.seconds:.1f}s  {mutant.where()} "
             f"{mutant.function}  {mutant.describe()}"
         )
+
+
+def _killed_or_run(
+    mutant: Mutant, killers: list[str], *, root: Path, timeout: float, out: Path
+) -> Outcome:
+    """The tests that killed this module's earlier mutants first (a mutant of the same check
+    mostly fails the same test: seconds rather than the whole list), then, if none failed, the
+    rest of the module's tests. Only a mutant that passes both survives; the two runs share one
+    timeout."""
+    started = time.monotonic()
+    logs = out / "logs"
+    if killers:
+        first = run_tests(root, killers, timeout, logs / f"{mutant.id}.killers.log")
+        if first.result != "survived":
+            return first
+    left = timeout - (time.monotonic() - started)
+    tests = mutant.target.tests
+    outcome = run_tests(root, tests, max(left, 1.0), logs / f"{mutant.id}.log", skip=killers)
+    outcome.seconds = time.monotonic() - started
+    return outcome
 
 
 # --- the report ----------------------------------------------------------------------------

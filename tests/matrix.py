@@ -142,7 +142,9 @@ def covering(default_python: str) -> set[tuple[str, str]]:
     """The fewest combinations that, with the default one, run every supported Python and every
     Django line: each other Python with the newest line it supports that no run has yet, and a
     line left over on the newest Python that supports it."""
-    lines_left = sorted({d for ds in SUPPORTED.values() for d in ds} - {DEFAULT_DJANGO}, key=_version)
+    lines_left = sorted(
+        {d for ds in SUPPORTED.values() for d in ds} - {DEFAULT_DJANGO}, key=_version
+    )
     chosen: set[tuple[str, str]] = set()
     for python in sorted(set(SUPPORTED) - {default_python}, key=_version, reverse=True):
         fresh = [d for d in SUPPORTED[python] if d in lines_left]

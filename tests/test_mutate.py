@@ -56,6 +56,7 @@ tests = ["test_gate.py"]
 KILLED = "admit  return True: `age >= 18` → `True`"
 SURVIVES = "clamp  if never: `value > 100` → `False`"
 HANGS = "drain  remove call: `out.append(items.pop())` → `pass`"
+KILLED_TOO = "admit  return False: `age >= 18` → `False`"
 
 
 def git(repo: Path, *args: str) -> str:
@@ -113,6 +114,24 @@ def test_killed_and_surviving_mutants_are_reported_and_the_source_restored(repo:
     assert survivors.strip() == f"- {survives} survived `gate.py:6` `{SURVIVES.replace('  ', '` ')}"
     assert (repo / "gate.py").read_text() == GATE
     assert git(repo, "status", "--porcelain") == "?? .cache/\n"
+
+
+def test_the_test_that_killed_a_mutant_runs_first_and_a_survivor_still_runs_every_test(
+    repo: Path,
+) -> None:
+    """The second mutant of admit dies on the test that killed the first, run on its own; the
+    clamp mutant passes it, then passes the rest (test_admit not run twice): survived."""
+    ids = [mutant_id(repo, d) for d in (KILLED, KILLED_TOO, SURVIVES)]
+    run = mutate(repo, *(a for i in ids for a in ("--mutant", i)), "--timeout", "120")
+    assert run.returncode == 0, run.stderr
+    report = (repo / ".cache" / "mutate" / "report.md").read_text()
+    assert row(report, "gate") == ["3", "2", "1", "0", "0"]
+    logs = repo / ".cache" / "mutate" / "logs"
+    assert not (logs / f"{ids[0]}.killers.log").exists()  # nothing had killed a mutant yet
+    assert "1 failed" in (logs / f"{ids[1]}.killers.log").read_text()
+    assert not (logs / f"{ids[1]}.log").exists()  # killed by the first run: no second
+    assert "1 passed" in (logs / f"{ids[2]}.killers.log").read_text()
+    assert "2 passed, 1 deselected" in (logs / f"{ids[2]}.log").read_text()
 
 
 def test_a_hanging_mutant_is_killed_by_the_timeout_and_reported_so(repo: Path) -> None:
