@@ -163,3 +163,12 @@ def test_the_known_survivors_of_issue_30_are_among_the_mutants() -> None:
     ).stdout
     assert "Guard.before_commit  if never: `not self.fence.lock_still_held()` → `False`" in listed
     assert "Fence._take  if never: `not self._lock_held(query)` → `False`" in listed
+
+
+def test_every_function_scripts_mutate_toml_names_still_exists() -> None:
+    """A check renamed or moved must not drop out of the mutation runs unnoticed."""
+    run = subprocess.run(
+        [sys.executable, TOOL, "--list"], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.rstrip().endswith(" mutants")
