@@ -211,6 +211,20 @@ class TestScrub:
         for form in forms(secret):
             assert form not in log.scrub(before + form + after)
 
+    @pytest.mark.parametrize(
+        "char",
+        ["\x7f", "\x80", "\xff", "\u0100", "\uffff", "\U00010000"],
+        ids=["7f", "80", "ff", "100", "ffff", "10000"],
+    )
+    def test_characters_at_each_escape_boundary_are_scrubbed_in_every_form(self, char: str) -> None:
+        """Where one escaped form starts or stops applying: \\x up to U+00FF, \\u up to
+        U+FFFF, a surrogate pair from U+10000, the UTF-8 bytes' repr from U+0080 (found by
+        scripts/mutate: random text rarely lands on these)."""
+        secret = f"pw{char}pw"
+        fresh_secrets(secret)
+        for form in forms(secret):
+            assert log.scrub(f"<{form}>") == "<***>", form
+
     def test_url_is_scrubbed_whole_and_its_password_anywhere(self) -> None:
         fresh_secrets()
         log.add_url_secrets("postgres://migrator:s%3Acret%2Fpw@db:5432/app")
@@ -266,6 +280,23 @@ class TestLoggingCapture:
         assert [(e["logger"], e["message"]) for e in events] == [
             ("tests.filtered", "shown"),
             ("tests.orphan", "nobody handles me"),
+        ]
+
+
+class TestLogStream:
+    def test_a_line_cut_for_length_is_marked_even_when_what_is_kept_is_short(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Cut at log.MAX_LINE as it is written, a line of trailing blanks is short once they
+        are stripped: the field cap does not mark it, the stream must."""
+        log.configure("json", "info")
+        stream = log.LogStream()
+        stream.write("x" + " " * log.MAX_LINE + "dropped")
+        stream.write(" rest\nnext\n")
+        events = parse_events(capsys.readouterr().err)
+        assert [(e["line"], e.get("truncated")) for e in events] == [
+            ("x", True),
+            ("next", None),
         ]
 
 
