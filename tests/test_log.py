@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import re
 import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -281,6 +283,89 @@ class TestLoggingCapture:
             ("tests.filtered", "shown"),
             ("tests.orphan", "nobody handles me"),
         ]
+
+
+class _Flushes(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+class TestCapturedStream:
+    def test_lines_are_events_until_released_then_writes_reach_the_stream(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A handler made during django.setup() keeps the captured stream as its sys.stderr:
+        once the steps are over, what it writes must reach the real stream, flushed."""
+        log.configure("json", "info")
+        target = _Flushes()
+        stream = capture.CapturedStream("stdout", target)
+        stream.write("a line\nno newline yet")
+        stream.flush()
+        assert [e["line"] for e in parse_events(capsys.readouterr().err)] == [
+            "a line",
+            "no newline yet",
+        ]
+        assert (target.getvalue(), target.flushes) == ("", 0)
+        stream.release()
+        stream.write("after\n")
+        stream.flush()
+        assert capsys.readouterr().err == ""
+        assert (target.getvalue(), target.flushes) == ("after\n", 1)
+
+
+class TestConsoleHandlers:
+    def test_only_handlers_that_print_to_the_console_become_events(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A handler writing to file descriptor 2 prints to the console whatever object it
+        writes through, and keeps its level; one on a file or in memory keeps its records."""
+        log.configure("json", "info")
+        logger = logging.getLogger("tests.handlers")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        to_fd2 = open(2, "w", closefd=False)  # noqa: SIM115 - the descriptor is not ours
+        console = logging.StreamHandler(to_fd2)
+        console.setLevel(logging.WARNING)
+        memory = io.StringIO()
+        with (tmp_path / "stream.log").open("w") as opened:
+            handlers: list[logging.Handler] = [
+                console,
+                logging.StreamHandler(memory),
+                logging.StreamHandler(opened),
+                logging.FileHandler(tmp_path / "file.log"),
+            ]
+            for handler in handlers:
+                logger.addHandler(handler)
+            try:
+                with capture.logging_as_events():
+                    logger.info("below the console's level")
+                    logger.warning("once")
+                assert logger.handlers == handlers
+            finally:
+                for handler in handlers:
+                    logger.removeHandler(handler)
+                    handler.close()
+        to_fd2.close()
+        events = parse_events(capsys.readouterr().err)
+        assert [(e["logger"], e["message"]) for e in events] == [("tests.handlers", "once")]
+        both = "below the console's level\nonce\n"
+        assert memory.getvalue() == both
+        assert (tmp_path / "stream.log").read_text() == both
+        assert (tmp_path / "file.log").read_text() == both
+
+    def test_a_record_that_cannot_be_formatted_is_reported_not_raised(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """logging's own convention: a broken record (its arguments do not fit its message)
+        is reported on stderr, and the code that logged it goes on."""
+        record = logging.LogRecord("tests.broken", logging.WARNING, __file__, 1, "%d", ("x",), None)
+        capture.EventHandler().handle(record)
+        assert "--- Logging error ---" in capsys.readouterr().err
 
 
 class TestLogStream:
