@@ -25,6 +25,8 @@ from migproj.settings import *  # noqa: F403
 INSTALLED_APPS = [*INSTALLED_APPS, "fastapp"]  # noqa: F405
 if os.environ.get("FASTAPP_MIGRATIONS"):
     MIGRATION_MODULES = {"fastapp": os.environ["FASTAPP_MIGRATIONS"]}
+    if MIGRATION_MODULES["fastapp"] == "None":  # migrations disabled for the app
+        MIGRATION_MODULES["fastapp"] = None
 
 
 class NoteParserImport:
@@ -260,14 +262,29 @@ def test_migration_modules_pointing_elsewhere(project: Project) -> None:
     assert checked(project.start(FASTAPP_MIGRATIONS="elsewhere.fastapp")) == "files"
 
 
-def test_missing_migrations_package_takes_the_graph(project: Project) -> None:
-    """MIGRATION_MODULES naming a package that does not exist: the fast path does not decide,
-    the full path reports it as it always did."""
+@pytest.mark.parametrize("missing", ["nowhere.migrations", "fastproj.migrations"])
+def test_missing_migrations_package_takes_the_graph(project: Project, missing: str) -> None:
+    """MIGRATION_MODULES naming a package that does not exist (also one named "migrations"
+    in a package that does, which an app's default would skip): the fast path does not
+    decide, the full path reports it as it always did."""
     project.start()
-    result = project.run(FASTAPP_MIGRATIONS="nowhere.migrations")
+    result = project.run(FASTAPP_MIGRATIONS=missing)
     assert result.returncode == 70, result.stderr
-    assert "nowhere" in result.last()["error"]
+    assert missing.split(".", maxsplit=1)[0] in result.last()["error"]
     assert not result.named("migrations_up_to_date")
+
+
+@pytest.mark.parametrize("where", ["None", "namespace", "module"])
+def test_an_app_the_loader_skips_is_skipped_from_the_files(project: Project, where: str) -> None:
+    """Migrations disabled (MIGRATION_MODULES None), a namespace package (no __init__.py: its
+    files are not migrations to Django) and a migrations.py module: the app has no migrations,
+    and the fast path decides as the loader does."""
+    module = {"None": "None", "namespace": "nsmigrations", "module": "modmigrations"}[where]
+    (project.root / "nsmigrations").mkdir()
+    (project.root / "nsmigrations" / "0001_initial.py").write_text(INITIAL)
+    (project.root / "modmigrations.py").write_text("")
+    project.start(FASTAPP_MIGRATIONS=module)
+    assert checked(project.start(FASTAPP_MIGRATIONS=module)) == "files"
 
 
 def test_a_recorded_migration_missing_on_disk_is_reported(project: Project) -> None:
@@ -291,13 +308,15 @@ def test_a_recorded_migration_missing_on_disk_is_reported(project: Project) -> N
         ["0001_a.pyc"],  # bytecode shadowed by its source
     ],
 )
-def test_module_names_are_the_loaders(tmp_path: Path, extra: list[str]) -> None:
+@pytest.mark.parametrize("pycache", [True, False], ids=["pycache", "no-pycache"])
+def test_module_names_are_the_loaders(tmp_path: Path, extra: list[str], pycache: bool) -> None:
     """The quick directory read gives exactly the names pkgutil gives the loader."""
     for name in ["__init__.py", "0001_a.py", "0002_b.py", "_private.py", "~backup.py", *extra]:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
-    (tmp_path / "__pycache__").mkdir()
+    if pycache:
+        (tmp_path / "__pycache__").mkdir()
     loader = {
         n for _, n, pkg in pkgutil.iter_modules([str(tmp_path)]) if not pkg and n[0] not in "_~"
     }
