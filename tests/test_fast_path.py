@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.migrate.plan.files import module_names
+from entrypoint.migrate.plan.files import _plain_sources, module_names
 from tests.cli import Result, migrate_env, run_cli
 from tests.services import Postgres
 from tests.watch import Running, applied, is_event, recorded
@@ -321,3 +321,5 @@ def test_module_names_are_the_loaders(tmp_path: Path, extra: list[str], pycache:
         n for _, n, pkg in pkgutil.iter_modules([str(tmp_path)]) if not pkg and n[0] not in "_~"
     }
     assert module_names([str(tmp_path)]) == loader
+    if not extra:  # plain sources: read by the quick path itself, not handed to pkgutil
+        assert _plain_sources(str(tmp_path)) == loader
