@@ -194,6 +194,22 @@ def test_a_waiter_on_new_files_imports_no_migration(project: Project) -> None:
     assert waiter_imports.read_text() == ""
 
 
+def test_the_wait_for_migrations_reads_the_names_only(project: Project) -> None:
+    """ENTRYPOINT_WAIT_FOR=migrations asks again and again whether anything is pending: on an
+    up-to-date database the names answer, no migration module imported; a new file is
+    pending (a wait that ends at its deadline, 69)."""
+    project.add_field(2, "0001_initial")
+    project.start()
+    wait = {"ENTRYPOINT_STEPS": "wait", "ENTRYPOINT_WAIT_FOR": "migrations"}
+    done = project.run(**wait, ENTRYPOINT_WAIT_TIMEOUT="30")
+    assert done.returncode == 0, done.stderr
+    assert project.imported() == []
+    project.add_field(3, "0002_f2")
+    pending = project.run(**wait, ENTRYPOINT_WAIT_TIMEOUT="2")
+    assert pending.returncode == 69, pending.stderr
+    assert "migrations_pending" in pending.last()["error"]
+
+
 def test_a_new_file_is_applied_on_the_next_start(project: Project) -> None:
     project.start()
     project.add_field(2, "0001_initial")
