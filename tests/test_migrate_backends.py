@@ -69,6 +69,10 @@ def test_mariadb_get_lock_eight_replicas(mariadb: MariaDB) -> None:
     results = run_many(8, mariadb.url(db))
     assert_exactly_once(results, mysql_rows(mariadb, db))
     assert {e["lock"] for r in results for e in r.named("migration_lock_acquired")} == {"get_lock"}
+    # The waiters re-read django_migrations on the lock's session and end without the lock.
+    ended = [r for r in results if r.named("migration_lock_wait_ended")]
+    assert ended, "no waiter ended its wait on the re-check"
+    assert not any(r.named("migration_lock_acquired") for r in ended)
 
 
 def test_mariadb_lock_held_elsewhere_times_out(mariadb: MariaDB) -> None:
