@@ -105,6 +105,36 @@ def test_lock_connection_killed(mariadb: MariaDB, pause: str) -> None:
     assert_complete_once(mariadb, url, db)
 
 
+def sessions(server: MariaDB, db: str) -> set[int]:
+    """The server's sessions on ``db`` (the query's own is not: it has no database)."""
+    rows = server.execute(f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{db}'")
+    return {int(str(session)) for (session,) in rows}
+
+
+def test_a_waiter_whose_lock_session_is_killed_opens_another(mariadb: MariaDB) -> None:
+    """A waiter holds one session, its lock's (GET_LOCK tries, the re-reads of
+    django_migrations). Killed while the holder is inside a migration: the waiter opens a new
+    one at its next try (it never refuses itself one), waits on, and ends 0 once the holder is
+    done, having applied nothing."""
+    db = mariadb.create_database()
+    url = mariadb.url(db)
+    holder = Running(env=env(url, SEEDED_PAUSE="server", SEEDED_SECONDS="6"))
+    holder.wait_for(is_event("migration_started", app="seeded", name="0002_seed"))
+    wait_until(lambda: sleeping(mariadb))
+    before = sessions(mariadb, db)
+    waiter = Running(env=env(url, SEEDED_PAUSE="", ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="30"))
+    waiter.wait_for(is_event("migration_lock_waiting"))
+    (session,) = sessions(mariadb, db) - before
+    mariadb.execute(f"KILL CONNECTION {session}")
+    first, second = holder.finish(timeout=60), waiter.finish(timeout=90)
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert not applied(second)
+    refusals = [e["error"] for e in second.named("migration_lock_attempt_failed")]
+    assert not [r for r in refusals if "connection is closed" in r], refusals
+    assert_complete_once(mariadb, url, db)
+
+
 def test_the_commit_asks_the_server_and_the_waiter_waits(mariadb: MariaDB) -> None:
     """With the holder's keepalive silenced (SEEDED_NO_KEEPALIVE, see seeded/apps.py) nothing
     tells it that its lock connection was killed, and it sleeps on in its data migration. The
