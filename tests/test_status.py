@@ -174,6 +174,13 @@ class TestReadOnly:
         tables = pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", db)
         assert tables == []
 
+    def test_an_in_memory_sqlite_has_no_lock(self) -> None:
+        """The process's own database: no other replica can share it, so no lock is taken
+        (the migrate step's choice too) and none is reported, not even as free."""
+        result, doc = status("sqlite://:memory:")
+        assert result.returncode == 0, result.stderr
+        assert default_of(doc)["lock"] is None
+
     def test_missing_sqlite_file_is_not_created(self, tmp_path: Path) -> None:
         path = tmp_path / "never.sqlite3"
         result, doc = status(f"sqlite:///{path}")
