@@ -16,7 +16,7 @@ import psycopg
 
 from tests.cli import Result, migrate_env, run_cli
 from tests.services import Postgres
-from tests.watch import Running, applied, recorded
+from tests.watch import Running, applied, recorded, wait_until
 
 BLOCKER_APP = "test-app-report-9c1d"
 
@@ -79,14 +79,29 @@ def contended(result: Result) -> list[dict[str, Any]]:
     return result.named("migration_lock_contended")
 
 
+def alter_queued(pg: Postgres, db: str) -> bool:
+    """Whether a migration's ALTER TABLE waits for a table lock (pg_stat_activity)."""
+    rows = pg.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query ILIKE 'ALTER TABLE%'",
+        db,
+    )
+    return rows == [(1,)]
+
+
 def test_alter_behind_a_long_transaction_never_stalls_the_app(pg: Postgres) -> None:
-    """main 0002 (ADD COLUMN) behind an 8 s report: app queries wait at most about the 2 s
+    """main 0002 (ADD COLUMN) behind a long report: app queries wait at most about the 2 s
     timeout, the blocker is named, and the migration lands once the report ends."""
     _, url = new_db(pg, "main 0001")
     traffic = AppTraffic(url, "main_item")
-    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=8):
-        time.sleep(0.5)
-        result = migrate(url)
+    # Held 6 s past the migration's first timeout, not a fixed time from its start, which a
+    # slow start on a loaded machine can outlast.
+    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=120) as app:
+        running = Running(env=env(url))
+        running.wait_for(lambda e: e["event"] == "migration_lock_contended", timeout=120)
+        time.sleep(6)
+        app.commit()
+    result = running.finish()
     worst = traffic.finish()
     assert result.returncode == 0, result.stderr
     assert ("main", "0002_item_size") in applied(result)
@@ -101,11 +116,16 @@ def test_alter_behind_a_long_transaction_never_stalls_the_app(pg: Postgres) -> N
 def test_without_a_timeout_the_app_waits_as_long_as_the_blocker(pg: Postgres) -> None:
     """The same with ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT=0 (Django's behaviour): the stall
     the feature prevents, measured, so that the test above cannot pass by accident."""
-    _, url = new_db(pg, "main 0001")
+    db, url = new_db(pg, "main 0001")
     traffic = AppTraffic(url, "main_item")
-    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=8):
-        time.sleep(0.5)
-        result = migrate(url, ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT="0")
+    # Held 6 s once the ALTER queues behind it: a fixed 8 s hold from the migration's start
+    # ended before a slow start on a loaded machine got there (a clean-clone run: 0.07 s).
+    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=120) as app:
+        running = Running(env=env(url, ENTRYPOINT_MIGRATE_TABLE_LOCK_TIMEOUT="0"))
+        wait_until(lambda: alter_queued(pg, db), timeout=120)
+        time.sleep(6)
+        app.commit()
+    result = running.finish()
     worst = traffic.finish()
     assert result.returncode == 0, result.stderr
     assert not contended(result)
