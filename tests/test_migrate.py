@@ -388,12 +388,12 @@ def test_waiter_survives_losing_its_connection(pg: Postgres) -> None:
     db, url = new_db(pg)
     with lock_held(url):
         waiter = Running(env=env(url, ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="60"))
-        waiter.wait_for(lambda e: e["event"] == "migration_lock_waiting")
+        waiter.wait_for(is_event("migration_lock_waiting"))
         pg.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name LIKE 'django-entrypoint migrate%'"
         )
-        waiter.wait_for(lambda e: e["event"] == "migration_lock_attempt_failed")
+        waiter.wait_for(is_event("migration_lock_attempt_failed"))
     result = waiter.finish()
     assert result.returncode == 0, result.stderr
     assert result.named("migration_lock_acquired")

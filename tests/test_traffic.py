@@ -16,7 +16,7 @@ import psycopg
 
 from tests.cli import Result, migrate_env, run_cli
 from tests.services import Postgres
-from tests.watch import Running, applied, recorded, wait_until
+from tests.watch import Running, applied, is_event, recorded, wait_until
 
 BLOCKER_APP = "test-app-report-9c1d"
 
@@ -98,7 +98,7 @@ def test_alter_behind_a_long_transaction_never_stalls_the_app(pg: Postgres) -> N
     # slow start on a loaded machine can outlast.
     with app_transaction(url, "SELECT count(*) FROM main_item", seconds=120) as app:
         running = Running(env=env(url))
-        running.wait_for(lambda e: e["event"] == "migration_lock_contended", timeout=120)
+        running.wait_for(is_event("migration_lock_contended"), timeout=120)
         time.sleep(6)
         app.commit()
     result = running.finish()
@@ -153,7 +153,7 @@ def test_data_migration_queries_obey_the_timeout(pg: Postgres) -> None:
     # Held until the migration has met it: a fixed hold raced a slow start on a loaded machine.
     with app_transaction(url, "SELECT * FROM tally_counter FOR UPDATE", seconds=120) as app:
         running = Running(env=env(url, ENTRYPOINT_MIGRATE_TARGETS="tally 0002"))
-        running.wait_for(lambda e: e["event"] == "migration_lock_contended", timeout=120)
+        running.wait_for(is_event("migration_lock_contended"), timeout=120)
         app.commit()
     result = running.finish()
     assert result.returncode == 0, result.stderr
@@ -177,9 +177,9 @@ def test_lock_is_kept_across_retries(pg: Postgres) -> None:
     _, url = new_db(pg, "main 0001")
     with app_transaction(url, "SELECT count(*) FROM main_item", seconds=6):
         first = Running(env=env(url))
-        first.wait_for(lambda e: e["event"] == "migration_lock_contended")
+        first.wait_for(is_event("migration_lock_contended"))
         second = Running(env=env(url))
-        second.wait_for(lambda e: e["event"] == "migration_lock_waiting")
+        second.wait_for(is_event("migration_lock_waiting"))
     one, two = first.finish(), second.finish()
     assert (one.returncode, two.returncode) == (0, 0), one.stderr + two.stderr
     assert applied(one)
