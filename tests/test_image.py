@@ -28,6 +28,7 @@ from tests import images
 from tests.cli import ROOT, base_env
 from tests.images import BASE_IMAGE, DEMO_IMAGE, OS_IMAGE, Container, Engine
 from tests.services import Postgres, free_port
+from tests.watch import wait_until
 
 DOCKERFILES = ["Dockerfile", "image/example/Dockerfile"]
 DJANGO_LINES = ("5.2", "6.0", "6.1")
@@ -413,7 +414,8 @@ class TestExampleImage:
         """Started before PostgreSQL is up, the container waits instead of failing, then serves."""
         port = free_port()
         container = start(DEMO_IMAGE, env=serve_env(own_pg.url(), port, ENTRYPOINT_STEPS="wait"))
-        time.sleep(3)
+        wait_until(lambda: bool(container.named("db_check_failed")), timeout=60)
+        time.sleep(3)  # more failed checks, still running
         assert container.state()["Status"] == "running", container.logs()
         assert not container.named("db_ready")
         [failed] = container.named("db_check_failed")  # logged once, not once per check

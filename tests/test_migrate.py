@@ -193,7 +193,7 @@ def test_sigterm_rolls_back_the_running_migration(pg: Postgres) -> None:
     db, url = new_db(pg)
     proc = Running(env=env(url, SLOW_MIGRATION_SECONDS="60", ENTRYPOINT_LOG_LEVEL="debug"))
     proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
-    time.sleep(0.5)  # inside the pg_sleep, after the CREATE TABLE
+    sleeping_on_server(pg)  # inside the pg_sleep, after the CREATE TABLE
     started = time.monotonic()
     proc.proc.send_signal(signal.SIGTERM)
     result = proc.finish(timeout=30)

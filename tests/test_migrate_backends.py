@@ -5,16 +5,18 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import socket
 import sqlite3
-import time
 from pathlib import Path
 
 import pymysql
+import pytest
 
 from entrypoint.config import default_lock_id
+from entrypoint.migrate.lock.state import lock_name
 from tests.cli import Result, finish, migrate_env, run_cli, start_cli
 from tests.services import MariaDB, PgBouncer, Postgres
-from tests.watch import Running, applied, is_event, recorded
+from tests.watch import Running, applied, is_event, recorded, sleeping_on_mariadb, wait_until
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
@@ -163,7 +165,7 @@ def test_mariadb_sigterm_between_ddl_operations_says_what_may_have_run(mariadb: 
         env=env(mariadb.url(db), SLOW_MIGRATION_SECONDS="60", ENTRYPOINT_LOG_LEVEL="debug")
     )
     proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
-    time.sleep(1)  # inside the SLEEP, after CREATE TABLE shop_order
+    wait_until(lambda: sleeping_on_mariadb(mariadb))  # after CREATE TABLE shop_order
     proc.proc.send_signal(signal.SIGTERM)
     result = proc.finish(timeout=60)
     assert result.returncode == 143, result.stderr
@@ -172,3 +174,57 @@ def test_mariadb_sigterm_between_ddl_operations_says_what_may_have_run(mariadb: 
     assert interrupted["may_have_run"][0] == "Create model Order"
     assert len(interrupted["may_have_run"]) == 3
     assert "--fake" in interrupted["hint"]
+
+
+def lock_session(server: Postgres | MariaDB, db: str, pid: int) -> int:
+    """The server's id of the session holding the migration lock for the start ``pid``."""
+    if isinstance(server, Postgres):
+        name = f"django-entrypoint migrate {socket.gethostname()} pid={pid}"
+        [(session,)] = server.execute(
+            f"SELECT pid FROM pg_stat_activity WHERE application_name = '{name}'"
+        )
+    else:
+        [(session,)] = server.execute(f"SELECT IS_USED_LOCK('{lock_name(default_lock_id(), db)}')")
+    assert isinstance(session, int)
+    return session
+
+
+def session_alive(server: Postgres | MariaDB, session: int) -> bool:
+    if isinstance(server, Postgres):
+        return bool(server.execute(f"SELECT 1 FROM pg_stat_activity WHERE pid = {session}"))
+    return bool(
+        server.execute(f"SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = {session}")
+    )
+
+
+@pytest.mark.parametrize("fixture", ["pg", "mariadb"])
+def test_the_lock_session_ends_with_the_migrate_step(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The lock's own session is closed once released, not kept through the later steps: a
+    connection slot each replica would hold for as long as its hooks run."""
+    server: Postgres | MariaDB = request.getfixturevalue(fixture)
+    db = server.create_database()
+    go, hooks = tmp_path / "go", tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "1-wait").write_text(f"#!/bin/sh\nwhile [ ! -e {go} ]; do sleep 0.1; done\n")
+    (hooks / "1-wait").chmod(0o755)
+    proc = Running(
+        env=env(
+            server.url(db),
+            SLOW_MIGRATION_SECONDS="3",
+            ENTRYPOINT_STEPS="migrate,hooks",
+            ENTRYPOINT_HOOKS_DIR=str(hooks),
+            ENTRYPOINT_LOG_LEVEL="debug",  # migration_started
+        )
+    )
+    try:
+        proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
+        session = lock_session(server, db, proc.proc.pid)
+        assert session_alive(server, session)
+        proc.wait_for(is_event("hook_started"))
+        assert not session_alive(server, session)
+    finally:
+        go.touch()
+    result = proc.finish(timeout=60)
+    assert result.returncode == 0, result.stderr

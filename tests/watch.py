@@ -15,7 +15,7 @@ import psycopg
 
 from entrypoint.config import default_lock_id
 from tests.cli import Result, entrypoint_cmd, parse_events, start_cli
-from tests.services import Postgres
+from tests.services import MariaDB, Postgres
 
 Event = dict[str, Any]
 HOLDER_APP = "test-holder-7f3a"
@@ -138,6 +138,15 @@ def sleeping_on_server(pg: Postgres) -> None:
         " WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%'"
     )
     wait_until(lambda: pg.execute(active) != [(0,)])
+
+
+def sleeping_on_mariadb(server: MariaDB) -> bool:
+    """Whether a migration's SELECT SLEEP runs on the server: its work is in flight."""
+    return bool(
+        server.execute(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP%'"
+        )
+    )
 
 
 def advisory_locks(pg: Postgres) -> list[tuple[object, ...]]:
