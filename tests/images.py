@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
 from tests.cli import ROOT
 

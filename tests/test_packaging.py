@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -17,7 +18,6 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import entrypoint
 from tests.cli import DEMO, ROOT

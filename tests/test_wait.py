@@ -48,8 +48,8 @@ def sigterm_mid_check(url: str) -> tuple[Result, float]:
 
 
 def seconds_between(first: dict[str, object], last: dict[str, object]) -> float:
-    start = datetime.fromisoformat(str(first["timestamp"]).replace("Z", "+00:00"))
-    end = datetime.fromisoformat(str(last["timestamp"]).replace("Z", "+00:00"))
+    start = datetime.fromisoformat(str(first["timestamp"]))
+    end = datetime.fromisoformat(str(last["timestamp"]))
     return (end - start).total_seconds()
 
 

@@ -76,7 +76,7 @@ def ends_within(running: Running, since: float, bound: float) -> tuple[Result, f
         log = "".join(running.lines)[-6000:]
         raise AssertionError(f"still running {bound:g}s after the cut; its log:\n{log}") from None
     result = running.finish(timeout=10)
-    last = dt.datetime.fromisoformat(result.last()["timestamp"].replace("Z", "+00:00"))
+    last = dt.datetime.fromisoformat(result.last()["timestamp"])
     return result, last.timestamp() - since
 
 

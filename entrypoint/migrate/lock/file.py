@@ -31,7 +31,7 @@ class FileLock(Polled):
         info = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "since": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "since": dt.datetime.now(dt.UTC).isoformat(),
         }
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, json.dumps(info).encode(), 0)

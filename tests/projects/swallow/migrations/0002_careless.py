@@ -21,7 +21,7 @@ def careless(apps, schema_editor):
             if time.monotonic() >= deadline:
                 return
             time.sleep(0.05)
-        except:  # noqa: E722, PERF203 - the point of this migration
+        except:  # noqa: E722 - the point of this migration
             pass
 
 

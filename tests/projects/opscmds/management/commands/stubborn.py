@@ -22,5 +22,5 @@ class Command(BaseCommand):
                 if time.monotonic() >= deadline:
                     return
                 time.sleep(0.05)
-            except:  # noqa: E722, PERF203 - the point of this command
+            except:  # noqa: E722 - the point of this command
                 pass
