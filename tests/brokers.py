@@ -15,7 +15,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from tests.services import free_port, wait_port
@@ -150,20 +149,16 @@ class FlakyHTTP:
 
 
 class LateListener:
-    """A TCP port that starts accepting connections ``delay`` seconds from now."""
+    """A TCP port that refuses connections until ``open()``."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self) -> None:
         self.port = free_port()
         self.sock: socket.socket | None = None
-        self.timer = threading.Timer(delay, self._listen)
-        self.timer.start()
 
-    def _listen(self) -> None:
+    def open(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", self.port))
-        self.opened = time.monotonic()
 
     def close(self) -> None:
-        self.timer.cancel()
         if self.sock:
             self.sock.close()
 

@@ -16,9 +16,10 @@ from entrypoint import log
 from entrypoint.env_reader import Reader
 from entrypoint.wait.services import Service, parse, read_services, secrets
 from tests.brokers import FlakyHTTP, Greeter, LateListener, RabbitMQ, Redis
-from tests.cli import Result, base_env, finish, run_cli, run_django, start_cli
+from tests.cli import Result, base_env, django_cmd, finish, run_cli, run_django, start_cli
 from tests.services import Postgres, free_port
 from tests.test_wait import finish_with, read_until, seconds_between
+from tests.watch import Running, is_event
 
 REDIS_PASSWORD = "r3dis-Pa55-w0rd"
 # Generated passwords hold the characters a URL parser cuts at. Each fragment is long enough
@@ -52,6 +53,15 @@ def wait(services: str, **extra: str) -> Result:
 
 def reasons(result: Result) -> list[str]:
     return [e["reason"] for e in result.named("service_check_failed")]
+
+
+def refused_then_open(listener: LateListener, waiting: Running) -> Result:
+    """The listener opened 3 s after the wait's first refused check: several more fail first,
+    whatever the time the process took to start."""
+    waiting.wait_for(is_event("service_check_failed", reason="connection_refused"))
+    time.sleep(3)
+    listener.open()
+    return waiting.finish(timeout=60)
 
 
 def serving(password: str = "") -> Iterator[Redis]:
@@ -214,9 +224,11 @@ class TestPasswordsWithSpecialCharacters:
 
 class TestTcpAndHttp:
     def test_listener_that_comes_up_late(self) -> None:
-        listener = LateListener(delay=2)
+        listener = LateListener()
         try:
-            result = wait(f"tcp://127.0.0.1:{listener.port}")
+            result = refused_then_open(
+                listener, Running(env=wait_env(f"tcp://127.0.0.1:{listener.port}"))
+            )
         finally:
             listener.close()
         assert result.returncode == 0, result.stderr
@@ -371,9 +383,11 @@ class TestWait4dbCommand:
         return run_django("wait4db", *args, env=wait_env(services, **extra), timeout=60)
 
     def test_waits_for_a_service_that_comes_up_late(self) -> None:
-        listener = LateListener(delay=2)
+        listener = LateListener()
+        env = wait_env(f"tcp://127.0.0.1:{listener.port}")
         try:
-            result = self.wait4db(f"tcp://127.0.0.1:{listener.port}", "-i", "0.2")
+            waiting = Running("wait4db", "-i", "0.2", env=env, command=django_cmd)
+            result = refused_then_open(listener, waiting)
         finally:
             listener.close()
         assert result.returncode == 0, result.stderr
