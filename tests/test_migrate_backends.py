@@ -197,6 +197,26 @@ def session_alive(server: Postgres | MariaDB, session: int) -> bool:
     )
 
 
+def slow_migrate_then_hook(url: str, tmp_path: Path) -> tuple[Running, Path]:
+    """A start whose migration sleeps 3 s and whose hook then runs until the returned file
+    exists."""
+    go, hooks = tmp_path / "go", tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "1-wait").write_text(f"#!/bin/sh\nwhile [ ! -e {go} ]; do sleep 0.1; done\n")
+    (hooks / "1-wait").chmod(0o755)
+    proc = Running(
+        env=env(
+            url,
+            SLOW_MIGRATION_SECONDS="3",
+            ENTRYPOINT_STEPS="migrate,hooks",
+            ENTRYPOINT_HOOKS_DIR=str(hooks),
+            ENTRYPOINT_LOG_LEVEL="debug",  # migration_started
+        )
+    )
+    proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
+    return proc, go
+
+
 @pytest.mark.parametrize("fixture", ["pg", "mariadb"])
 def test_the_lock_session_ends_with_the_migrate_step(
     fixture: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -205,25 +225,29 @@ def test_the_lock_session_ends_with_the_migrate_step(
     connection slot each replica would hold for as long as its hooks run."""
     server: Postgres | MariaDB = request.getfixturevalue(fixture)
     db = server.create_database()
-    go, hooks = tmp_path / "go", tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "1-wait").write_text(f"#!/bin/sh\nwhile [ ! -e {go} ]; do sleep 0.1; done\n")
-    (hooks / "1-wait").chmod(0o755)
-    proc = Running(
-        env=env(
-            server.url(db),
-            SLOW_MIGRATION_SECONDS="3",
-            ENTRYPOINT_STEPS="migrate,hooks",
-            ENTRYPOINT_HOOKS_DIR=str(hooks),
-            ENTRYPOINT_LOG_LEVEL="debug",  # migration_started
-        )
-    )
+    proc, go = slow_migrate_then_hook(server.url(db), tmp_path)
     try:
-        proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
         session = lock_session(server, db, proc.proc.pid)
         assert session_alive(server, session)
         proc.wait_for(is_event("hook_started"))
         assert not session_alive(server, session)
+    finally:
+        go.touch()
+    result = proc.finish(timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_sqlite_lock_is_free_once_the_migrate_step_ends(tmp_path: Path) -> None:
+    """SQLite's lock, a flock, is held while migrating and free during the later steps."""
+    path = tmp_path / "db.sqlite3"
+    proc, go = slow_migrate_then_hook(f"sqlite:///{path}", tmp_path)
+    try:
+        with (tmp_path / "db.sqlite3.migrate-lock").open("a") as lock:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            proc.wait_for(is_event("hook_started"))
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_UN)
     finally:
         go.touch()
     result = proc.finish(timeout=60)
