@@ -17,6 +17,7 @@ import argparse
 import ast
 import contextlib
 import datetime as dt
+import fcntl
 import os
 import signal
 import subprocess
@@ -314,6 +315,22 @@ def _git(root: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+def only_run(out: Path) -> int:
+    """An exclusive flock held until this process ends: a second run in the same checkout would
+    write its mutants into the files the first is testing, and put back the other's."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SystemExit(
+            "another scripts/mutate run is going in this checkout (it holds "
+            f"{out / 'run.lock'}): wait for it to end, or run in a clone of your own"
+        ) from None
+    return fd
+
+
 def refuse_dirty(root: Path) -> None:
     changed = _git(root, "status", "--porcelain", "--untracked-files=no")
     if changed:
@@ -533,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     refuse_dirty(root)
     out = root / OUT
-    out.mkdir(parents=True, exist_ok=True)
+    only_run(out)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)  # unwinds through `applied`: the source comes back
     started = time.monotonic()

@@ -7,6 +7,7 @@ target table), so these tests never mutate the project's source.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import tomllib
@@ -152,6 +153,19 @@ def test_a_dirty_tree_is_refused_before_any_mutant(repo: Path) -> None:
     assert "clean checkout" in run.stderr
     assert "test_gate.py" in run.stderr
     assert not (repo / ".cache").exists()
+
+
+def test_a_second_run_in_the_same_checkout_is_refused(repo: Path) -> None:
+    """Two runs at once would write mutants into the same files and put back each other's."""
+    out = repo / ".cache" / "mutate"
+    out.mkdir(parents=True)
+    with (out / "run.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # what a run going on holds
+        run = mutate(repo, "--mutant", mutant_id(repo, KILLED), "--timeout", "120")
+    assert run.returncode != 0
+    assert "another scripts/mutate run is going in this checkout" in run.stderr
+    assert not (out / "report.md").exists()
+    assert (repo / "gate.py").read_text() == GATE
 
 
 def test_the_known_survivors_of_issue_30_are_among_the_mutants() -> None:
