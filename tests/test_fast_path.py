@@ -137,14 +137,14 @@ class Project:
         return self.imports.read_text().split()
 
 
-# Long enough for a waiter started once it runs to reach the lock on a loaded machine (3 s
-# was not: a clean-clone run's waiter found it applied already).
+# Long enough for a waiter started once it runs to reach the lock on a loaded machine (3 s,
+# then 10 s, were not: clean-clone runs' waiters found it applied already).
 SLOW = (
     HEADER
     + """\
 class Migration(migrations.Migration):
     dependencies = [("fastapp", "{previous}")]
-    operations = [migrations.RunSQL("SELECT pg_sleep(10)", migrations.RunSQL.noop)]
+    operations = [migrations.RunSQL("SELECT pg_sleep(20)", migrations.RunSQL.noop)]
 """
 )
 

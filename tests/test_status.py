@@ -34,9 +34,10 @@ def default_of(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def slow_replica(url: str) -> Running:
-    """A replica inside shop 0002, which sleeps on the server while holding lock and fence."""
+    """A replica inside shop 0002, which sleeps on the server while holding lock and fence:
+    20 s, since a --status started beside it on a loaded machine once read after a 12 s one."""
     replica = Running(
-        env=migrate_env(url, SLOW_MIGRATION_SECONDS="12", ENTRYPOINT_LOG_LEVEL="debug")
+        env=migrate_env(url, SLOW_MIGRATION_SECONDS="20", ENTRYPOINT_LOG_LEVEL="debug")
     )
     replica.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
     return replica
