@@ -88,6 +88,22 @@ class TestReadyServer:
 
 
 class TestWaitsForTheDatabase:
+    def test_a_later_alias_s_timeout_names_the_configured_wait(self, pg_url: str) -> None:
+        """The aliases share one deadline; the one that misses it is reported against the
+        ENTRYPOINT_WAIT_TIMEOUT the user set, not what was left of it after the first."""
+        env = wait_env(
+            pg_url,
+            ENTRYPOINT_DATABASES="default,other",
+            OTHER_DATABASE_URL=f"postgres://u@127.0.0.1:{free_port()}/db",
+            ENTRYPOINT_WAIT_TIMEOUT="3",
+            ENTRYPOINT_WAIT_STABLE="0",
+        )
+        result = run_cli(env=env)
+        assert result.returncode == 69, result.stderr
+        assert [e["alias"] for e in result.named("db_ready")] == ["default"]
+        error = result.last()["error"]
+        assert error.startswith("database 'other' was not ready within 3s "), error
+
     def test_database_started_later_is_watched_for_the_stable_period(
         self, own_pg: Postgres
     ) -> None:

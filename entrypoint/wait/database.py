@@ -31,12 +31,14 @@ Pending = Callable[[str], int]
 class _Waiter:
     """The state of one wait: attempts, the last reason, the deadline."""
 
-    def __init__(self, alias: str, timeout: float, meanwhile: Callable[[], None]) -> None:
+    def __init__(
+        self, alias: str, deadline: float, timeout: float, meanwhile: Callable[[], None]
+    ) -> None:
         self.alias = alias
         self.meanwhile = meanwhile
         self.started = time.monotonic()
-        self.deadline = self.started + timeout
-        self.timeout = timeout
+        self.deadline = deadline
+        self.timeout = timeout  # the configured one, which the messages name
         self.attempts = 0
         self.reason: str | None = None
         self.last_progress = self.started
@@ -94,6 +96,7 @@ class _Waiter:
 def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     alias: str,
     *,
+    deadline: float,
     timeout: float,
     stable: float,
     interval: float,
@@ -101,8 +104,10 @@ def wait_for_database(  # noqa: PLR0913 - the wait4db options, all keyword-only
     meanwhile: Callable[[], None] = lambda: None,
     writes: bool = False,
 ) -> None:
-    """``writes``: a later step writes, so a server that takes none (a standby) is not ready."""
-    waiter = _Waiter(alias, timeout, meanwhile)
+    """Until ``deadline`` (``timeout``: the configured wait, shared with the other aliases and
+    the services); ``writes``: a later step writes, so a server that takes none (a standby) is
+    not ready."""
+    waiter = _Waiter(alias, deadline, timeout, meanwhile)
     steady = Steadiness(stable)
     while True:
         connect_timeout = max(1, min(MAX_CONNECT_TIMEOUT, math.ceil(waiter.left())))
@@ -170,7 +175,8 @@ def run(
     for alias in aliases:
         wait_for_database(
             alias,
-            timeout=max(deadline - time.monotonic(), 0.001),
+            deadline=deadline,
+            timeout=settings.timeout,
             stable=settings.stable,
             interval=settings.interval,
             pending=pending,
