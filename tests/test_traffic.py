@@ -175,7 +175,9 @@ def test_non_atomic_migration_is_not_retried(pg: Postgres) -> None:
 def test_lock_is_kept_across_retries(pg: Postgres) -> None:
     """While a migration backs off, another replica still waits for the migration lock."""
     _, url = new_db(pg, "main 0001")
-    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=6):
+    # Held until the block ends, once the second replica waits: a 6 s hold once ended (and the
+    # first replica applied) before a slow second start reached the lock.
+    with app_transaction(url, "SELECT count(*) FROM main_item", seconds=120):
         first = Running(env=env(url))
         first.wait_for(is_event("migration_lock_contended"))
         second = Running(env=env(url))
