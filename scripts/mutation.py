@@ -315,9 +315,10 @@ def _git(root: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def only_run(out: Path) -> int:
-    """An exclusive flock held until this process ends: a second run in the same checkout would
-    write its mutants into the files the first is testing, and put back the other's."""
+def only_run(out: Path) -> None:
+    """An exclusive flock held until this process ends (its descriptor is never closed): a
+    second run in the same checkout would write its mutants into the files the first is
+    testing, and put back the other's."""
     out.mkdir(parents=True, exist_ok=True)
     fd = os.open(out / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -328,7 +329,6 @@ def only_run(out: Path) -> int:
             "another scripts/mutate run is going in this checkout (it holds "
             f"{out / 'run.lock'}): wait for it to end, or run in a clone of your own"
         ) from None
-    return fd
 
 
 def refuse_dirty(root: Path) -> None:

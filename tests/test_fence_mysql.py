@@ -17,7 +17,7 @@ import pytest
 from entrypoint.config import default_lock_id
 from tests.cli import migrate_env, run_cli
 from tests.services import MariaDB
-from tests.watch import Running, applied, is_event, sleeping_on_mariadb, wait_until
+from tests.watch import Running, applied, is_event, sleep_runs_on_mariadb, wait_until
 
 LOCK_SESSION = "SELECT IS_USED_LOCK('django-entrypoint:{key}:{db}')"
 
@@ -73,7 +73,7 @@ def test_lock_connection_killed(mariadb: MariaDB, pause: str) -> None:
         holder.wait_for(is_event("migration_applied", app="seeded", name="0002_seed"))
     else:
         holder.wait_for(is_event("migration_started", app="seeded", name="0002_seed"))
-        wait_until(lambda: sleeping_on_mariadb(mariadb))
+        wait_until(lambda: sleep_runs_on_mariadb(mariadb))
     waiter = Running(env=env(url, SEEDED_PAUSE=""))
     waiter.wait_for(is_event("migration_lock_waiting"))
     kill_lock_session(mariadb, db)
@@ -112,7 +112,7 @@ def test_a_waiter_whose_lock_session_is_killed_opens_another(mariadb: MariaDB) -
     url = mariadb.url(db)
     holder = Running(env=env(url, SEEDED_PAUSE="server", SEEDED_SECONDS="6"))
     holder.wait_for(is_event("migration_started", app="seeded", name="0002_seed"))
-    wait_until(lambda: sleeping_on_mariadb(mariadb))
+    wait_until(lambda: sleep_runs_on_mariadb(mariadb))
     before = sessions(mariadb, db)
     waiter = Running(env=env(url, SEEDED_PAUSE="", ENTRYPOINT_MIGRATE_LOCK_TIMEOUT="30"))
     waiter.wait_for(is_event("migration_lock_waiting"))
@@ -138,14 +138,13 @@ def test_the_commit_asks_the_server_and_the_waiter_waits(mariadb: MariaDB) -> No
     quiet = {"SEEDED_NO_KEEPALIVE": "1", "ENTRYPOINT_DB_NETWORK_TIMEOUT": "60"}
     holder = Running(env=env(url, SEEDED_PAUSE="server", SEEDED_SECONDS="5", **quiet))
     holder.wait_for(is_event("migration_started", app="seeded", name="0002_seed"))
-    wait_until(lambda: sleeping_on_mariadb(mariadb))
+    wait_until(lambda: sleep_runs_on_mariadb(mariadb))
     waiter = Running(env=env(url, SEEDED_PAUSE=""))
     waiter.wait_for(is_event("migration_lock_waiting"))
     kill_lock_session(mariadb, db)
     waiter.wait_for(is_event("migration_fence_waiting"))
-    while sleeping_on_mariadb(
-        mariadb
-    ):  # the holder's transaction is open: the waiter must not start
+    # While the holder's transaction is open, the waiter must not start.
+    while sleep_runs_on_mariadb(mariadb):
         assert not [e for e in waiter.events() if e["event"] == "migration_started"]
         time.sleep(0.2)
     first, second = holder.finish(timeout=60), waiter.finish(timeout=90)

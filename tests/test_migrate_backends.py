@@ -16,7 +16,8 @@ from entrypoint.config import default_lock_id
 from entrypoint.migrate.lock.state import lock_name
 from tests.cli import Result, finish, migrate_env, run_cli, start_cli
 from tests.services import MariaDB, PgBouncer, Postgres
-from tests.watch import Running, applied, is_event, recorded, sleeping_on_mariadb, wait_until
+from tests.test_hooks import hook
+from tests.watch import Running, applied, is_event, recorded, sleep_runs_on_mariadb, wait_until
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
@@ -165,7 +166,7 @@ def test_mariadb_sigterm_between_ddl_operations_says_what_may_have_run(mariadb: 
         env=env(mariadb.url(db), SLOW_MIGRATION_SECONDS="60", ENTRYPOINT_LOG_LEVEL="debug")
     )
     proc.wait_for(is_event("migration_started", app="shop", name="0002_order_slow"))
-    wait_until(lambda: sleeping_on_mariadb(mariadb))  # after CREATE TABLE shop_order
+    wait_until(lambda: sleep_runs_on_mariadb(mariadb))  # after CREATE TABLE shop_order
     proc.proc.send_signal(signal.SIGTERM)
     result = proc.finish(timeout=60)
     assert result.returncode == 143, result.stderr
@@ -202,8 +203,7 @@ def slow_migrate_then_hook(url: str, tmp_path: Path) -> tuple[Running, Path]:
     exists."""
     go, hooks = tmp_path / "go", tmp_path / "hooks"
     hooks.mkdir()
-    (hooks / "1-wait").write_text(f"#!/bin/sh\nwhile [ ! -e {go} ]; do sleep 0.1; done\n")
-    (hooks / "1-wait").chmod(0o755)
+    hook(hooks, "1-wait", f"while [ ! -e {go} ]; do sleep 0.1; done")
     proc = Running(
         env=env(
             url,

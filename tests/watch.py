@@ -140,7 +140,7 @@ def sleeping_on_server(pg: Postgres) -> None:
     wait_until(lambda: pg.execute(active) != [(0,)])
 
 
-def sleeping_on_mariadb(server: MariaDB) -> bool:
+def sleep_runs_on_mariadb(server: MariaDB) -> bool:
     """Whether a migration's SELECT SLEEP runs on the server: its work is in flight."""
     return bool(
         server.execute(
